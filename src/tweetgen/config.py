@@ -1,0 +1,161 @@
+"""Settings: explicit argument > environment > ``.env`` in the working directory > default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LOG_FILE",
+    "DEFAULT_MODEL",
+    "DEFAULT_TIMEOUT",
+    "PROVIDERS",
+    "Secret",
+    "Settings",
+    "load_settings",
+]
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"
+DEFAULT_MODEL = "gemini-flash-latest"
+DEFAULT_LOG_FILE = "tweet_generator.log"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+PROVIDERS = ("auto", "gemini", "sandbox")
+
+# setting name -> environment variables, first set wins
+_ENV: dict[str, tuple[str, ...]] = {
+    "api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "base_url": ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
+    "api_version": ("TWEETGEN_API_VERSION",),
+    "model": ("TWEETGEN_MODEL",),
+    "provider": ("TWEETGEN_PROVIDER",),
+    "log_level": ("TWEETGEN_LOG_LEVEL",),
+    "log_file": ("TWEETGEN_LOG_FILE",),
+    "timeout": ("TWEETGEN_TIMEOUT",),
+}
+
+
+class Secret:
+    """A string that prints as ``***``; ``reveal()`` returns the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value (for the one header that needs it)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration; ``repr`` never shows the key."""
+
+    api_key: Secret | None = None
+    base_url: str = DEFAULT_BASE_URL
+    api_version: str = DEFAULT_API_VERSION
+    model: str = DEFAULT_MODEL
+    provider: str | None = None
+    log_level: str = "INFO"
+    log_file: str = DEFAULT_LOG_FILE
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """Return a copy with the non-``None`` overrides applied and validated."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(given.get("api_key"), str):
+            given["api_key"] = Secret(str(given["api_key"]))
+        return _validated(replace(self, **given))  # type: ignore[arg-type]
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _lookup(name: str, env: Mapping[str, str], dotenv: Mapping[str, str]) -> tuple[str, str] | None:
+    for source_name, source in (("environment", env), (".env", dotenv)):
+        for var in _ENV[name]:
+            value = source.get(var, "").strip()
+            if value:
+                return value, f"{source_name} {var}"
+    return None
+
+
+def load_settings(
+    *,
+    env: Mapping[str, str] | None = None,
+    dotenv_path: str | Path | None = ".env",
+    **explicit: object,
+) -> Settings:
+    """Resolve settings from explicit arguments, the environment, ``.env`` and defaults."""
+    env = os.environ if env is None else env
+    dotenv = _read_dotenv(Path(dotenv_path)) if dotenv_path is not None else {}
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for name in _ENV:
+        found = _lookup(name, env, dotenv)
+        if found is not None:
+            values[name], sources[name] = found
+    for name, value in explicit.items():
+        if value is not None:
+            values[name], sources[name] = value, "argument"
+    if "timeout" in values:
+        values["timeout"] = _parse_timeout(values["timeout"], sources["timeout"])
+    if isinstance(values.get("api_key"), str):
+        values["api_key"] = Secret(str(values["api_key"]))
+    try:
+        settings = Settings(**values, sources=sources)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigurationError(f"unknown setting: {exc}") from None
+    return _validated(settings)
+
+
+def _parse_timeout(value: object, source: str) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"timeout from {source} must be a number of seconds, got {value!r}") from None
+    return seconds
+
+
+def _validated(settings: Settings) -> Settings:
+    parts = urlsplit(settings.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"base URL must be an http(s) URL such as {DEFAULT_BASE_URL}, got {settings.base_url!r}"
+        )
+    if settings.provider is not None and settings.provider not in PROVIDERS:
+        raise ConfigurationError(
+            f"unknown provider {settings.provider!r}; choose one of {', '.join(PROVIDERS)} (TWEETGEN_PROVIDER)"
+        )
+    if not settings.model.strip() or "/" in settings.model.strip("/").removeprefix("models/"):
+        raise ConfigurationError(f"model must be a model name such as {DEFAULT_MODEL}, got {settings.model!r}")
+    if not 0 < settings.timeout <= 3600 or not 0 < settings.connect_timeout <= 3600:
+        raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
+    return replace(settings, base_url=settings.base_url.rstrip("/"), model=settings.model.removeprefix("models/"))

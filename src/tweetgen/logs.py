@@ -1,0 +1,272 @@
+"""Structured logging: structlog on the standard library, JSON Lines to a file, redaction, previews.
+
+Every record (tweetgen's own events and other libraries' records alike) passes through one chain of
+processors before any renderer sees it: context, level, UTC timestamp, exception formatting,
+redaction of secrets, truncation of oversized strings, then JSON (file) or JSON / key-value (console).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable, MutableMapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "LEVELS",
+    "Redactor",
+    "WatchedRotatingFileHandler",
+    "get_logger",
+    "preview",
+    "redact_text",
+    "register_secret",
+    "setup_logging",
+]
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_PREVIEW_LENGTH = 100
+MAX_FIELD_LENGTH = 4000
+REDACTED = "[REDACTED]"
+LOGGER_NAME = "tweetgen"
+_QUIET_LIBRARIES = ("httpx", "httpcore", "hpack", "urllib3", "asyncio")
+
+_state: dict[str, Any] = {"preview_length": DEFAULT_PREVIEW_LENGTH}
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_PATTERNS = (
+    # Google API keys: "AIza" + 35 characters
+    (re.compile(r"AIza[0-9A-Za-z_\-]{35}"), lambda m: REDACTED),
+    # key=... in query strings and form bodies
+    (re.compile(r"(?i)\b((?:api_?)?key=)[^&\s\"'#]+"), lambda m: m.group(1) + REDACTED),
+    # header values, also in reprs such as {'x-goog-api-key': '...'}
+    (
+        re.compile(
+            r"(?i)((?:x-goog-api-key|authorization|api-key|x-api-key)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',}]+"
+        ),
+        lambda m: m.group(1) + REDACTED,
+    ),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+"), lambda m: m.group(1) + REDACTED),
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Add a value that must never appear in any log output (ignored when shorter than 4 chars)."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    """Replace registered secrets and secret-shaped substrings with ``[REDACTED]``."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {_redact_value(k): _redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_redact_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact_text(str(value))
+
+
+class Redactor:
+    """Processor: redact every value of the event (nested, exceptions as text)."""
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in list(event_dict.items()):
+            if not key.startswith("_"):
+                event_dict[key] = _redact_value(value)
+        return event_dict
+
+
+def _truncate(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str) and len(value) > MAX_FIELD_LENGTH and key != "exception":
+            event_dict[key] = value[:MAX_FIELD_LENGTH] + "..."
+    return event_dict
+
+
+_FIRST = ("event", "level", "timestamp")
+
+
+def _reorder(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    ordered = {k: event_dict[k] for k in _FIRST if k in event_dict}
+    ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
+    return ordered
+
+
+def preview(text: str, length: int | None = None) -> str:
+    """Cut ``text`` to the configured preview length, marking the cut with ``...``."""
+    limit = _state["preview_length"] if length is None else length
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+_shared: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    _timestamper,
+]
+
+
+def get_logger() -> Any:
+    """Return tweetgen's logger: structlog over the stdlib logger ``tweetgen`` (silent until set up)."""
+    return structlog.wrap_logger(
+        logging.getLogger(LOGGER_NAME),
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+
+
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+
+
+class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Append to a file; reopen it when renamed or removed from outside; optionally rotate by size."""
+
+    def __init__(self, filename: str, *, max_bytes: int = 0, backup_count: int = 0) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
+        self._identity = self._stat_stream()
+
+    def _stat_stream(self) -> tuple[int, int] | None:
+        if self.stream is None:
+            return None
+        st = os.fstat(self.stream.fileno())
+        return st.st_dev, st.st_ino
+
+    def _reopen_if_moved(self) -> None:
+        try:
+            st = os.stat(self.baseFilename)
+            current: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            current = None
+        if current is None or current != self._identity:
+            if self.stream is not None:
+                self.stream.flush()
+                self.stream.close()
+            self.stream = self._open()
+            self._identity = self._stat_stream()
+
+    def doRollover(self) -> None:  # noqa: N802 - the stdlib's name
+        super().doRollover()
+        self._identity = self._stat_stream()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._reopen_if_moved()
+        except OSError:
+            self.handleError(record)
+            return
+        super().emit(record)
+
+
+def _formatter(renderer: Any) -> logging.Formatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            Redactor(),
+            _truncate,
+            _reorder,
+            renderer,
+        ],
+    )
+
+
+def _console_renderer(console_format: str, stream: TextIO) -> Any:
+    if console_format == "auto":
+        console_format = "pretty" if stream.isatty() else "json"
+    if console_format == "json":
+        return structlog.processors.JSONRenderer(ensure_ascii=False)
+    if console_format == "pretty":
+        return structlog.dev.ConsoleRenderer(colors=stream.isatty(), sort_keys=False)
+    raise ConfigurationError(f"console_format must be auto, json or pretty, got {console_format!r}")
+
+
+def _file_handler(log_file: str, max_bytes: int, backup_count: int) -> logging.Handler:
+    path = Path(log_file).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return WatchedRotatingFileHandler(str(path), max_bytes=max_bytes, backup_count=backup_count)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigurationError(
+            f"cannot write log file {path}: {reason} (choose another path with log_file= or TWEETGEN_LOG_FILE)"
+        ) from None
+
+
+def _check_level(log_level: str) -> int:
+    name = str(log_level).strip().upper()
+    if name not in LEVELS:
+        raise ConfigurationError(f"log level must be one of {', '.join(LEVELS)} (any case), got {log_level!r}")
+    return int(getattr(logging, name))
+
+
+def setup_logging(
+    log_level: str = "INFO",
+    log_file: str | None = "tweet_generator.log",
+    *,
+    console: bool = True,
+    console_format: str = "auto",
+    stream: TextIO | None = None,
+    preview_length: int = DEFAULT_PREVIEW_LENGTH,
+    max_bytes: int = 0,
+    backup_count: int = 5,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Send tweetgen's and other libraries' logs to stderr and a JSON Lines file; safe to call twice."""
+    level = _check_level(log_level)
+    if preview_length < 1 or max_bytes < 0 or backup_count < 0:
+        raise ConfigurationError("preview_length must be >= 1, max_bytes and backup_count >= 0")
+    handlers: list[logging.Handler] = []
+    if log_file:
+        file_handler = _file_handler(log_file, max_bytes, backup_count)
+        file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(ensure_ascii=False)))
+        handlers.append(file_handler)
+    if console:
+        out = stream if stream is not None else sys.stderr
+        console_handler = logging.StreamHandler(out)
+        console_handler.setFormatter(_formatter(_console_renderer(console_format, out)))
+        handlers.append(console_handler)
+    for secret in secrets:
+        register_secret(secret)
+    _state["preview_length"] = preview_length
+    _install(handlers, level)
+
+
+def _install(handlers: list[logging.Handler], level: int) -> None:
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_tweetgen", False)]:
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        handler._tweetgen = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger(LOGGER_NAME).setLevel(level)
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)

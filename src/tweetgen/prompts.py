@@ -1,0 +1,171 @@
+"""Prompt templates (the seed's "Q2 template system"): named templates with declared variables."""
+
+from __future__ import annotations
+
+import json
+import string
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "TONES",
+    "PromptTemplate",
+    "TemplateError",
+    "TemplateRegistry",
+    "default_registry",
+    "register_tone",
+]
+
+
+class TemplateError(InputError):
+    """A template is malformed, unknown, or rendered with missing or unknown variables."""
+
+
+#: Tone presets: name -> how the model should sound.
+TONES: dict[str, str] = {
+    "professional": "polished and credible, like an industry expert; no slang",
+    "casual": "relaxed and conversational, like talking to a friend",
+    "witty": "clever and playful, with a light joke or wordplay",
+    "inspirational": "uplifting and motivating, ending on an encouraging note",
+    "informative": "clear and factual, teaching one useful thing",
+}
+
+
+def register_tone(name: str, description: str) -> None:
+    """Add or replace a tone preset usable as ``tone=name``."""
+    key = name.strip().lower()
+    if not key or not description.strip():
+        raise TemplateError("a tone needs a non-empty name and description")
+    TONES[key] = description.strip()
+
+
+def _fields(text: str) -> frozenset[str]:
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise TemplateError(f"malformed template: {exc}") from None
+    names = set()
+    for _literal, name, _spec, _conv in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise TemplateError(f"template variables must be plain names, got {{{name}}}")
+        names.add(name)
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A named ``str.format`` template whose variables are declared by its placeholders."""
+
+    name: str
+    text: str
+    description: str = ""
+    defaults: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """The placeholder names the template uses."""
+        return _fields(self.text)
+
+    def render(self, **values: object) -> str:
+        """Fill the template; a missing or unknown variable is a ``TemplateError``."""
+        merged = {**self.defaults, **values}
+        unknown = sorted(set(values) - self.variables)
+        missing = sorted(self.variables - set(merged))
+        if unknown or missing:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if unknown:
+                parts.append(f"unknown {', '.join(unknown)}")
+            raise TemplateError(
+                f"template {self.name!r}: {'; '.join(parts)} (it takes: {', '.join(sorted(self.variables))})"
+            )
+        return self.text.format(**merged)
+
+
+DEFAULT_TEMPLATE = PromptTemplate(
+    name="tweet",
+    description="One tweet about a topic in a tone, within a word limit.",
+    text=(
+        "Generate a {tone} tweet about {topic}.\n"
+        "Tone: {tone_description}.\n"
+        "Write at most {max_words} words and stay within 280 characters.\n"
+        "Reply with the tweet text only: no quotes, no preamble, no explanation."
+    ),
+)
+
+
+class TemplateRegistry:
+    """Named templates; users register their own or load them from a JSON or TOML file."""
+
+    def __init__(self, templates: Mapping[str, PromptTemplate] | None = None) -> None:
+        self._templates: dict[str, PromptTemplate] = dict(templates or {})
+
+    def register(self, template: PromptTemplate) -> PromptTemplate:
+        """Add or replace a template (its variables are checked now, not at render time)."""
+        _ = template.variables
+        self._templates[template.name] = template
+        return template
+
+    def get(self, name: str) -> PromptTemplate:
+        """Return the template called ``name``."""
+        try:
+            return self._templates[name]
+        except KeyError:
+            known = ", ".join(sorted(self._templates)) or "none"
+            raise TemplateError(f"unknown template {name!r}; known templates: {known}") from None
+
+    def names(self) -> list[str]:
+        """The registered template names, sorted."""
+        return sorted(self._templates)
+
+    def load_file(self, path: str | Path) -> list[PromptTemplate]:
+        """Register every template of a file ``{"name": {"text": ..., "description": ...}}``."""
+        data = _read_template_file(Path(path))
+        loaded = []
+        for name, spec in data.items():
+            if isinstance(spec, str):
+                spec = {"text": spec}
+            if not isinstance(spec, dict) or not isinstance(spec.get("text"), str):
+                raise TemplateError(f"{path}: template {name!r} needs a 'text' string")
+            loaded.append(
+                self.register(
+                    PromptTemplate(name=name, text=spec["text"], description=str(spec.get("description", "")))
+                )
+            )
+        return loaded
+
+
+def _read_template_file(path: Path) -> dict[str, object]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"cannot read template file {path}: {exc}") from None
+    try:
+        if path.suffix == ".toml":
+            data: object = _load_toml(raw, path)
+        else:
+            data = json.loads(raw)
+    except ValueError as exc:
+        raise TemplateError(f"{path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise TemplateError(f"{path} must hold an object of templates by name")
+    return data
+
+
+def _load_toml(raw: str, path: Path) -> object:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(raw)
+    raise TemplateError(f"{path}: TOML templates need Python 3.11+; use JSON")
+
+
+default_registry = TemplateRegistry({DEFAULT_TEMPLATE.name: DEFAULT_TEMPLATE})

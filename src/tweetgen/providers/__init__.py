@@ -1,0 +1,6 @@
+"""LLM providers: each makes one attempt and raises the typed errors of :mod:`tweetgen.errors`."""
+
+from .base import GenerationRequest, GenerationResult, Provider, Usage
+from .gemini import GeminiProvider
+
+__all__ = ["GeminiProvider", "GenerationRequest", "GenerationResult", "Provider", "Usage"]

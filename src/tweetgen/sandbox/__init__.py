@@ -1,0 +1,16 @@
+"""The offline sandbox: a Gemini-compatible loopback server, its composer and its fault scripts."""
+
+from .composer import compose, read_prompt
+from .faults import Fault, FaultScript, parse_faults
+from .server import RecordedRequest, SandboxServer, default_sandbox
+
+__all__ = [
+    "Fault",
+    "FaultScript",
+    "RecordedRequest",
+    "SandboxServer",
+    "compose",
+    "default_sandbox",
+    "parse_faults",
+    "read_prompt",
+]

@@ -1,0 +1,283 @@
+"""The sandbox: a real HTTP server on 127.0.0.1 speaking Gemini's ``generateContent``, offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .composer import compose, read_prompt
+from .faults import ERROR_BODIES, Fault, FaultScript, parse_faults
+
+__all__ = ["RecordedRequest", "SandboxServer", "default_sandbox"]
+
+_PATH = re.compile(r"^(?P<prefix>.*?)/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent$")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What the sandbox received (for tests and ``sandbox serve`` users)."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+def error_body(
+    status: int, message: str | None = None, *, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A Gemini error body for ``status``."""
+    name, default = ERROR_BODIES.get(status, ("UNKNOWN", f"HTTP {status}"))
+    error: dict[str, Any] = {"code": status, "message": message or default, "status": name}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _answer_text(kind: str, facts_topic: str, tone: str, max_words: int, seed: int | None, variant: int) -> str:
+    text = compose(facts_topic, tone, max_words, seed=seed, variant=variant)
+    if kind == "long":
+        filler = compose(facts_topic, "informative", 60, seed=seed, variant=variant + 1).split()
+        words = (text.split() + filler * 6)[:60]
+        return " ".join(words)
+    if kind == "quoted":
+        return f'"{text}"'
+    if kind == "preamble":
+        return f"Here's a tweet about {facts_topic}:\n\n{text}"
+    if kind == "emoji":
+        return "\U0001f680" * 150
+    return text
+
+
+def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> dict[str, Any]:
+    """A Gemini success body whose candidates the composer wrote from the request's prompt."""
+    body = body or {}
+    try:
+        prompt = "".join(p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []))
+    except (AttributeError, TypeError):
+        prompt = ""
+    config = body.get("generationConfig") or {}
+    count = max(1, min(8, int(config.get("candidateCount", 1) or 1)))
+    seed = config.get("seed") if isinstance(config.get("seed"), int) else None
+    facts = read_prompt(prompt)
+    texts = [_answer_text(kind, facts.topic, facts.tone, facts.max_words, seed, i) for i in range(count)]
+    candidates = [
+        {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": i}
+        for i, text in enumerate(texts)
+    ]
+    out_tokens = sum(len(text.split()) for text in texts) * 4 // 3
+    in_tokens = max(1, len(prompt.split()) * 4 // 3)
+    return {
+        "candidates": candidates,
+        "usageMetadata": {
+            "promptTokenCount": in_tokens,
+            "candidatesTokenCount": out_tokens,
+            "totalTokenCount": in_tokens + out_tokens,
+        },
+        "modelVersion": model,
+        "responseId": f"sandbox-{abs(hash((prompt, seed))) % 10**12}",
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Stay quiet: the client logs every request."""
+
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), headers=headers)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/healthz"):
+            self._json(200, {"status": "ok"})
+        else:
+            self._json(404, error_body(404, f"no such path {self.path}"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        sandbox = self.server.sandbox
+        sandbox.record(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        match = _PATH.match(self.path.split("?", 1)[0])
+        if match is None:
+            self._json(404, error_body(404, f"no such method {self.path}; use /v1beta/models/MODEL:generateContent"))
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
+            self._json(400, error_body(400, "Invalid JSON payload received. 'contents' is required."))
+            return
+        key = self.headers.get("x-goog-api-key", "")
+        if sandbox.require_key is not None and key != sandbox.require_key:
+            self._fault(Fault("invalid-key"), match, body)
+            return
+        fault = sandbox.faults.next()
+        if sandbox.latency:
+            sandbox.stopping.wait(sandbox.latency)
+        self._fault(fault, match, body)
+
+    def _fault(self, fault: Fault, match: re.Match[str], body: dict[str, Any]) -> None:
+        model, version = match.group("model"), match.group("version")
+        kind = fault.kind
+        if kind in ("hang", "ok") and fault.seconds:
+            self.server.sandbox.stopping.wait(fault.seconds)
+        if kind == "status":
+            self._status(fault, model, version)
+        elif kind == "invalid-key":
+            self._json(400, _invalid_key_body())
+        elif kind == "echo-key":
+            key = self.headers.get("x-goog-api-key", "")
+            self._json(400, error_body(400, f"API key not valid: {key}. Please pass a valid API key."))
+        elif kind == "drop":
+            self.wfile.write(
+                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{"candid'
+            )
+            self.wfile.flush()
+            self.close_connection = True
+        elif kind == "html":
+            self._send(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
+        elif kind == "blocked":
+            self._json(200, {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9}})
+        elif kind == "max-tokens":
+            self._json(200, {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]})
+        else:
+            self._json(200, success_body(body, model, kind if kind != "hang" else "ok"))
+
+    def _status(self, fault: Fault, model: str, version: str) -> None:
+        message = None
+        if fault.status == 404:
+            message = ERROR_BODIES[404][1].format(model=model, version=version)
+        details = []
+        if fault.retry_delay:
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": fault.retry_delay})
+            message = f"You exceeded your current quota. Please retry in {fault.retry_delay}."
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+        self._json(fault.status, error_body(fault.status, message, details=details), headers=headers)
+
+
+def _invalid_key_body() -> dict[str, Any]:
+    return error_body(
+        400,
+        "API key not valid. Please pass a valid API key.",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
+    )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: SandboxServer
+
+
+class SandboxServer:
+    """A Gemini-compatible server in a background thread; ``url`` is its base URL."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: str | list[Fault] = (),  # type: ignore[assignment]
+        latency: float = 0.0,
+        require_key: str | None = None,
+        prefix: str = "",
+    ) -> None:
+        self.faults = FaultScript(parse_faults(faults) if isinstance(faults, str) else faults)
+        self.latency = latency
+        self.require_key = require_key
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.requests: list[RecordedRequest] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.sandbox = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client (before the version segment)."""
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def record(self, request: RecordedRequest) -> None:
+        """Remember a request."""
+        with self._lock:
+            self.requests.append(request)
+
+    def script(self, spec: str) -> None:
+        """Append a fault script (see :mod:`tweetgen.sandbox.faults`)."""
+        self.faults.extend(parse_faults(spec))
+
+    def start(self) -> SandboxServer:
+        """Serve in a daemon thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, args=(0.05,), name="tweetgen-sandbox", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+_default: SandboxServer | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> SandboxServer:
+    """The process-wide sandbox without faults, started on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = SandboxServer().start()
+        return _default

@@ -1,0 +1,291 @@
+"""Pure helpers to clean, measure, validate, rank and number generated tweets."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from itertools import takewhile
+
+# twitter-text-parser ships no type information (no py.typed, no stubs), so its
+# results are typed Any here and converted to concrete types at the boundary.
+from twitter_text import (  # type: ignore[import-untyped, unused-ignore]
+    extract_emojis_with_indices,
+    extract_urls_with_indices,
+    parse_tweet,
+)
+
+__all__ = [
+    "TweetCheck",
+    "TweetRules",
+    "check_tweet",
+    "clean_tweet",
+    "count_hashtags",
+    "count_words",
+    "number_thread",
+    "rank_candidates",
+    "weighted_length",
+]
+
+# Characters twitter-text allows inside a hashtag besides letters, marks and digits.
+_HASHTAG_SPECIAL = frozenset(
+    "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7"
+)
+_HASH_SIGNS = "#\uff03"
+_KEYCAP = ("\ufe0f", "\u20e3")  # '#' followed by these is the #️⃣ emoji, not a hashtag
+
+_FENCE = re.compile(r"\A```(?:[\w+.#-]*[ \t]*\n)?(?P<body>.*?)\n?```\Z", re.DOTALL)
+_PREAMBLE = re.compile(
+    r"""\A\**
+    (?:
+        (?:(?:sure|certainly|of\ course|okay|ok|absolutely)\b[!.,]*\s+)?
+        here(?:'s|\u2019s|\s+is)\s+(?:(?:a|an|the|your|my)\s+)?(?:[\w-]+\s+){0,3}?
+    )?
+    tweet
+    (?:\s+(?:about|on|for)\s+[^\n:]{1,80}?)?
+    (?:\s*\([^)\n]{0,40}\))?
+    \s*:\**\s*""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+_OPENING_CONTEXT = "([{"
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_EXTRA_BLANK_LINES = re.compile(r"\n{3,}")
+_NEWLINES = re.compile(r"\r\n|\r")
+
+
+def weighted_length(text: str) -> int:
+    """Return the X/Twitter weighted length (URLs 23, emoji and CJK 2, NFC first)."""
+    return int(parse_tweet(text).weightedLength)
+
+
+def _remove_emoji(text: str) -> str:
+    """Return ``text`` with every emoji sequence (keycaps like 1️⃣ included) removed."""
+    spans: list[tuple[int, int]] = [
+        (int(e["indices"][0]), int(e["indices"][1])) for e in extract_emojis_with_indices(text)
+    ]
+    kept: list[str] = []
+    position = 0
+    for start, end in spans:
+        kept.append(text[position:start])
+        position = end
+    kept.append(text[position:])
+    return "".join(kept)
+
+
+def count_words(text: str) -> int:
+    """Count words as a reader would: space-separated tokens with a letter or digit.
+
+    Rule: split on any Unicode whitespace; a token is a word if, once emoji are
+    removed, it still contains a Unicode letter or digit (``str.isalnum``). So a URL,
+    a hashtag (#AI), a mention (@x), a contraction (it's), a hyphenated word
+    (well-known) or a number (3.13) each count as one word, while pure punctuation
+    ("—", "-", "|") and emoji-only tokens (keycaps such as 1️⃣ included) count as
+    none. Unspaced scripts (a run of CJK characters) count one word per token.
+    """
+    return sum(1 for token in _remove_emoji(text).split() if any(ch.isalnum() for ch in token))
+
+
+def _is_hashtag_char(ch: str) -> bool:
+    """Return whether ``ch`` may appear in a hashtag (letter, mark, digit, special)."""
+    category = unicodedata.category(ch)
+    return category[0] in "LM" or category == "Nd" or ch in _HASHTAG_SPECIAL
+
+
+def _mask_urls(text: str) -> str:
+    """Blank out every URL in ``text`` so fragments like '/#anchor' are ignored."""
+    chars = list(text)
+    for url in extract_urls_with_indices(text):
+        start, end = int(url["indices"][0]), int(url["indices"][1])
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def count_hashtags(text: str) -> int:
+    """Count hashtags by twitter-text's rules (needs a letter; not in URLs/words)."""
+    masked = _mask_urls(unicodedata.normalize("NFC", text))
+    count = 0
+    for position, ch in enumerate(masked):
+        if ch not in _HASH_SIGNS:
+            continue
+        before = masked[position - 1] if position else " "
+        if _is_hashtag_char(before) or before == "&" or masked.startswith(_KEYCAP, position + 1):
+            continue
+        body = "".join(takewhile(_is_hashtag_char, masked[position + 1 :]))
+        after = masked[position + 1 + len(body) :]
+        has_letter = any(unicodedata.category(c)[0] in "LM" for c in body)
+        if has_letter and not after.startswith((*_HASH_SIGNS, "://")):
+            count += 1
+    return count
+
+
+def _normalise_whitespace(text: str) -> str:
+    """Trim every line, collapse horizontal whitespace runs and 3+ newlines."""
+    text = _NEWLINES.sub("\n", text)
+    lines = (_HORIZONTAL_SPACE.sub(" ", line).strip(" ") for line in text.split("\n"))
+    return _EXTRA_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _strip_fence(text: str) -> str:
+    """Return the body of a code fence (language optional) wrapping all of ``text``."""
+    match = _FENCE.match(text)
+    return match.group("body") if match and match.group("body").strip() else text
+
+
+def _strip_preamble(text: str) -> str:
+    """Remove a leading 'Here's a tweet:'-style preamble when a tweet follows it."""
+    match = _PREAMBLE.match(text)
+    return text[match.end() :] if match and text[match.end() :].strip() else text
+
+
+def _quote_role(text: str, index: int, opening: str, closing: str) -> int:
+    """Return +1 for an opening quote, -1 for a closing one and 0 for anything else."""
+    ch = text[index]
+    if ch not in (opening, closing):
+        return 0
+    before = text[index - 1] if index else " "
+    after = text[index + 1] if index + 1 < len(text) else " "
+    if before.isalnum() and after.isalnum():
+        return 0  # an apostrophe, as in it's or don’t
+    if opening != closing:
+        return 1 if ch == opening else -1
+    return 1 if before.isspace() or before in _OPENING_CONTEXT else -1
+
+
+def _quotes_balanced(text: str, opening: str, closing: str) -> bool:
+    """Return whether the quotes of the given kind in ``text`` pair up properly."""
+    depth = 0
+    for index in range(len(text)):
+        depth += _quote_role(text, index, opening, closing)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _strip_quotes(text: str) -> str:
+    """Remove one pair of matching quotes that surrounds the whole of ``text``."""
+    if len(text) < 3 or _QUOTE_PAIRS.get(text[0]) != text[-1]:
+        return text
+    inner = text[1:-1]
+    if not inner.strip() or not _quotes_balanced(inner, text[0], text[-1]):
+        return text
+    return inner
+
+
+def clean_tweet(raw: str) -> str:
+    """Strip code fences, preambles, wrapping quotes and stray spaces; idempotent."""
+    text = raw
+    while True:
+        previous = text
+        text = _normalise_whitespace(text)
+        text = _strip_fence(text)
+        text = _strip_preamble(text)
+        text = _strip_quotes(text)
+        if text == previous:
+            return text
+
+
+@dataclass(frozen=True, slots=True)
+class TweetRules:
+    """Limits a generated tweet must respect."""
+
+    max_words: int = 25
+    max_weighted_length: int = 280
+    max_hashtags: int | None = None
+    banned_phrases: tuple[str, ...] = ()
+    required_text: str | None = None
+
+    def __post_init__(self) -> None:
+        """Reject nonsense limits (ValueError) and a bare-string phrase list."""
+        if self.max_words < 1:
+            raise ValueError(f"max_words must be at least 1, got {self.max_words}")
+        if self.max_weighted_length < 1:
+            got = self.max_weighted_length
+            raise ValueError(f"max_weighted_length must be at least 1, got {got}")
+        if self.max_hashtags is not None and self.max_hashtags < 0:
+            raise ValueError(f"max_hashtags must be 0 or more (or None), got {self.max_hashtags}")
+        if isinstance(self.banned_phrases, str):
+            raise TypeError("banned_phrases must be a tuple of phrases, not a single string")
+        if any(not phrase.strip() for phrase in self.banned_phrases):
+            raise ValueError("banned_phrases must not contain empty or blank phrases")
+        if self.required_text is not None and not self.required_text.strip():
+            raise ValueError("required_text must be None or a non-blank string")
+
+
+@dataclass(frozen=True, slots=True)
+class TweetCheck:
+    """Measurements of one tweet and the reasons it breaks the rules, if any."""
+
+    text: str
+    weighted_length: int
+    words: int
+    hashtags: int
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        """Return whether the tweet broke no rule."""
+        return not self.reasons
+
+
+def _plural(count: int, noun: str) -> str:
+    """Return '1 hashtag' or '3 hashtags' style text."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _collapse(text: str) -> str:
+    """Return ``text`` casefolded with all whitespace runs collapsed to one space."""
+    return " ".join(text.split()).casefold()
+
+
+def _reasons(check: TweetCheck, rules: TweetRules) -> tuple[str, ...]:
+    """Return human sentences, usable in a follow-up prompt, for every broken rule."""
+    reasons: list[str] = []
+    if check.words > rules.max_words:
+        reasons.append(f"that was {check.words} words; the limit is {rules.max_words}")
+    if check.weighted_length > rules.max_weighted_length:
+        reasons.append(
+            f"that was {check.weighted_length} weighted characters; the limit is {rules.max_weighted_length}"
+        )
+    if rules.max_hashtags is not None and check.hashtags > rules.max_hashtags:
+        had = _plural(check.hashtags, "hashtag")
+        reasons.append(f"that had {had}; the limit is {rules.max_hashtags}")
+    folded = _collapse(check.text)
+    for phrase in rules.banned_phrases:
+        if _collapse(phrase) in folded:
+            reasons.append(f"it contained the banned phrase '{phrase}'")
+    if rules.required_text is not None and rules.required_text not in check.text:
+        reasons.append(f"it did not include {rules.required_text}")
+    return tuple(reasons)
+
+
+def check_tweet(text: str, rules: TweetRules) -> TweetCheck:
+    """Measure ``text`` and list every way it breaks ``rules``."""
+    check = TweetCheck(
+        text=text,
+        weighted_length=weighted_length(text),
+        words=count_words(text),
+        hashtags=count_hashtags(text),
+    )
+    reasons = ("it was empty",) if not text.strip() else _reasons(check, rules)
+    return replace(check, reasons=reasons)
+
+
+def rank_candidates(checks: Iterable[TweetCheck], *, target_words: int) -> list[TweetCheck]:
+    """De-duplicate, then order valid first and closest to ``target_words`` next."""
+    unique: dict[str, TweetCheck] = {}
+    for check in checks:
+        unique.setdefault(_collapse(check.text), check)
+    return sorted(unique.values(), key=lambda c: (not c.valid, abs(c.words - target_words)))
+
+
+def number_thread(texts: Sequence[str], *, style: str = "{i}/{n}") -> list[str]:
+    """Append a ' 1/5'-style counter (placeholders {i} and {n}) to each tweet."""
+    total = len(texts)
+    try:
+        labels = [style.format(i=index, n=total) for index in range(1, total + 1)]
+    except (AttributeError, IndexError, KeyError, ValueError) as error:
+        msg = f"style {style!r} may only use the placeholders {{i}} and {{n}}"
+        raise ValueError(msg) from error
+    return [f"{text.rstrip()} {label}" for text, label in zip(texts, labels, strict=True)]
