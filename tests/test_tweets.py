@@ -1,0 +1,491 @@
+"""Tests for tweetgen.tweets: measuring, cleaning, checking, ranking, numbering."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from tweetgen.tweets import (
+    TweetCheck,
+    TweetRules,
+    check_tweet,
+    clean_tweet,
+    count_hashtags,
+    count_words,
+    number_thread,
+    rank_candidates,
+    weighted_length,
+)
+
+# One ZWJ emoji sequence (man, woman, girl, boy).
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+
+
+# --- weighted_length -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("hello", 5, id="ascii"),
+        pytest.param("", 0, id="empty"),
+        pytest.param("https://example.com", 23, id="short-url-is-23"),
+        pytest.param("https://example.com/" + "a" * 100, 23, id="long-url-is-23"),
+        pytest.param(
+            "see https://a.example.com/x and http://b.org",
+            4 + 23 + 5 + 23,
+            id="two-urls",
+        ),
+        pytest.param("https://x.example/y", 19, id="reserved-example-tld-is-not-a-url"),
+        pytest.param("example.com", 23, id="url-without-scheme"),
+        pytest.param("\U0001f600", 2, id="emoji"),
+        pytest.param("\U0001f44d\U0001f3fd", 2, id="emoji-with-skin-tone"),
+        pytest.param(FAMILY, 2, id="zwj-family-emoji"),
+        pytest.param("日本語", 6, id="cjk"),
+        pytest.param("한국어", 6, id="hangul"),
+        pytest.param("hi 日本", 3 + 4, id="mixed-latin-cjk"),
+        pytest.param("e\u0301", 1, id="nfc-normalised"),
+        pytest.param("café — ok", 9, id="latin-accents-and-dash-weigh-1"),
+        pytest.param("tweets.py", 23, id="file-name-with-cctld-counts-as-url"),
+    ],
+)
+def test_weighted_length(text: str, expected: int) -> None:
+    assert weighted_length(text) == expected
+
+
+# A few WeightedTweetsCounterTest cases transcribed from the official twitter-text
+# conformance suite (conformance/validate.yml), which twitter-text-parser does not ship.
+OFFICIAL_WEIGHTED_CASES = [
+    pytest.param("Hi http://test.co", 26, id="regular-tweet-with-url"),
+    pytest.param("http://test.co", 23, id="just-url"),
+    pytest.param("285 chars-" + "xxxxxxxxxx-" * 25, 285, id="long-tweet"),
+    pytest.param(
+        "285 chars- http://www.twitter.com/jack " + "xxxxxxxxxx-" * 24,
+        299,
+        id="url-in-middle",
+    ),
+    pytest.param("xxxxxxxxxx-" * 24 + " http://www.twitter.com/jack ", 289, id="url-at-end"),
+    pytest.param("https://www.twitter.com/aloha " * 10, 240, id="ten-urls"),
+    pytest.param("A\u0301B", 2, id="normalised-into-one-char"),
+    pytest.param("\U0001f637\U0001f47e\U0001f621\U0001f525\U0001f4a9", 10, id="five-emoji"),
+    pytest.param("randomurl" * 7 + "s.com", 68, id="64-char-domain-is-not-a-url"),
+    pytest.param(
+        "あいうえおかきくけこ" * 12 + " http://" + "あいうえおかきくけこ" * 5 + "あい.com",
+        264,
+        id="cjk-domain-within-63-punycode-chars",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), OFFICIAL_WEIGHTED_CASES)
+def test_weighted_length_matches_official_conformance_cases(text: str, expected: int) -> None:
+    assert weighted_length(text) == expected
+
+
+def _shipped_conformance_files() -> list[Path]:
+    """Return conformance data files installed with the twitter_text package, if any."""
+    spec = importlib.util.find_spec("twitter_text")
+    assert spec is not None
+    assert spec.origin is not None
+    package_dir = Path(spec.origin).parent
+    candidates = [*package_dir.rglob("*.yml"), *package_dir.rglob("*.yaml")]
+    return [path for path in candidates if "WeightedTweetsCounterTest" in path.read_text("utf-8")]
+
+
+def test_weighted_length_matches_shipped_conformance_data() -> None:
+    files = _shipped_conformance_files()
+    if not files:
+        pytest.skip(
+            "twitter-text-parser does not ship the official conformance data "
+            "(no validate.yml with WeightedTweetsCounterTest in its package directory)"
+        )
+    yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read validate.yml")
+    cases: list[dict[str, Any]] = []
+    for path in files:
+        tests = yaml.safe_load(path.read_text("utf-8"))["tests"]
+        cases.extend(tests["WeightedTweetsCounterTest"])
+    assert cases
+    for case in cases:
+        assert weighted_length(case["text"]) == case["expected"]["weightedLength"], case["description"]
+
+
+# --- count_words -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("", 0, id="empty"),
+        pytest.param("   \n\t ", 0, id="whitespace-only"),
+        pytest.param("Hello world", 2, id="plain"),
+        pytest.param("  Hello \n\n world\t", 2, id="any-whitespace-separates"),
+        pytest.param("Read this: https://example.com/a?b=c now", 4, id="url-is-one-word"),
+        pytest.param("Learning #AI with @guido", 4, id="hashtag-and-mention-are-words"),
+        pytest.param("Fast — simple | done - yes", 4, id="punctuation-tokens-skipped"),
+        pytest.param("Ship it \U0001f680 \U0001f389\U0001f389", 2, id="emoji-tokens-skipped"),
+        pytest.param("Count 1\ufe0f\u20e3 and #\ufe0f\u20e3", 2, id="keycap-emoji-skipped"),
+        pytest.param(f"family {FAMILY} time", 2, id="zwj-emoji-skipped"),
+        pytest.param("it's well-known (really!) that 3.13 > 3.12", 6, id="attached-punctuation"),
+        pytest.param("...wow!!!", 1, id="word-with-punctuation"),
+        pytest.param("naïve café Ελληνικά русский", 4, id="unicode-letters"),
+        pytest.param("日本語のテキスト です", 2, id="cjk-counts-per-token"),
+        pytest.param("\U0001f525hot", 1, id="emoji-glued-to-word"),
+    ],
+)
+def test_count_words(text: str, expected: int) -> None:
+    assert count_words(text) == expected
+
+
+# --- count_hashtags --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("no tags here", 0, id="none"),
+        pytest.param("#AI and #Python3 rock", 2, id="two"),
+        pytest.param("#1st place, #that1time", 2, id="digits-with-letters"),
+        pytest.param("We're #1", 0, id="all-digits-is-not-a-hashtag"),
+        pytest.param("#ашок #트위터 ＃日本", 3, id="unicode-and-fullwidth-sign"),
+        pytest.param("a#b and &#39; entity", 0, id="inside-word-or-entity"),
+        pytest.param("see https://example.com/#anchor", 0, id="url-fragment"),
+        pytest.param("#AI#ML", 0, id="glued-tags"),
+        pytest.param("(#AI), #ML.", 2, id="surrounded-by-punctuation"),
+        pytest.param("#\ufe0f\u20e3 keycap", 0, id="keycap-emoji"),
+        pytest.param("#snake_case_tag", 1, id="underscore"),
+    ],
+)
+def test_count_hashtags(text: str, expected: int) -> None:
+    assert count_hashtags(text) == expected
+
+
+# --- clean_tweet -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("Python 3.13 is out!", "Python 3.13 is out!", id="already-clean"),
+        pytest.param(
+            "It's \"fast\" and 'simple'.",
+            "It's \"fast\" and 'simple'.",
+            id="inner-quotes",
+        ),
+        pytest.param('"A" beats "B"', '"A" beats "B"', id="quotes-not-wrapping-all"),
+        pytest.param("'Tis the season, 'n'", "'Tis the season, 'n'", id="leading-apostrophe"),
+        pytest.param("Great tweet: @x nails it", "Great tweet: @x nails it", id="not-a-preamble"),
+        pytest.param("Here's a tip: use uv", "Here's a tip: use uv", id="here-is-not-tweet"),
+        pytest.param("Tweet:", "Tweet:", id="preamble-without-tweet"),
+        pytest.param("Line one\n\nLine two", "Line one\n\nLine two", id="blank-line-kept"),
+        pytest.param("Tweet: Ship it.", "Ship it.", id="tweet-colon"),
+        pytest.param("tweet:Ship it.", "Ship it.", id="lowercase-no-space"),
+        pytest.param("Here's a tweet: Ship it.", "Ship it.", id="heres-a-tweet"),
+        pytest.param("Here’s your tweet:\nShip it.", "Ship it.", id="curly-apostrophe-newline"),
+        pytest.param("Here is a tweet about Python: Use pathlib.", "Use pathlib.", id="about"),
+        pytest.param(
+            "Sure! Here's a professional tweet:\n\nShip it.",
+            "Ship it.",
+            id="sure-professional",
+        ),
+        pytest.param("HERE IS A TWEET: Ship it.", "Ship it.", id="upper-case"),
+        pytest.param("**Tweet (24 words):** Ship it.", "Ship it.", id="markdown-bold-count"),
+        pytest.param('"Ship it."', "Ship it.", id="straight-double-quotes"),
+        pytest.param("'It's done.'", "It's done.", id="single-quotes-keep-apostrophe"),
+        pytest.param("“Ship it.”", "Ship it.", id="curly-double-quotes"),
+        pytest.param("‘It’s done.’", "It’s done.", id="curly-single-quotes"),
+        pytest.param('"Say "hi" today"', 'Say "hi" today', id="wrapped-with-inner-quotes"),
+        pytest.param('Here\'s a tweet: "Ship it."', "Ship it.", id="preamble-then-quotes"),
+        pytest.param("```\nShip it.\n```", "Ship it.", id="fence"),
+        pytest.param("```text\nShip   it.\n```", "Ship it.", id="fence-with-language"),
+        pytest.param("```Ship it.```", "Ship it.", id="inline-fence"),
+        pytest.param(
+            'Tweet:\n```markdown\n"Ship it."\n```',
+            "Ship it.",
+            id="preamble-fence-quotes",
+        ),
+        pytest.param("  Ship \t\t it.  \n  Now.  ", "Ship it.\nNow.", id="spaces-and-tabs"),
+        pytest.param("One\r\n\r\n\r\n\r\nTwo", "One\n\nTwo", id="crlf-and-blank-runs"),
+        pytest.param("One\n \n\t\n\nTwo", "One\n\nTwo", id="whitespace-only-lines"),
+        pytest.param("", "", id="empty"),
+        pytest.param('""', '""', id="empty-quotes-kept"),
+    ],
+)
+def test_clean_tweet(raw: str, expected: str) -> None:
+    assert clean_tweet(raw) == expected
+
+
+FRAGMENTS = st.sampled_from(
+    [
+        "Tweet:",
+        "Here's a tweet:",
+        "Sure! Here is a tweet about AI:",
+        "```",
+        "```python\n",
+        '"',
+        "'",
+        "“",
+        "”",
+        "‘",
+        "’",
+        "it's",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\n\n\n",
+        "\r\n",
+        "#AI",
+        "@x",
+        "https://x.example/y",
+        "—",
+        "word",
+        "**",
+        "(",
+        ")",
+    ]
+)
+ANY_TEXT = st.lists(FRAGMENTS | st.text(max_size=8), max_size=20).map("".join)
+PLAIN_TEXT = st.text(
+    alphabet=st.sampled_from(list("abcXYZ019 \t\n\r.,!?-—#@/:é日\U0001f600")),
+    max_size=60,
+)
+
+
+def _alnum_words(text: str) -> Counter[str]:
+    """Return the multiset of alphanumeric runs in ``text``."""
+    return Counter(re.findall(r"\w+", text))
+
+
+@settings(deadline=None)
+@given(ANY_TEXT)
+def test_clean_tweet_is_idempotent(raw: str) -> None:
+    once = clean_tweet(raw)
+    assert clean_tweet(once) == once
+
+
+@settings(deadline=None)
+@given(ANY_TEXT)
+def test_clean_tweet_only_removes_words(raw: str) -> None:
+    assert _alnum_words(clean_tweet(raw)) <= _alnum_words(raw)
+
+
+@settings(deadline=None)
+@given(PLAIN_TEXT)
+def test_clean_tweet_without_wrappers_only_changes_whitespace(raw: str) -> None:
+    assume(not re.match(r"\W*tweet", raw, re.IGNORECASE))
+    cleaned = clean_tweet(raw)
+    assert cleaned.split() == raw.split()
+    assert "  " not in cleaned
+    assert "\t" not in cleaned
+    assert "\n\n\n" not in cleaned
+    assert cleaned == cleaned.strip()
+
+
+# --- TweetRules ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"max_words": 0}, "max_words must be at least 1", id="max-words"),
+        pytest.param(
+            {"max_weighted_length": 0},
+            "max_weighted_length must be at least 1",
+            id="length",
+        ),
+        pytest.param({"max_hashtags": -1}, "max_hashtags must be 0 or more", id="hashtags"),
+        pytest.param({"banned_phrases": ("ok", " ")}, "empty or blank", id="blank-phrase"),
+        pytest.param({"required_text": ""}, "required_text must be None", id="blank-required"),
+    ],
+)
+def test_tweet_rules_rejects_nonsense(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TweetRules(**kwargs)
+
+
+def test_tweet_rules_rejects_a_bare_string_of_banned_phrases() -> None:
+    with pytest.raises(TypeError, match="not a single string"):
+        TweetRules(banned_phrases="game changer")  # type: ignore[arg-type]
+
+
+def test_tweet_rules_defaults() -> None:
+    rules = TweetRules()
+    assert (rules.max_words, rules.max_weighted_length, rules.max_hashtags) == (
+        25,
+        280,
+        None,
+    )
+    assert TweetRules(max_hashtags=0).max_hashtags == 0
+
+
+# --- check_tweet -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "rules", "reason"),
+    [
+        pytest.param(
+            " ".join(["word"] * 41),
+            TweetRules(max_words=25),
+            "that was 41 words; the limit is 25",
+            id="words",
+        ),
+        pytest.param(
+            "x" * 301,
+            TweetRules(),
+            "that was 301 weighted characters; the limit is 280",
+            id="weighted-length",
+        ),
+        pytest.param(
+            "#a #b #c #d",
+            TweetRules(max_hashtags=2),
+            "that had 4 hashtags; the limit is 2",
+            id="hashtags",
+        ),
+        pytest.param(
+            "Nice #AI",
+            TweetRules(max_hashtags=0),
+            "that had 1 hashtag; the limit is 0",
+            id="one-hashtag",
+        ),
+        pytest.param(
+            "A real Game  Changer!",
+            TweetRules(banned_phrases=("game changer",)),
+            "it contained the banned phrase 'game changer'",
+            id="banned-phrase",
+        ),
+        pytest.param(
+            "Read more at https://x.example/Y",
+            TweetRules(required_text="https://x.example/y"),
+            "it did not include https://x.example/y",
+            id="required-text-is-verbatim",
+        ),
+        pytest.param("", TweetRules(), "it was empty", id="empty"),
+        pytest.param(" \n\t", TweetRules(), "it was empty", id="blank"),
+    ],
+)
+def test_check_tweet_reason_messages(text: str, rules: TweetRules, reason: str) -> None:
+    check = check_tweet(text, rules)
+    assert check.reasons == (reason,)
+    assert not check.valid
+
+
+def test_check_tweet_valid_tweet_measurements() -> None:
+    text = "Python 3.13 ships a new REPL \U0001f389 #Python https://example.com/y"
+    check = check_tweet(text, TweetRules(max_hashtags=1, required_text="https://example.com/y"))
+    assert check == TweetCheck(text=text, weighted_length=63, words=8, hashtags=1, reasons=())
+    assert check.valid
+
+
+def test_check_tweet_reports_every_broken_rule_in_order() -> None:
+    rules = TweetRules(
+        max_words=2,
+        max_weighted_length=10,
+        max_hashtags=1,
+        banned_phrases=("delve", "game changer"),
+        required_text="https://x.example",
+    )
+    check = check_tweet("Let us delve into #AI #ML, a GAME CHANGER", rules)
+    assert check.reasons == (
+        "that was 9 words; the limit is 2",
+        "that was 41 weighted characters; the limit is 10",
+        "that had 2 hashtags; the limit is 1",
+        "it contained the banned phrase 'delve'",
+        "it contained the banned phrase 'game changer'",
+        "it did not include https://x.example",
+    )
+
+
+def test_check_tweet_limits_are_inclusive() -> None:
+    text = " ".join(["word"] * 25)
+    assert check_tweet(text, TweetRules(max_words=25)).valid
+    assert check_tweet("x" * 280, TweetRules()).valid
+    assert check_tweet("#a #b", TweetRules(max_hashtags=2)).valid
+
+
+def test_check_tweet_counts_urls_as_23_characters() -> None:
+    text = "See https://example.com/" + "p" * 300
+    check = check_tweet(text, TweetRules())
+    assert check.weighted_length == 4 + 23
+    assert check.valid
+
+
+# --- rank_candidates -------------------------------------------------------
+
+
+def _check(text: str, words: int, *, valid: bool = True) -> TweetCheck:
+    reasons = () if valid else ("it was empty",)
+    return TweetCheck(text=text, weighted_length=len(text), words=words, hashtags=0, reasons=reasons)
+
+
+def test_rank_candidates_valid_first_then_closest_to_target() -> None:
+    far = _check("far", 10)
+    close_invalid = _check("close but invalid", 20, valid=False)
+    closest = _check("closest", 19)
+    over = _check("over", 23)
+    ranked = rank_candidates([far, close_invalid, closest, over], target_words=20)
+    assert ranked == [closest, over, far, close_invalid]
+
+
+def test_rank_candidates_is_stable_for_ties() -> None:
+    first, second, third = _check("a", 18), _check("b", 22), _check("c", 18)
+    assert rank_candidates([first, second, third], target_words=20) == [
+        first,
+        second,
+        third,
+    ]
+
+
+def test_rank_candidates_deduplicates_keeping_first() -> None:
+    original = _check("Ship  it\nnow", 3, valid=False)
+    duplicate = _check("  ship it NOW ", 3)
+    other = _check("Ship it later", 3)
+    ranked = rank_candidates([original, duplicate, other], target_words=3)
+    assert ranked == [other, original]
+
+
+def test_rank_candidates_accepts_any_iterable_and_empty() -> None:
+    assert rank_candidates(iter([]), target_words=5) == []
+    checks = (_check(str(n), n) for n in (1, 5, 3))
+    assert [c.words for c in rank_candidates(checks, target_words=4)] == [5, 3, 1]
+
+
+# --- number_thread ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("texts", "style", "expected"),
+    [
+        pytest.param(["a", "b", "c"], "{i}/{n}", ["a 1/3", "b 2/3", "c 3/3"], id="default"),
+        pytest.param(["a ", "b\n"], "({i}/{n})", ["a (1/2)", "b (2/2)"], id="custom-style"),
+        pytest.param(["only"], "{i}/{n}", ["only 1/1"], id="single"),
+        pytest.param([], "{i}/{n}", [], id="empty"),
+    ],
+)
+def test_number_thread(texts: list[str], style: str, expected: list[str]) -> None:
+    assert number_thread(texts, style=style) == expected
+
+
+def test_number_thread_default_style_and_tuple_input() -> None:
+    assert number_thread(("x", "y")) == ["x 1/2", "y 2/2"]
+
+
+@pytest.mark.parametrize("style", ["{k}", "{0}", "{i", "{i.bad}"])
+def test_number_thread_rejects_bad_style(style: str) -> None:
+    with pytest.raises(ValueError, match="placeholders"):
+        number_thread(["a"], style=style)
+
+
+def test_numbering_counts_towards_length_when_checked() -> None:
+    rules = TweetRules(max_words=5)
+    numbered = number_thread(["one two three four five", "x" * 276, "x" * 277])
+    assert check_tweet(numbered[0], rules).reasons == ("that was 6 words; the limit is 5",)
+    assert check_tweet(numbered[1], rules).valid
+    assert check_tweet(numbered[2], rules).reasons == ("that was 281 weighted characters; the limit is 280",)
