@@ -142,9 +142,9 @@ class TweetGenerator:
         engine: str = "custom",
         regenerations: int = DEFAULT_REGENERATIONS,
         templates: TemplateRegistry = default_registry,
-        sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        async_sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -160,7 +160,9 @@ class TweetGenerator:
         self.engine = engine
         self.regenerations = regenerations
         self.templates = templates
-        self._sleep, self._async_sleep, self._clock = sleep, async_sleep, clock
+        self._sleep = sleep or time.sleep
+        self._async_sleep = async_sleep or asyncio.sleep
+        self._clock = clock or time.monotonic
 
     def __repr__(self) -> str:
         return f"TweetGenerator(provider={self.provider!r}, policy={self.policy!r})"
@@ -171,7 +173,9 @@ class TweetGenerator:
     ) -> str:
         """The rendered prompt for a request (what ``--dry-run`` prints); no provider needed."""
         topic, tone, max_words = check_input(topic, tone, max_words)
-        return templates.get(template).render(topic=topic, tone=tone, tone_description=TONES[tone], max_words=max_words)
+        chosen = templates.get(template)
+        known = {"topic": topic, "tone": tone, "tone_description": TONES[tone], "max_words": max_words}
+        return chosen.render(**{k: v for k, v in known.items() if k in chosen.variables})
 
     def prompt(self, topic: str, tone: str = "professional", max_words: int = 25, *, template: str = "tweet") -> str:
         """The rendered prompt for a request with this generator's templates."""

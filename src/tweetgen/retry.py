@@ -22,7 +22,7 @@ import httpx
 import structlog
 import tenacity
 
-from .errors import ConfigurationError, RateLimitError, TweetGenError
+from .errors import APIError, ConfigurationError, RateLimitError, TweetGenError
 from .logs import get_logger
 
 __all__ = [
@@ -208,7 +208,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 def describe_error(error: BaseException) -> str:
     """The ``exception`` text of retry events: ``HTTP 503: ...`` for API errors, else type and message."""
-    if isinstance(error, TweetGenError):
+    if isinstance(error, APIError):
         return str(error)
     return f"{type(error).__name__}: {error}"
 

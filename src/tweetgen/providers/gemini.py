@@ -54,8 +54,10 @@ def build_body(request: GenerationRequest) -> dict[str, Any]:
 
 
 def _candidate_text(candidate: Mapping[str, Any]) -> str:
-    content = candidate.get("content") or {}
-    parts = content.get("parts") or [] if isinstance(content, Mapping) else []
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, Mapping) else None
+    if not isinstance(parts, list):
+        return ""
     texts = [
         p["text"] for p in parts if isinstance(p, Mapping) and isinstance(p.get("text"), str) and not p.get("thought")
     ]
@@ -82,7 +84,7 @@ def _usage(data: Mapping[str, Any]) -> Usage:
 def _json_object(content: bytes) -> dict[str, Any]:
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         snippet = content[:80].decode("utf-8", "replace").strip()
         raise InvalidResponseError(f"response is not JSON: {snippet!r}") from None
     if not isinstance(data, dict):
@@ -128,7 +130,7 @@ def parse_response(content: bytes, *, provider: str, model: str, status_code: in
 def _error_fields(content: bytes) -> tuple[str | None, str | None, list[Any]]:
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, None, []
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):

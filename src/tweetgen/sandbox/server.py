@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +86,10 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         """Stay quiet: the client logs every request."""
@@ -197,6 +202,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     sandbox: SandboxServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timeouts, dropped connections) is normal here; stay quiet."""
+
 
 class SandboxServer:
     """A Gemini-compatible server in a background thread; ``url`` is its base URL."""
@@ -245,7 +253,7 @@ class SandboxServer:
         """Serve in a daemon thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, args=(0.05,), name="tweetgen-sandbox", daemon=True
+                target=self._httpd.serve_forever, args=(0.01,), name="tweetgen-sandbox", daemon=True
             )
             self._thread.start()
         return self
