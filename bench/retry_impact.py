@@ -7,6 +7,7 @@ at once. Run: ``python bench/retry_impact.py`` (about 15 s).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 from tweetgen import RetryPolicy, TweetGenerator
@@ -27,12 +28,11 @@ def measure(faults: str) -> tuple[float, int]:
     """Seconds and attempts of one generate_tweet-equivalent call with the default policy (3 retries)."""
     with SandboxServer(faults=faults) as server:
         provider = GeminiProvider(api_key="bench", model="gemini-flash-latest", base_url=server.url, secret_key=False)
-        generator = TweetGenerator(provider=provider, settings=load_settings(env={}, dotenv_path=None), policy=RetryPolicy())
+        settings = load_settings(env={}, dotenv_path=None)
+        generator = TweetGenerator(provider=provider, settings=settings, policy=RetryPolicy())
         started = time.perf_counter()
-        try:
+        with contextlib.suppress(ServerError):
             generator.generate("Artificial Intelligence")
-        except ServerError:
-            pass
         elapsed = time.perf_counter() - started
         generator.close()
         return elapsed, len(server.requests)

@@ -123,7 +123,7 @@ def load_settings(
         if found is not None:
             values[name], sources[name] = found
     for name, value in explicit.items():
-        if value is not None:
+        if value is not None and not (name == "api_key" and value == ""):
             values[name], sources[name] = value, "argument"
     if "timeout" in values:
         values["timeout"] = _parse_timeout(values["timeout"], sources["timeout"])
@@ -144,18 +144,27 @@ def _parse_timeout(value: object, source: str) -> float:
     return seconds
 
 
+def _source(settings: Settings, name: str) -> str:
+    source = settings.sources.get(name)
+    hint = f"set with {'/'.join(_ENV[name])}" if source is None else f"from {source}"
+    return f" ({hint})"
+
+
 def _validated(settings: Settings) -> Settings:
     parts = urlsplit(settings.base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            f"base URL must be an http(s) URL such as {DEFAULT_BASE_URL}, got {settings.base_url!r}"
+            f"base URL{_source(settings, 'base_url')} must be an http(s) URL such as {DEFAULT_BASE_URL}, "
+            f"got {settings.base_url!r}"
         )
     if settings.provider is not None and settings.provider not in PROVIDERS:
         raise ConfigurationError(
             f"unknown provider {settings.provider!r}; choose one of {', '.join(PROVIDERS)} (TWEETGEN_PROVIDER)"
         )
     if not settings.model.strip() or "/" in settings.model.strip("/").removeprefix("models/"):
-        raise ConfigurationError(f"model must be a model name such as {DEFAULT_MODEL}, got {settings.model!r}")
+        raise ConfigurationError(
+            f"model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL}, got {settings.model!r}"
+        )
     if not 0 < settings.timeout <= 3600 or not 0 < settings.connect_timeout <= 3600:
         raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
     return replace(settings, base_url=settings.base_url.rstrip("/"), model=settings.model.removeprefix("models/"))

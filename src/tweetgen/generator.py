@@ -16,7 +16,7 @@ import structlog
 
 from .config import Settings, load_settings
 from .errors import ConfigurationError, InputError, TweetValidationError
-from .logs import get_logger
+from .logs import get_logger, preview
 from .prompts import TONES, TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider, Usage
 from .providers.gemini import GeminiProvider
@@ -279,7 +279,7 @@ class TweetGenerator:
                 max_regenerations=self.regenerations,
                 words=best.words,
                 weighted_length=best.weighted_length,
-                text_preview=best.text[:100],
+                text_preview=preview(best.text),
             )
         return best
 

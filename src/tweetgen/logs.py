@@ -50,7 +50,7 @@ _PATTERNS = (
     # header values, also in reprs such as {'x-goog-api-key': '...'}
     (
         re.compile(
-            r"(?i)((?:x-goog-api-key|authorization|api-key|x-api-key)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',}]+"
+            r"(?i)((?:x-goog-api-key|authorization|api-key|x-api-key)[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',}]+"
         ),
         lambda m: m.group(1) + REDACTED,
     ),
@@ -75,11 +75,17 @@ def redact_text(text: str) -> str:
     return text
 
 
+_SECRET_KEYS = frozenset({"x-goog-api-key", "authorization", "api-key", "x-api-key", "api_key", "apikey"})
+
+
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {_redact_value(k): _redact_value(v) for k, v in value.items()}
+        return {
+            _redact_value(k): REDACTED if str(k).lower() in _SECRET_KEYS and v else _redact_value(v)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_redact_value(v) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
@@ -116,6 +122,7 @@ def _reorder(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> 
 def preview(text: str, length: int | None = None) -> str:
     """Cut ``text`` to the configured preview length, marking the cut with ``...``."""
     limit = _state["preview_length"] if length is None else length
+    text = redact_text(text)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -135,6 +142,7 @@ def get_logger() -> Any:
             structlog.stdlib.filter_by_level,
             *_shared,
             structlog.processors.format_exc_info,
+            Redactor(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,

@@ -45,17 +45,22 @@ def register_tone(name: str, description: str) -> None:
 
 
 def _fields(text: str) -> frozenset[str]:
+    """The placeholder names of a template, nested ones in format specs included."""
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise TemplateError(f"malformed template: {exc}") from None
-    names = set()
-    for _literal, name, _spec, _conv in parsed:
+    names: set[str] = set()
+    for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if not name.isidentifier():
             raise TemplateError(f"template variables must be plain names, got {{{name}}}")
+        if conversion not in (None, "r", "s", "a"):
+            raise TemplateError(f"malformed template: unknown conversion !{conversion} in {{{name}}}")
         names.add(name)
+        if spec and "{" in spec:
+            names |= _fields(spec)
     return frozenset(names)
 
 
@@ -87,7 +92,10 @@ class PromptTemplate:
             raise TemplateError(
                 f"template {self.name!r}: {'; '.join(parts)} (it takes: {', '.join(sorted(self.variables))})"
             )
-        return self.text.format(**merged)
+        try:
+            return self.text.format(**merged)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise TemplateError(f"template {self.name!r} cannot be rendered: {exc}") from None
 
 
 DEFAULT_TEMPLATE = PromptTemplate(

@@ -15,6 +15,7 @@ Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import deque
@@ -79,10 +80,14 @@ def _fault(kind: str, arg: str | None, text: str) -> Fault:
     if kind not in ANSWER_KINDS | SPECIAL_KINDS:
         known = ", ".join(sorted(ANSWER_KINDS | SPECIAL_KINDS))
         raise ValueError(f"unknown fault {text!r}; use a status 400-599 or one of: {known}")
+    if arg is not None and kind not in ("ok", "hang"):
+        raise ValueError(f"fault {text!r}: {kind} takes no argument")
     try:
         seconds = float(arg) if arg is not None else (30.0 if kind == "hang" else 0.0)
     except ValueError:
         raise ValueError(f"fault {text!r}: {arg!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"fault {text!r}: seconds must be a finite number >= 0")
     return Fault(kind, seconds=seconds)
 
 

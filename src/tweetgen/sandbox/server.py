@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -61,7 +62,7 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     except (AttributeError, TypeError):
         prompt = ""
     config = body.get("generationConfig") or {}
-    count = max(1, min(8, int(config.get("candidateCount", 1) or 1)))
+    count = int(config.get("candidateCount") or 1)
     seed = config.get("seed") if isinstance(config.get("seed"), int) else None
     facts = read_prompt(prompt)
     texts = [_answer_text(kind, facts.topic, facts.tone, facts.max_words, seed, i) for i in range(count)]
@@ -83,6 +84,19 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     }
 
 
+def config_error(body: dict[str, Any]) -> str | None:
+    """Why the request's ``generationConfig`` is invalid, as Gemini would say; ``None`` when valid."""
+    config = body.get("generationConfig")
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        return "Invalid value at 'generation_config': expected an object."
+    count = config.get("candidateCount", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 8:
+        return "Invalid value at 'generation_config.candidate_count': must be an integer from 1 to 8."
+    return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -90,6 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self.request)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.request)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         """Stay quiet: the client logs every request."""
@@ -129,11 +148,15 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         sandbox.record(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         match = _PATH.match(self.path.split("?", 1)[0])
-        if match is None:
+        if match is None or match.group("prefix") != sandbox.prefix:
             self._json(404, error_body(404, f"no such method {self.path}; use /v1beta/models/MODEL:generateContent"))
             return
         if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
             self._json(400, error_body(400, "Invalid JSON payload received. 'contents' is required."))
+            return
+        invalid = config_error(body)
+        if invalid:
+            self._json(400, error_body(400, invalid))
             return
         key = self.headers.get("x-goog-api-key", "")
         if sandbox.require_key is not None and key != sandbox.require_key:
@@ -201,6 +224,7 @@ def _invalid_key_body() -> dict[str, Any]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     sandbox: SandboxServer
+    connections: set[socket.socket]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (timeouts, dropped connections) is normal here; stay quiet."""
@@ -228,6 +252,7 @@ class SandboxServer:
         self._lock = threading.Lock()
         self._httpd = _Server((host, port), _Handler)
         self._httpd.sandbox = self
+        self._httpd.connections = set()
         self._thread: threading.Thread | None = None
 
     @property
@@ -270,6 +295,9 @@ class SandboxServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
+        for conn in list(self._httpd.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -1,0 +1,465 @@
+"""Tests for tweetgen.logs: event sequences, levels, the log file (rotation, logrotate), redaction.
+
+Every assertion reads parsed JSON (one object per line); only the secret checks look at raw output,
+because a secret must not appear anywhere in the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import string
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tweetgen import logs
+from tweetgen.config import load_settings
+from tweetgen.errors import BadRequestError, ConfigurationError, ServerError
+from tweetgen.generator import TweetGenerator
+from tweetgen.logs import get_logger, preview, redact_text, register_secret, setup_logging
+from tweetgen.providers.gemini import GeminiProvider
+from tweetgen.sandbox import SandboxServer
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+_LEVELS = {"debug", "info", "warning", "error", "critical"}
+_UNAVAILABLE = "HTTP 503: Service temporarily unavailable"
+_TOPIC = "python testing"
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+
+
+def _close_tweetgen_handlers() -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_tweetgen", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo setup_logging after each test: handlers, levels, registered secrets, preview length."""
+    names = ["", logs.LOGGER_NAME, *logs._QUIET_LIBRARIES]
+    levels = {name: logging.getLogger(name).level for name in names}
+    secrets, state = set(logs._secrets), dict(logs._state)
+    yield
+    _close_tweetgen_handlers()
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logs._secrets.intersection_update(secrets)
+    logs._state.update(state)
+    structlog.contextvars.clear_contextvars()
+
+
+def _setup(tmp_path: Path, level: str = "INFO", **options: Any) -> tuple[Path, io.StringIO]:
+    """Log to ``tmp_path/tweetgen.jsonl`` and to a JSON console stream; return both."""
+    log_file, stream = tmp_path / "tweetgen.jsonl", io.StringIO()
+    setup_logging(level, str(log_file), stream=stream, console_format="json", **options)
+    return log_file, stream
+
+
+def _parse(text: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in text.splitlines()]
+    assert all(isinstance(record, dict) for record in records)
+    return records
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return _parse(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
+def _assert_shape(record: dict[str, Any]) -> None:
+    """The common shape: event, lowercase level, ISO-8601 UTC timestamp with Z, in that order first."""
+    assert list(record)[:3] == ["event", "level", "timestamp"]
+    assert isinstance(record["event"], str)
+    assert record["level"] in _LEVELS
+    assert _TIMESTAMP.match(record["timestamp"]), record["timestamp"]
+    when = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
+    assert abs(datetime.now(timezone.utc) - when) < timedelta(minutes=5)
+
+
+def _emit(seqs: range, **fields: Any) -> None:
+    log = get_logger()
+    for seq in seqs:
+        log.info("tick", seq=seq, **fields)
+
+
+def _seqs(path: Path) -> list[int]:
+    return [record["seq"] for record in _read(path)]
+
+
+def _generator(provider: GeminiProvider) -> TweetGenerator:
+    return TweetGenerator(provider=provider, settings=load_settings(dotenv_path=None, env={}), sleep=lambda _s: None)
+
+
+def _sandbox_provider(server: SandboxServer) -> GeminiProvider:
+    return GeminiProvider(api_key="k-test", model="m", base_url=server.url, name="sandbox", secret_key=False)
+
+
+# --- the events of one call ----------------------------------------------------------------------
+
+
+def test_retried_call_logs_the_full_event_sequence(tmp_path: Path) -> None:
+    log_file, stream = _setup(tmp_path)
+    with SandboxServer(faults="503") as server, _generator(_sandbox_provider(server)) as generator:
+        tweet = generator.generate(_TOPIC)
+        prompt = generator.prompt(_TOPIC)
+    records = _read(log_file)
+    assert _parse(stream.getvalue()) == records
+    assert [(r["event"], r["level"]) for r in records] == [
+        ("Making API request", "info"),
+        ("API request failed", "error"),
+        ("Retry attempt", "warning"),
+        ("Making API request", "info"),
+        ("API request successful", "info"),
+        ("Retry succeeded", "info"),
+    ]
+    making1, failed, retry, making2, success, succeeded = records
+    assert tweet.request_id
+    for record in records:
+        _assert_shape(record)
+        assert record["request_id"] == tweet.request_id
+    for record, attempt in zip((making1, failed, making2, success), (1, 1, 2, 2), strict=True):
+        assert (record["attempt"], record["provider"], record["model"]) == (attempt, "sandbox", "m")
+    assert failed["status_code"] == 503
+    assert failed["retry_attempted"] is True
+    assert failed["error_message"] == "Service temporarily unavailable"
+    assert failed["latency_ms"] >= 0
+    assert (retry["attempt"], retry["delay_seconds"], retry["max_attempts"]) == (1, 1.0, 4)
+    assert retry["exception"] == _UNAVAILABLE
+    assert succeeded["final_attempt"] == 2
+    for making in (making1, making2):
+        assert making["url_endpoint"] == "m"
+        assert making["prompt_length"] == len(prompt) > 100
+        assert making["prompt_preview"] == prompt[:100] + "..."
+    assert success["status_code"] == 200
+    assert success["latency_ms"] >= 0
+    assert success["response_length"] == len(tweet.text)
+    assert success["response_preview"] == preview(tweet.text, 100)
+    assert len(success["response_preview"]) <= 103
+
+
+def test_exhausted_call_ends_with_retries_exhausted(tmp_path: Path) -> None:
+    log_file, _ = _setup(tmp_path)
+    with (
+        SandboxServer(faults="503*4") as server,
+        _generator(_sandbox_provider(server)) as generator,
+        pytest.raises(ServerError) as caught,
+    ):
+        generator.generate(_TOPIC)
+    records = _read(log_file)
+    attempt_events = ["Making API request", "API request failed", "Retry attempt"]
+    last_events = ["Making API request", "API request failed", "Retries exhausted"]
+    assert [r["event"] for r in records] == attempt_events * 3 + last_events
+    assert len({r["request_id"] for r in records}) == 1
+    assert [r["attempt"] for r in records if r["event"] == "Making API request"] == [1, 2, 3, 4]
+    assert [r["retry_attempted"] for r in records if r["event"] == "API request failed"] == [True] * 3 + [False]
+    assert [r["delay_seconds"] for r in records if r["event"] == "Retry attempt"] == [1.0, 2.0, 4.0]
+    exhausted = records[-1]
+    _assert_shape(exhausted)
+    assert (exhausted["level"], exhausted["attempts"], exhausted["exception"]) == ("error", 4, _UNAVAILABLE)
+    assert caught.value.attempts == 4
+
+
+# --- levels and setup ----------------------------------------------------------------------------
+
+
+def test_warning_level_hides_info_events(tmp_path: Path) -> None:
+    log_file, stream = _setup(tmp_path, "WARNING")
+    log, lib = get_logger(), logging.getLogger("somelib")
+    log.debug("hidden debug")
+    log.info("hidden info")
+    lib.info("hidden library info")
+    log.warning("shown warning")
+    log.error("shown error")
+    lib.warning("shown library warning")
+    expected = [("shown warning", "warning"), ("shown error", "error"), ("shown library warning", "warning")]
+    for records in (_read(log_file), _parse(stream.getvalue())):
+        assert [(r["event"], r["level"]) for r in records] == expected
+
+
+@pytest.mark.parametrize("level", ["debug", "Debug", "DEBUG"])
+def test_level_names_are_case_insensitive(tmp_path: Path, level: str) -> None:
+    log_file, _ = _setup(tmp_path, level)
+    get_logger().debug("details", n=1)
+    [record] = _read(log_file)
+    assert (record["event"], record["level"], record["n"]) == ("details", "debug", 1)
+
+
+@pytest.mark.parametrize("level", ["verbose", "trace", ""])
+def test_invalid_level_raises_configuration_error(tmp_path: Path, level: str) -> None:
+    with pytest.raises(ConfigurationError, match="log level must be one of"):
+        setup_logging(level, str(tmp_path / "tweetgen.jsonl"), stream=io.StringIO())
+    assert not [h for h in logging.getLogger().handlers if getattr(h, "_tweetgen", False)]
+
+
+def test_setup_twice_does_not_duplicate_lines(tmp_path: Path) -> None:
+    _, first_stream = _setup(tmp_path)
+    log_file, stream = _setup(tmp_path)
+    other = tmp_path / "other.jsonl"
+    setup_logging("INFO", str(other), stream=stream, console_format="json")
+    get_logger().info("once")
+    logging.getLogger("somelib").warning("library once")
+    assert sum(getattr(h, "_tweetgen", False) for h in logging.getLogger().handlers) == 2
+    assert _read(log_file) == []
+    assert first_stream.getvalue() == ""
+    for records in (_read(other), _parse(stream.getvalue())):
+        assert [r["event"] for r in records] == ["once", "library once"]
+
+
+# --- the log file --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["rename", "delete"])
+def test_log_file_survives_logrotate(tmp_path: Path, action: str) -> None:
+    log_file, _ = _setup(tmp_path, console=False)
+    seen: list[int] = []
+    for cycle in range(3):
+        _emit(range(cycle * 5, cycle * 5 + 5))
+        if action == "rename":
+            os.rename(log_file, tmp_path / f"rotated.{cycle}")
+        else:
+            seen += _seqs(log_file)
+            log_file.unlink()
+    _emit(range(15, 20))
+    if action == "rename":
+        seen = [seq for cycle in range(3) for seq in _seqs(tmp_path / f"rotated.{cycle}")]
+    assert seen + _seqs(log_file) == list(range(20))
+
+
+@pytest.mark.parametrize("backup_count", [50, 3])
+def test_size_rotation_loses_nothing_within_retained_backups(tmp_path: Path, backup_count: int) -> None:
+    max_bytes, total = 1024, 60
+    log_file, _ = _setup(tmp_path, console=False, max_bytes=max_bytes, backup_count=backup_count)
+    _emit(range(total), pad="x" * 60)
+    backups = [log_file.with_name(f"{log_file.name}.{n}") for n in range(backup_count, 0, -1)]
+    files = [f for f in [*backups, log_file] if f.exists()]
+    assert all(f.stat().st_size <= max_bytes for f in files)
+    assert not log_file.with_name(f"{log_file.name}.{backup_count + 1}").exists()
+    seqs = [seq for f in files for seq in _seqs(f)]
+    if backup_count == 50:
+        assert len(files) > 3
+        assert seqs == list(range(total))
+    else:
+        assert len(files) == backup_count + 1
+        assert seqs == list(range(total - len(seqs), total))
+
+
+def test_missing_log_directory_is_created(tmp_path: Path) -> None:
+    log_file = tmp_path / "a" / "b" / "tweetgen.jsonl"
+    setup_logging("INFO", str(log_file), console=False)
+    get_logger().info("hello")
+    assert [r["event"] for r in _read(log_file)] == ["hello"]
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "is-a-directory"])
+def test_unwritable_log_path_raises_configuration_error(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    target = blocker / "logs" / "tweetgen.jsonl" if where == "under-a-file" else tmp_path
+    with pytest.raises(ConfigurationError, match="cannot write log file") as caught:
+        setup_logging("INFO", str(target), console=False)
+    assert str(target) in str(caught.value)
+    assert "log_file=" in str(caught.value)
+
+
+def test_third_party_records_are_json_with_the_same_shape(tmp_path: Path) -> None:
+    log_file, stream = _setup(tmp_path)
+    lib = logging.getLogger("somelib")
+    lib.warning("disk %s is %d%% full", "sda", 93)
+    try:
+        raise ValueError("kaput")
+    except ValueError:
+        lib.error("could not parse", exc_info=True)
+    with structlog.contextvars.bound_contextvars(request_id="r-1"):
+        lib.warning("inside a call")
+    for records in (_read(log_file), _parse(stream.getvalue())):
+        plain, failed, inside = records
+        for record in records:
+            _assert_shape(record)
+            assert record["logger"] == "somelib"
+        assert (plain["event"], plain["level"]) == ("disk sda is 93% full", "warning")
+        assert (failed["event"], failed["level"]) == ("could not parse", "error")
+        lines = failed["exception"].splitlines()
+        assert (lines[0], lines[-1]) == ("Traceback (most recent call last):", "ValueError: kaput")
+        assert inside["request_id"] == "r-1"
+
+
+# --- previews and truncation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("", "", id="empty"),
+        pytest.param("short", "short", id="short"),
+        pytest.param("a" * 100, "a" * 100, id="exactly-100"),
+        pytest.param("a" * 101, "a" * 100 + "...", id="101-is-cut"),
+        pytest.param("é" * 500, "é" * 100 + "...", id="non-ascii"),
+    ],
+)
+def test_preview_cuts_at_100_characters(text: str, expected: str) -> None:
+    assert preview(text) == expected
+
+
+def test_preview_length_follows_setup(tmp_path: Path) -> None:
+    _setup(tmp_path, preview_length=10)
+    assert preview("abcdefghijkl") == "abcdefghij..."
+    assert preview("x" * 20, length=5) == "xxxxx..."
+
+
+def test_rejected_tweet_preview_is_cut_like_every_preview(tmp_path: Path) -> None:
+    log_file, _ = _setup(tmp_path)
+    with SandboxServer(faults="long") as server, _generator(_sandbox_provider(server)) as generator:
+        generator.generate(_TOPIC)
+    records = _read(log_file)
+    first_answer = next(r for r in records if r["event"] == "API request successful")
+    rejected = next(r for r in records if r["event"] == "Tweet rejected")
+    assert first_answer["response_length"] > 100
+    assert rejected["text_preview"] == first_answer["response_preview"]
+    assert rejected["text_preview"][100:] == "..."  # cut at 100 characters and marked
+
+
+def test_oversized_fields_are_truncated_but_exceptions_are_kept(tmp_path: Path) -> None:
+    log_file, _ = _setup(tmp_path)
+    try:
+        raise ValueError("z" * 5000)
+    except ValueError:
+        get_logger().error("big", blob="x" * 5000, small="y" * 50, exc_info=True)
+    [record] = _read(log_file)
+    assert record["blob"] == "x" * logs.MAX_FIELD_LENGTH + "..."
+    assert record["small"] == "y" * 50
+    assert record["exception"].splitlines()[-1] == "ValueError: " + "z" * 5000
+
+
+# --- redaction -----------------------------------------------------------------------------------
+
+_KEY_CHARS = string.ascii_letters + string.digits + "_-"
+_FORMS = (
+    "{s}",
+    "https://generativelanguage.googleapis.com/v1beta/models/m:generateContent?key={s}&alt=sse",
+    "x-goog-api-key: {s}",
+    "Authorization: Bearer {s}",
+    "{{'x-goog-api-key': '{s}'}}",
+)
+_PLACES = ("field", "nested", "list", "dict-key", "event", "positional", "object", "exc-info", "foreign", "foreign-exc")
+
+
+class _Shown:
+    """A value that is not JSON: logged through str()."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _emit_placement(place: str, text: str) -> None:
+    log, lib = get_logger(), logging.getLogger("somelib")
+    if place == "field":
+        log.info("leak", detail=text)
+    elif place == "nested":
+        log.info("leak", payload={"outer": {"inner": [1, {"deep": text}]}})
+    elif place == "list":
+        log.warning("leak", items=("ok", text, None, 3))
+    elif place == "dict-key":
+        log.info("leak", headers={text: "value"})
+    elif place == "event":
+        log.info(text)
+    elif place == "positional":
+        log.info("leak %s", text)
+    elif place == "object":
+        log.debug("leak", thing=_Shown(text))
+    elif place == "foreign":
+        lib.warning("leak %s", text)
+    else:
+        try:
+            raise RuntimeError(f"request failed: {text}")
+        except RuntimeError:
+            (log if place == "exc-info" else lib).error("leak", exc_info=True)
+
+
+@st.composite
+def _leak_cases(draw: st.DrawFn) -> tuple[list[str], list[tuple[str, str]], bool]:
+    """Three secrets (Google-shaped, registered, opaque) placed in random forms and places."""
+    google = "AIza" + draw(st.text(_KEY_CHARS, min_size=35, max_size=35))
+    registered = "tok_" + draw(st.text(_KEY_CHARS, min_size=8, max_size=40))
+    opaque = "op-" + draw(st.text(_KEY_CHARS, min_size=8, max_size=40))
+    choices = [(google, _FORMS), (registered, _FORMS), (opaque, _FORMS[1:])]  # opaque: only in a context
+    placements = []
+    for _ in range(draw(st.integers(min_value=3, max_value=10))):
+        secret, forms = draw(st.sampled_from(choices))
+        form = draw(st.sampled_from(forms)).format(s=secret)
+        text = draw(st.text(" ,;:([\"'\n", max_size=3)) + form + draw(st.text(" ,;:)]&#\"'\n", max_size=3))
+        placements.append((draw(st.sampled_from(_PLACES)), text))
+    return [google, registered, opaque], placements, draw(st.booleans())
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_leak_cases())
+def test_secrets_never_reach_console_or_file(case: tuple[list[str], list[tuple[str, str]], bool]) -> None:
+    secrets, placements, via_setup = case
+    registered = secrets[1]
+    if not via_setup:
+        register_secret(registered)
+    stream = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        log_file = Path(tmp) / "tweetgen.jsonl"
+        setup_logging(
+            "DEBUG", str(log_file), stream=stream, console_format="json", secrets=[registered] if via_setup else []
+        )
+        for place, text in placements:
+            _emit_placement(place, text)
+        raw_file = log_file.read_text(encoding="utf-8")
+        _close_tweetgen_handlers()
+    raw_console = stream.getvalue()
+    for secret in secrets:
+        assert secret not in raw_file
+        assert secret not in raw_console
+    for records in (_parse(raw_file), _parse(raw_console)):
+        assert len(records) == len(placements)  # nothing was dropped instead of redacted
+        for record in records:
+            _assert_shape(record)
+
+
+@pytest.mark.parametrize("header", ["x-goog-api-key", "X-Goog-Api-Key"])
+def test_secret_header_values_in_mappings_are_redacted(tmp_path: Path, header: str) -> None:
+    log_file, _ = _setup(tmp_path)
+    get_logger().info("Sending request", headers={header: "opaque-value-123", "content-type": "application/json"})
+    [record] = _read(log_file)
+    assert record["headers"] == {header: "[REDACTED]", "content-type": "application/json"}
+
+
+_OPAQUE_KEY = "tg-e2e-Zq7Xw3Kp9Lm2Vn8Rt4Ys"  # not Google-shaped: only its registration protects it
+_GOOGLE_KEY = "AIza" + "Sy0-x_" * 5 + "Q9z7W"
+
+
+@pytest.mark.parametrize("key", [pytest.param(_OPAQUE_KEY, id="opaque"), pytest.param(_GOOGLE_KEY, id="google")])
+def test_configured_key_never_logged_end_to_end(tmp_path: Path, key: str) -> None:
+    log_file, stream = _setup(tmp_path, "DEBUG")
+    with SandboxServer(faults="echo-key") as server:
+        provider = GeminiProvider(api_key=key, model="m", base_url=server.url, name="sandbox")
+        with _generator(provider) as generator, pytest.raises(BadRequestError) as caught:
+            generator.generate(_TOPIC)
+    assert key in str(caught.value)  # the sandbox really echoed the key, so the test bites
+    assert key not in redact_text(str(caught.value))
+    assert key not in log_file.read_text(encoding="utf-8")
+    assert key not in stream.getvalue()
+    records = _read(log_file)
+    assert _parse(stream.getvalue())
+    failed = next(r for r in records if r["event"] == "API request failed")
+    assert failed["error_message"] == "API key not valid: [REDACTED]. Please pass a valid API key."
+    assert (failed["status_code"], failed["retry_attempted"]) == (400, False)
+    assert any(str(r.get("logger", "")).startswith(("httpx", "httpcore")) for r in records)
