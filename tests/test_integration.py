@@ -253,6 +253,7 @@ def test_validation_error_after_the_configured_regenerations(events: Any) -> Non
     assert caught.value.reasons == (
         "that was 60 words; the limit is 25",
         "that was 400 weighted characters; the limit is 280",
+        "that had 3 hashtags; the limit is 2",
     )
     assert len([e for e in events() if e["event"] == "Tweet rejected"]) == 3
 

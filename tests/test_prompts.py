@@ -120,7 +120,7 @@ def test_render_never_leaks_format_errors(text: str, values: dict[str, object]) 
 
 
 def test_default_template_renders_topic_tone_and_max_words() -> None:
-    assert DEFAULT_TEMPLATE.variables == {"topic", "tone", "tone_description", "max_words"}
+    assert DEFAULT_TEMPLATE.variables == {"topic", "tone", "tone_description", "max_words", "instructions"}
     text = DEFAULT_TEMPLATE.render(topic="Python testing", tone="witty", tone_description=TONES["witty"], max_words=25)
     assert text.startswith("Generate a witty tweet about Python testing.\n")
     assert f"Tone: {TONES['witty']}." in text

@@ -1,5 +1,6 @@
 """tweetgen: tweets from Gemini that keep coming when the API does not cooperate."""
 
+from .api import agenerate, agenerate_tweet, generate, generate_thread, generate_tweet, generate_variants
 from .config import Settings, load_settings
 from .errors import (
     APIError,
@@ -19,9 +20,10 @@ from .errors import (
     TweetGenError,
     TweetValidationError,
 )
-from .generator import Tweet, TweetGenerator, agenerate, agenerate_tweet, generate, generate_tweet
+from .generator import Thread, Tweet, TweetGenerator
 from .logs import setup_logging
 from .prompts import PromptTemplate, TemplateRegistry, register_tone
+from .request import TweetRequest
 from .retry import (
     RetryPolicy,
     aretry_with_custom_backoff,
@@ -29,6 +31,7 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
+from .trace import CallTrace, Observer
 
 __version__ = "0.1.0"
 
@@ -36,6 +39,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "CallTrace",
     "CircuitOpenError",
     "ConfigurationError",
     "ContentBlockedError",
@@ -44,6 +48,7 @@ __all__ = [
     "InvalidResponseError",
     "ModelNotFoundError",
     "NetworkError",
+    "Observer",
     "PromptTemplate",
     "RateLimitError",
     "RequestTimeoutError",
@@ -51,9 +56,11 @@ __all__ = [
     "ServerError",
     "Settings",
     "TemplateRegistry",
+    "Thread",
     "Tweet",
     "TweetGenError",
     "TweetGenerator",
+    "TweetRequest",
     "TweetValidationError",
     "__version__",
     "agenerate",
@@ -61,7 +68,9 @@ __all__ = [
     "aretry_with_custom_backoff",
     "aretry_with_tenacity",
     "generate",
+    "generate_thread",
     "generate_tweet",
+    "generate_variants",
     "load_settings",
     "register_tone",
     "retry_with_custom_backoff",

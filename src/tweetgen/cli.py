@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from .config import DEFAULT_LOG_FILE, PROVIDERS
@@ -65,6 +64,31 @@ def _add_retry(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--engine", choices=("custom", "tenacity"), default="custom", help="retry loop (same behaviour)")
 
 
+def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
+    parser.add_argument("--topic", required=True, help="what to write about")
+    parser.add_argument(
+        "--tone", default="professional", help="professional, casual, witty, inspirational, informative"
+    )
+    parser.add_argument("--max-words", type=int, default=max_words, help=f"1-60 per tweet (default {max_words})")
+    parser.add_argument("--hashtags", default="auto", help="none, auto (at most 2) or tags: 'python,ai'")
+    parser.add_argument("--emoji", action=argparse.BooleanOptionalAction, default=None, help="allow or forbid emoji")
+    parser.add_argument("--audience", help="who the tweet is for")
+    parser.add_argument("--cta", dest="call_to_action", help="a call to action to end with")
+    parser.add_argument("--language", help="language to write in, e.g. German")
+    parser.add_argument("--link", help="a URL to append (counted as 23 characters)")
+    parser.add_argument("--ban", dest="banned_phrases", action="append", default=[], help="a phrase to refuse")
+    parser.add_argument("--seed", type=int, help="sampling seed (same seed, same sandbox tweet)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (0-2)")
+    parser.add_argument("--template", default="tweet", help="prompt template name")
+    parser.add_argument("--templates-file", help="JSON or TOML file of extra templates")
+    parser.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
+    parser.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
+    parser.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
+    parser.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
+    parser.add_argument("--dry-run", action="store_true", help="print the rendered prompt and call nothing")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the text")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tweetgen", description="Generate tweets with Gemini, or offline with the sandbox."
@@ -73,22 +97,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    gen = sub.add_parser("generate", help="generate one tweet", description="Generate one tweet and print it.")
-    gen.add_argument("--topic", required=True, help="what the tweet is about")
-    gen.add_argument("--tone", default="professional", help="professional, casual, witty, inspirational, informative")
-    gen.add_argument("--max-words", type=int, default=25, help="1-60 (default 25)")
-    gen.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
-    gen.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
-    gen.add_argument("--timeout", type=_positive_float, help="read timeout per attempt in seconds (TWEETGEN_TIMEOUT)")
-    gen.add_argument("--seed", type=int, help="sampling seed (same seed, same sandbox tweet)")
-    gen.add_argument("--temperature", type=float, help="sampling temperature")
-    gen.add_argument("--template", default="tweet", help="prompt template name")
-    gen.add_argument("--templates-file", help="JSON or TOML file of extra templates")
-    gen.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
-    gen.add_argument("--dry-run", action="store_true", help="print the rendered prompt and call nothing")
-    gen.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    gen = sub.add_parser("generate", help="generate one tweet (or --variants N)", description="Generate a tweet.")
+    _add_request(gen, max_words=25)
+    gen.add_argument("--variants", type=int, default=1, help="N different tweets from one call, best first (1-8)")
     _add_retry(gen)
     _add_logging(gen)
+
+    thread = sub.add_parser("thread", help="generate a thread", description="Generate a numbered thread.")
+    _add_request(thread, max_words=40)
+    thread.add_argument("--tweets", type=int, default=5, help="tweets in the thread (2-25, default 5)")
+    thread.add_argument("--no-numbering", dest="numbering", action="store_false", help="no '1/5' counters")
+    _add_retry(thread)
+    _add_logging(thread)
 
     demo = sub.add_parser("demo", help="run the seed's demo (normal call, 503 retried, 401 and 429 not retried)")
     _add_logging(demo)
@@ -119,20 +139,42 @@ def _setup_logging(args: argparse.Namespace) -> None:
     setup_logging(args.log_level or settings.log_level, log_file or None, console=not args.quiet)
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+_REQUEST_OPTIONS = (
+    "template",
+    "hashtags",
+    "emoji",
+    "audience",
+    "call_to_action",
+    "language",
+    "link",
+    "seed",
+    "temperature",
+)
+
+
+def _request_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {name: getattr(args, name) for name in _REQUEST_OPTIONS}
+    options["banned_phrases"] = tuple(args.banned_phrases)
+    return options
+
+
+def _templates(args: argparse.Namespace) -> Any:
+    from .prompts import TemplateRegistry, default_registry
+
+    if not args.templates_file:
+        return default_registry
+    templates = TemplateRegistry({name: default_registry.get(name) for name in default_registry.names()})
+    templates.load_file(args.templates_file)
+    return templates
+
+
+def _generator(args: argparse.Namespace) -> Any:
+    """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
     from .config import load_settings
     from .generator import TweetGenerator, resolve_provider
-    from .prompts import TemplateRegistry, default_registry
     from .retry import RetryPolicy
 
-    templates = default_registry
-    if args.templates_file:
-        templates = TemplateRegistry({name: default_registry.get(name) for name in default_registry.names()})
-        templates.load_file(args.templates_file)
     settings = load_settings(model=args.model, timeout=args.timeout)
-    if args.dry_run:
-        print(TweetGenerator.prompt_for(templates, args.topic, args.tone, args.max_words, template=args.template))
-        return EXIT_OK
     _setup_logging(args)
     provider = resolve_provider(settings, args.provider or settings.provider or "auto")
     if provider == "sandbox" and not settings.api_key:
@@ -146,22 +188,49 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         retry_rate_limits=args.retry_rate_limits or None,
         max_retry_after=args.max_retry_after,
     )
-    with TweetGenerator(
+    return TweetGenerator(
         provider=provider,
         settings=settings,
         policy=policy,
         engine=args.engine,
         regenerations=args.regenerations,
-        templates=templates,
-    ) as generator:
-        tweet = generator.generate(
-            args.topic, args.tone, args.max_words, template=args.template, seed=args.seed, temperature=args.temperature
-        )
+        templates=_templates(args),
+    )
+
+
+def _dry_run(args: argparse.Namespace, **options: Any) -> int:
+    from .request import TweetRequest
+
+    print(TweetRequest(args.topic, args.tone, args.max_words, **options).render(_templates(args)))
+    return EXIT_OK
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    options = _request_options(args)
+    if args.dry_run:
+        return _dry_run(args, variants=args.variants, **options)
+    with _generator(args) as generator:
+        if args.variants != 1:
+            tweets = generator.generate_variants(args.topic, args.tone, args.max_words, n=args.variants, **options)
+        else:
+            tweets = [generator.generate(args.topic, args.tone, args.max_words, **options)]
     if args.json:
-        record: dict[str, Any] = asdict(tweet)
-        print(json.dumps(record, ensure_ascii=False))
+        payload: Any = tweets[0].to_dict() if args.variants == 1 else [t.to_dict() for t in tweets]
+        print(json.dumps(payload, ensure_ascii=False))
     else:
-        print(tweet.text)
+        print("\n\n".join(t.text for t in tweets))
+    return EXIT_OK
+
+
+def _cmd_thread(args: argparse.Namespace) -> int:
+    options = _request_options(args)
+    if args.dry_run:
+        return _dry_run(args, thread=args.tweets, numbering=args.numbering, **options)
+    with _generator(args) as generator:
+        thread = generator.generate_thread(
+            args.topic, args.tone, args.max_words, tweets=args.tweets, numbering=args.numbering, **options
+        )
+    print(json.dumps(thread.to_dict(), ensure_ascii=False) if args.json else "\n\n".join(thread.texts))
     return EXIT_OK
 
 
@@ -187,7 +256,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"generate": _cmd_generate, "demo": _cmd_demo, "sandbox": _cmd_sandbox}
+_COMMANDS = {"generate": _cmd_generate, "thread": _cmd_thread, "demo": _cmd_demo, "sandbox": _cmd_sandbox}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,56 +1,47 @@
-"""From a topic to a valid tweet: validate input, render the prompt, retry the provider, check the text."""
+"""From a request to valid tweets: render the prompt, retry the provider, clean, check, regenerate."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, TypeVar
 
 import httpx
 import structlog
 
 from .config import Settings, load_settings
-from .errors import ConfigurationError, InputError, TweetValidationError
-from .logs import get_logger, preview
-from .prompts import TONES, TemplateRegistry, default_registry
+from .errors import ConfigurationError, TweetValidationError
+from .logs import get_logger, preview, redact_text
+from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider, Usage
 from .providers.gemini import GeminiProvider
+from .request import TweetRequest
 from .retry import (
-    DEFAULT_MAX_RETRIES,
     RetryPolicy,
     aretry_with_custom_backoff,
     aretry_with_tenacity,
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
-from .tweets import TweetCheck, TweetRules, check_tweet, clean_tweet, rank_candidates
+from .trace import CallTrace, Observer, call_scope
+from .tweets import TweetCheck, check_tweet, clean_tweet, number_thread, rank_candidates, split_thread
 
-__all__ = [
-    "DEFAULT_REGENERATIONS",
-    "MAX_TOPIC_LENGTH",
-    "Tweet",
-    "TweetGenerator",
-    "agenerate",
-    "agenerate_tweet",
-    "generate",
-    "generate_tweet",
-]
+__all__ = ["DEFAULT_REGENERATIONS", "Thread", "Tweet", "TweetGenerator", "build_provider", "resolve_provider"]
 
 _log = get_logger()
-MAX_TOPIC_LENGTH = 200
-MAX_WORDS_RANGE = (1, 60)
 DEFAULT_REGENERATIONS = 2
 ENGINES = ("custom", "tenacity")
+T = TypeVar("T")
+Plan = Generator[GenerationRequest, GenerationResult, T]
 
 
 @dataclass(frozen=True)
 class Tweet:
-    """A generated tweet and how it was made."""
+    """A generated tweet and how it was made; ``valid`` is always true for returned tweets."""
 
     text: str
     provider: str
@@ -64,25 +55,37 @@ class Tweet:
     regenerations: int = 0
     weighted_length: int = 0
     words: int = 0
+    valid: bool = True
     model_version: str | None = None
 
     def __str__(self) -> str:
         return self.text
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what ``--json`` prints)."""
+        return asdict(self)
 
-def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
-    """Normalise and validate the request; raises ``InputError`` (a ``ValueError``) with the fix."""
-    if not isinstance(topic, str) or not topic.strip():
-        raise InputError("topic must be a non-empty text, e.g. topic='Python Programming'")
-    topic = " ".join(topic.split())
-    if len(topic) > MAX_TOPIC_LENGTH:
-        raise InputError(f"topic is {len(topic)} characters; the limit is {MAX_TOPIC_LENGTH}")
-    if not isinstance(tone, str) or tone.strip().lower() not in TONES:
-        raise InputError(f"unknown tone {tone!r}; choose one of {', '.join(sorted(TONES))} or register_tone()")
-    low, high = MAX_WORDS_RANGE
-    if isinstance(max_words, bool) or not isinstance(max_words, int) or not low <= max_words <= high:
-        raise InputError(f"max_words must be a whole number from {low} to {high}, got {max_words!r}")
-    return topic, tone.strip().lower(), max_words
+
+@dataclass(frozen=True)
+class Thread:
+    """A thread of valid tweets from one call."""
+
+    tweets: tuple[Tweet, ...]
+    provider: str
+    model: str
+    attempts: int
+    latency_ms: float
+    request_id: str = ""
+    regenerations: int = 0
+
+    @property
+    def texts(self) -> list[str]:
+        """The tweets' texts in order."""
+        return [t.text for t in self.tweets]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what ``--json`` prints)."""
+        return asdict(self)
 
 
 def resolve_provider(settings: Settings, choice: str | None = None) -> str:
@@ -123,13 +126,6 @@ def build_provider(settings: Settings, choice: str | None = None, **transports: 
     )
 
 
-@contextmanager
-def _call_context(provider: Provider) -> Iterator[str]:
-    request_id = uuid.uuid4().hex[:16]
-    with structlog.contextvars.bound_contextvars(request_id=request_id, provider=provider.name, model=provider.model):
-        yield request_id
-
-
 class TweetGenerator:
     """Generates tweets through one provider with one retry policy; reuse it across calls."""
 
@@ -142,6 +138,7 @@ class TweetGenerator:
         engine: str = "custom",
         regenerations: int = DEFAULT_REGENERATIONS,
         templates: TemplateRegistry = default_registry,
+        observers: Sequence[Observer] = (),
         sleep: Callable[[float], None] | None = None,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
@@ -150,7 +147,7 @@ class TweetGenerator:
     ) -> None:
         if engine not in ENGINES:
             raise ConfigurationError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        if not isinstance(regenerations, int) or regenerations < 0:
+        if isinstance(regenerations, bool) or not isinstance(regenerations, int) or regenerations < 0:
             raise ConfigurationError(f"regenerations must be an integer >= 0, got {regenerations!r}")
         self.settings = settings or load_settings()
         if isinstance(provider, str) or provider is None:
@@ -160,6 +157,7 @@ class TweetGenerator:
         self.engine = engine
         self.regenerations = regenerations
         self.templates = templates
+        self.observers = tuple(observers)
         self._sleep = sleep or time.sleep
         self._async_sleep = async_sleep or asyncio.sleep
         self._clock = clock or time.monotonic
@@ -167,139 +165,225 @@ class TweetGenerator:
     def __repr__(self) -> str:
         return f"TweetGenerator(provider={self.provider!r}, policy={self.policy!r})"
 
-    @staticmethod
-    def prompt_for(
-        templates: TemplateRegistry, topic: str, tone: str, max_words: int, *, template: str = "tweet"
-    ) -> str:
-        """The rendered prompt for a request (what ``--dry-run`` prints); no provider needed."""
-        topic, tone, max_words = check_input(topic, tone, max_words)
-        chosen = templates.get(template)
-        known = {"topic": topic, "tone": tone, "tone_description": TONES[tone], "max_words": max_words}
-        return chosen.render(**{k: v for k, v in known.items() if k in chosen.variables})
+    def prompt(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> str:
+        """The rendered prompt for a request (what ``--dry-run`` prints)."""
+        return TweetRequest(topic, tone, max_words, **options).render(self.templates)
 
-    def prompt(self, topic: str, tone: str = "professional", max_words: int = 25, *, template: str = "tweet") -> str:
-        """The rendered prompt for a request with this generator's templates."""
-        return self.prompt_for(self.templates, topic, tone, max_words, template=template)
+    # --- public calls: build a request and a plan, then drive it sync or async ----------------
 
-    def _request(
-        self, prompt: str, feedback: list[str], seed: int | None, temperature: float | None, n: int
-    ) -> GenerationRequest:
+    def generate(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> Tweet:
+        """One valid tweet; transport failures are retried, rule breakers regenerated."""
+        request = TweetRequest(topic, tone, max_words, **options)
+        return self._drive(request, self._tweet_plan)
+
+    async def agenerate(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> Tweet:
+        """The async twin of :meth:`generate`."""
+        request = TweetRequest(topic, tone, max_words, **options)
+        return await self._adrive(request, self._tweet_plan)
+
+    def generate_variants(
+        self, topic: str, tone: str = "professional", max_words: int = 25, *, n: int = 3, **options: Any
+    ) -> list[Tweet]:
+        """Up to ``n`` different valid tweets from one call (Gemini ``candidateCount``), best first."""
+        request = TweetRequest(topic, tone, max_words, variants=n, **options)
+        return self._drive(request, self._variants_plan)
+
+    async def agenerate_variants(
+        self, topic: str, tone: str = "professional", max_words: int = 25, *, n: int = 3, **options: Any
+    ) -> list[Tweet]:
+        """The async twin of :meth:`generate_variants`."""
+        request = TweetRequest(topic, tone, max_words, variants=n, **options)
+        return await self._adrive(request, self._variants_plan)
+
+    def generate_thread(
+        self, topic: str, tone: str = "professional", max_words: int = 40, *, tweets: int = 5, **options: Any
+    ) -> Thread:
+        """A thread of ``tweets`` valid tweets (numbered ``1/5`` unless ``numbering=False``)."""
+        request = TweetRequest(topic, tone, max_words, thread=tweets, **options)
+        return self._drive(request, self._thread_plan)
+
+    async def agenerate_thread(
+        self, topic: str, tone: str = "professional", max_words: int = 40, *, tweets: int = 5, **options: Any
+    ) -> Thread:
+        """The async twin of :meth:`generate_thread`."""
+        request = TweetRequest(topic, tone, max_words, thread=tweets, **options)
+        return await self._adrive(request, self._thread_plan)
+
+    # --- driving: the plans are I/O-free generators; these feed them results ----------------
+
+    def _drive(self, request: TweetRequest, plan: Callable[[TweetRequest, CallTrace], Plan[T]]) -> T:
+        with self._scope(request) as trace:
+            steps = plan(request, trace)
+            try:
+                step = next(steps)
+                while True:
+                    step = steps.send(self._attempt(step))
+            except StopIteration as done:
+                value: T = done.value
+                return self._finished(trace, value)
+
+    async def _adrive(self, request: TweetRequest, plan: Callable[[TweetRequest, CallTrace], Plan[T]]) -> T:
+        with self._scope(request) as trace:
+            steps = plan(request, trace)
+            try:
+                step = next(steps)
+                while True:
+                    step = steps.send(await self._aattempt(step))
+            except StopIteration as done:
+                value: T = done.value
+                return self._finished(trace, value)
+
+    def _attempt(self, request: GenerationRequest) -> GenerationResult:
+        run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
+        return run(lambda: self.provider.generate(request), policy=self.policy, sleep=self._sleep, clock=self._clock)
+
+    async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
+        run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
+        return await run(
+            lambda: self.provider.agenerate(request), policy=self.policy, sleep=self._async_sleep, clock=self._clock
+        )
+
+    @contextmanager
+    def _scope(self, request: TweetRequest) -> Iterator[CallTrace]:
+        """Bind the call's log context and trace; record how it ended for the observers."""
+        trace = CallTrace(
+            request_id=uuid.uuid4().hex[:16],
+            provider=self.provider.name,
+            model=self.provider.model,
+            inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
+            observers=self.observers,
+        )
+        trace.clock_start = self._clock()
+        context = {"request_id": trace.request_id, "provider": trace.provider, "model": trace.model}
+        with structlog.contextvars.bound_contextvars(**context), call_scope(trace):
+            try:
+                yield trace
+            except BaseException as error:
+                trace.status = "failed"
+                trace.error_type = type(error).__name__
+                trace.error_message = redact_text(str(error))
+                raise
+            finally:
+                trace.latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
+                trace.notify("call_finished")
+
+    def _finished(self, trace: CallTrace, value: T) -> T:
+        """Stamp the call's attempts and wall-clock latency on what it returns."""
+        latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
+        figures: dict[str, Any] = {"attempts": len(trace.attempts), "latency_ms": latency_ms}
+        result: Any
+        if isinstance(value, Thread):
+            result = replace(value, tweets=tuple(replace(t, **figures) for t in value.tweets), **figures)
+            texts = result.texts
+        elif isinstance(value, list):
+            result = [replace(t, **figures) for t in value]
+            texts = [t.text for t in result]
+        else:
+            result = replace(value, **figures)  # type: ignore[type-var]
+            texts = [result.text]
+        trace.status = "ok"
+        trace.text = "\n---\n".join(texts)
+        return result  # type: ignore[no-any-return]
+
+    # --- plans --------------------------------------------------------------------------------
+
+    def _ask(self, request: TweetRequest, feedback: Sequence[str], n: int = 1) -> GenerationRequest:
+        prompt = request.render(self.templates)
         if feedback:
             prompt += "\nYour previous answer was rejected: " + "; ".join(feedback) + ". Try again."
-        return GenerationRequest(prompt=prompt, seed=seed, temperature=temperature, candidate_count=n)
+        return GenerationRequest(prompt=prompt, seed=request.seed, temperature=request.temperature, candidate_count=n)
 
-    def _attempt_sync(self, request: GenerationRequest, counter: list[int]) -> GenerationResult:
-        run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
+    def _checks(self, request: TweetRequest, result: GenerationResult) -> list[TweetCheck]:
+        rules = request.rules()
+        checks = [check_tweet(request.finish(clean_tweet(text)), rules) for text in result.texts]
+        return rank_candidates(checks, target_words=request.max_words)
 
-        def attempt() -> GenerationResult:
-            counter[0] += 1
-            return self.provider.generate(request)
-
-        return run(attempt, policy=self.policy, sleep=self._sleep, clock=self._clock)
-
-    async def _attempt_async(self, request: GenerationRequest, counter: list[int]) -> GenerationResult:
-        run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
-
-        async def attempt() -> GenerationResult:
-            counter[0] += 1
-            return await self.provider.agenerate(request)
-
-        return await run(attempt, policy=self.policy, sleep=self._async_sleep, clock=self._clock)
-
-    def _rounds(
-        self, topic: str, tone: str, max_words: int, template: str, seed: int | None, temperature: float | None
-    ) -> Generator[GenerationRequest, GenerationResult, Tweet]:
-        """The regeneration loop, free of I/O: yields requests, receives results (sync and async drive it)."""
-        prompt = self.prompt(topic, tone, max_words, template=template)
-        rules = TweetRules(max_words=max_words)
-        started = self._clock()
-        feedback: list[str] = []
-        for round_ in range(self.regenerations + 1):
-            result = yield self._request(prompt, feedback, seed, temperature, 1)
-            best = self._judge(result, rules, round_)
-            if best.valid:
-                return self._tweet(best, result, started, round_, topic, tone)
-            feedback = list(best.reasons)
-        raise _rejected(best, self.regenerations)
-
-    def generate(
-        self,
-        topic: str,
-        tone: str = "professional",
-        max_words: int = 25,
-        *,
-        template: str = "tweet",
-        seed: int | None = None,
-        temperature: float | None = None,
-    ) -> Tweet:
-        """Generate one valid tweet, retrying transport failures and regenerating rule breakers."""
-        rounds = self._rounds(topic, tone, max_words, template, seed, temperature)
-        counter = [0]
-        with _call_context(self.provider) as request_id:
-            request = next(rounds)
-            while True:
-                try:
-                    request = rounds.send(self._attempt_sync(request, counter))
-                except StopIteration as done:
-                    tweet: Tweet = done.value
-                    return replace(tweet, attempts=counter[0], request_id=request_id)
-
-    async def agenerate(
-        self,
-        topic: str,
-        tone: str = "professional",
-        max_words: int = 25,
-        *,
-        template: str = "tweet",
-        seed: int | None = None,
-        temperature: float | None = None,
-    ) -> Tweet:
-        """The async twin of :meth:`generate` (same loop, same checks, same events)."""
-        rounds = self._rounds(topic, tone, max_words, template, seed, temperature)
-        counter = [0]
-        with _call_context(self.provider) as request_id:
-            request = next(rounds)
-            while True:
-                try:
-                    request = rounds.send(await self._attempt_async(request, counter))
-                except StopIteration as done:
-                    tweet: Tweet = done.value
-                    return replace(tweet, attempts=counter[0], request_id=request_id)
-
-    def _judge(self, result: GenerationResult, rules: TweetRules, round_: int) -> TweetCheck:
-        ranked = rank_candidates(
-            [check_tweet(clean_tweet(t), rules) for t in result.texts], target_words=rules.max_words
+    def _rejected(self, trace: CallTrace, reasons: Sequence[str], check: TweetCheck | None, round_: int) -> None:
+        trace.regenerations = round_ + 1 if round_ < self.regenerations else round_
+        _log.warning(
+            "Tweet rejected",
+            reasons=list(reasons),
+            regeneration=round_,
+            max_regenerations=self.regenerations,
+            words=check.words if check else None,
+            weighted_length=check.weighted_length if check else None,
+            text_preview=preview(check.text) if check else None,
         )
-        best = ranked[0]
-        if not best.valid:
-            _log.warning(
-                "Tweet rejected",
-                reasons=list(best.reasons),
-                regeneration=round_,
-                max_regenerations=self.regenerations,
-                words=best.words,
-                weighted_length=best.weighted_length,
-                text_preview=preview(best.text),
-            )
-        return best
+
+    def _tweet_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[Tweet]:
+        best: TweetCheck | None = None
+        for round_ in range(self.regenerations + 1):
+            result = yield self._ask(request, best.reasons if best else ())
+            best = self._checks(request, result)[0]
+            if best.valid:
+                return self._tweet(request, trace, best, result, round_)
+            self._rejected(trace, best.reasons, best, round_)
+        raise _no_valid(best, self.regenerations)
+
+    def _variants_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[list[Tweet]]:
+        kept: dict[str, Tweet] = {}
+        best: TweetCheck | None = None
+        for round_ in range(self.regenerations + 1):
+            result = yield self._ask(request, best.reasons if best else (), request.variants - len(kept))
+            for check in self._checks(request, result):
+                if check.valid:
+                    kept.setdefault(
+                        " ".join(check.text.casefold().split()), self._tweet(request, trace, check, result, round_)
+                    )
+                elif best is None or best.valid:
+                    best = check
+            if len(kept) >= request.variants:
+                break
+            if best is not None and not best.valid:
+                self._rejected(trace, best.reasons, best, round_)
+        if not kept:
+            raise _no_valid(best, self.regenerations)
+        ranked = sorted(kept.values(), key=lambda t: abs(t.words - request.max_words))
+        return ranked[: request.variants]
+
+    def _thread_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[Thread]:
+        reasons: list[str] = []
+        worst: TweetCheck | None = None
+        for round_ in range(self.regenerations + 1):
+            result = yield self._ask(request, reasons)
+            parts = [request.finish(p) for p in split_thread(result.text)]
+            if request.numbering and len(parts) == request.thread:
+                parts = number_thread(parts)
+            checks = [check_tweet(p, request.rules()) for p in parts]
+            reasons = [f"tweet {i}: {r}" for i, c in enumerate(checks, 1) for r in c.reasons]
+            if len(parts) != request.thread:
+                reasons.insert(0, f"that thread had {len(parts)} tweets; it needs {request.thread}")
+            if not reasons:
+                tweets = tuple(self._tweet(request, trace, c, result, round_) for c in checks)
+                return Thread(tweets, result.provider, result.model, 0, 0.0, trace.request_id, round_)
+            worst = next((c for c in checks if not c.valid), checks[0] if checks else None)
+            self._rejected(trace, reasons, worst, round_)
+        raise TweetValidationError(
+            f"no thread passed the tweet rules after {self.regenerations} regeneration(s): {'; '.join(reasons)}",
+            best=worst.text if worst else None,
+            reasons=tuple(reasons),
+        )
 
     def _tweet(
-        self, check: TweetCheck, result: GenerationResult, started: float, round_: int, topic: str, tone: str
+        self, request: TweetRequest, trace: CallTrace, check: TweetCheck, result: GenerationResult, round_: int
     ) -> Tweet:
         return Tweet(
             text=check.text,
             provider=result.provider,
             model=result.model,
-            attempts=0,
-            latency_ms=round((self._clock() - started) * 1000, 2),
+            attempts=len(trace.attempts),
+            latency_ms=0.0,
             usage=result.usage,
-            topic=" ".join(topic.split()),
-            tone=tone.strip().lower(),
+            topic=request.topic,
+            tone=request.tone,
+            request_id=trace.request_id,
             regenerations=round_,
             weighted_length=check.weighted_length,
             words=check.words,
             model_version=result.model_version,
         )
+
+    # --- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the provider's connections."""
@@ -318,80 +402,10 @@ class TweetGenerator:
         self.close()
 
 
-def _rejected(best: TweetCheck, regenerations: int) -> TweetValidationError:
+def _no_valid(best: TweetCheck | None, regenerations: int) -> TweetValidationError:
+    reasons = best.reasons if best else ("no candidate came back",)
     return TweetValidationError(
-        f"no candidate passed the tweet rules after {regenerations} regeneration(s): {'; '.join(best.reasons)}",
-        best=best.text,
-        reasons=best.reasons,
+        f"no candidate passed the tweet rules after {regenerations} regeneration(s): {'; '.join(reasons)}",
+        best=best.text if best else None,
+        reasons=reasons,
     )
-
-
-_cache: dict[tuple[Any, ...], TweetGenerator] = {}
-_cache_lock = threading.Lock()
-
-
-def _policy(max_retries: int, options: dict[str, Any]) -> RetryPolicy:
-    keys = ("base_delay", "max_delay", "jitter", "deadline", "retry_rate_limits", "max_retry_after")
-    return RetryPolicy.from_retries(max_retries, **{k: options.pop(k) for k in keys if k in options})
-
-
-def _generator(max_retries: int, options: dict[str, Any]) -> tuple[TweetGenerator, dict[str, Any]]:
-    """A cached generator for these settings (one httpx client reused across calls) and call options."""
-    policy = _policy(max_retries, options)
-    setting_keys = ("api_key", "base_url", "api_version", "model", "timeout")
-    settings = load_settings(**{k: options.pop(k) for k in setting_keys if k in options})
-    provider = options.pop("provider", None)
-    engine = options.pop("engine", "custom")
-    regenerations = options.pop("regenerations", DEFAULT_REGENERATIONS)
-    sleep = options.pop("sleep", None)
-    key = (settings, provider, policy, engine, regenerations, sleep)
-    with _cache_lock:
-        if key not in _cache:
-            extra = {"sleep": sleep} if sleep is not None else {}
-            _cache[key] = TweetGenerator(
-                provider=provider, settings=settings, policy=policy, engine=engine, regenerations=regenerations, **extra
-            )
-        return _cache[key], options
-
-
-def generate(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
-) -> Tweet:
-    """Generate a :class:`Tweet` (text plus provider, model, attempts, latency, usage)."""
-    check_input(topic, tone, max_words)
-    generator, call = _generator(max_retries, dict(options))
-    return generator.generate(topic, tone, max_words, **call)
-
-
-def generate_tweet(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
-) -> str:
-    """Generate a tweet's text, retrying transient failures ``max_retries`` times (the seed's API)."""
-    return generate(topic, tone, max_words, max_retries, **options).text
-
-
-async def agenerate(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
-) -> Tweet:
-    """The async twin of :func:`generate` (a fresh async client per call; use TweetGenerator to reuse one)."""
-    check_input(topic, tone, max_words)
-    options = dict(options)
-    policy = _policy(max_retries, options)
-    settings = load_settings(
-        **{k: options.pop(k) for k in ("api_key", "base_url", "api_version", "model", "timeout") if k in options}
-    )
-    init: dict[str, Any] = {k: options.pop(k) for k in ("provider", "engine", "regenerations") if k in options}
-    if "sleep" in options:
-        init["async_sleep"] = options.pop("sleep")
-    generator = TweetGenerator(settings=settings, policy=policy, **init)
-    try:
-        return await generator.agenerate(topic, tone, max_words, **options)
-    finally:
-        await generator.aclose()
-
-
-async def agenerate_tweet(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
-) -> str:
-    """The async twin of :func:`generate_tweet`."""
-    return (await agenerate(topic, tone, max_words, max_retries, **options)).text

@@ -13,6 +13,7 @@ from .errors import InputError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "THREAD_TEMPLATE",
     "TONES",
     "PromptTemplate",
     "TemplateError",
@@ -105,8 +106,24 @@ DEFAULT_TEMPLATE = PromptTemplate(
         "Generate a {tone} tweet about {topic}.\n"
         "Tone: {tone_description}.\n"
         "Write at most {max_words} words and stay within 280 characters.\n"
+        "{instructions}\n"
         "Reply with the tweet text only: no quotes, no preamble, no explanation."
     ),
+    defaults={"instructions": ""},
+)
+
+THREAD_TEMPLATE = PromptTemplate(
+    name="thread",
+    description="A thread of several tweets about a topic.",
+    text=(
+        "Write a {tone} thread of {count} tweets about {topic}.\n"
+        "Tone: {tone_description}.\n"
+        "Each tweet has at most {max_words} words and stays within 270 characters.\n"
+        "{instructions}\n"
+        "Separate the tweets with a line containing only ---. Do not number them.\n"
+        "Reply with the tweets only: no quotes, no preamble, no explanation."
+    ),
+    defaults={"instructions": ""},
 )
 
 
@@ -176,4 +193,4 @@ def _load_toml(raw: str, path: Path) -> object:
     raise TemplateError(f"{path}: TOML templates need Python 3.11+; use JSON")
 
 
-default_registry = TemplateRegistry({DEFAULT_TEMPLATE.name: DEFAULT_TEMPLATE})
+default_registry = TemplateRegistry({t.name: t for t in (DEFAULT_TEMPLATE, THREAD_TEMPLATE)})

@@ -24,6 +24,7 @@ import tenacity
 
 from .errors import APIError, ConfigurationError, RateLimitError, TweetGenError
 from .logs import get_logger
+from .trace import AttemptTrace, current_trace
 
 __all__ = [
     "DEFAULT_BASE_DELAY",
@@ -224,10 +225,23 @@ class _Controller:
         self.attempt_start = self.start
         self.previous_delay: float | None = None
         self._tokens: Mapping[str, Any] = {}
+        self.trace = current_trace()
+        self._attempt: AttemptTrace | None = None
 
     def begin(self, attempt: int) -> None:
         self.attempt_start = self.clock()
         self._tokens = structlog.contextvars.bind_contextvars(attempt=attempt)
+        if self.trace is not None:
+            delay = self.previous_delay if attempt > 1 and self.previous_delay is not None else 0.0
+            self._attempt = AttemptTrace(number=attempt, delay_before=delay)
+            self.trace.attempts.append(self._attempt)
+            self.trace.notify("attempt_started", self._attempt)
+
+    def _finish_attempt(self, outcome: object, latency_ms: float) -> None:
+        if self.trace is not None and self._attempt is not None:
+            self._attempt.record(outcome, latency_ms)
+            self.trace.notify("attempt_finished", self._attempt)
+            self._attempt = None
 
     def end(self) -> None:
         if self._tokens:
@@ -245,10 +259,12 @@ class _Controller:
             rng=self.rng,
         )
         latency = getattr(error, "latency_ms", None)
+        latency = latency if latency is not None else round((now - self.attempt_start) * 1000, 2)
+        self._finish_attempt(error, latency)
         _log.error(
             "API request failed",
             status_code=getattr(error, "status_code", None),
-            latency_ms=latency if latency is not None else round((now - self.attempt_start) * 1000, 2),
+            latency_ms=latency,
             error_message=getattr(error, "message", None) or str(error) or type(error).__name__,
             error_type=type(error).__name__,
             retry_attempted=decision.retry,
@@ -276,6 +292,10 @@ class _Controller:
             _log.error("Retries exhausted", attempts=attempt, exception=describe_error(error), reason=decision.reason)
 
     def succeeded(self, result: T, attempt: int) -> T:
+        latency = getattr(result, "latency_ms", None)
+        self._finish_attempt(
+            result, latency if latency is not None else round((self.clock() - self.attempt_start) * 1000, 2)
+        )
         self.end()
         if attempt > 1:
             _log.info("Retry succeeded", final_attempt=attempt)

@@ -23,8 +23,10 @@ __all__ = [
     "clean_tweet",
     "count_hashtags",
     "count_words",
+    "has_emoji",
     "number_thread",
     "rank_candidates",
+    "split_thread",
     "weighted_length",
 ]
 
@@ -72,6 +74,11 @@ def _remove_emoji(text: str) -> str:
         position = end
     kept.append(text[position:])
     return "".join(kept)
+
+
+def has_emoji(text: str) -> bool:
+    """Return whether ``text`` contains any emoji sequence."""
+    return bool(extract_emojis_with_indices(text))
 
 
 def count_words(text: str) -> int:
@@ -195,6 +202,7 @@ class TweetRules:
     max_hashtags: int | None = None
     banned_phrases: tuple[str, ...] = ()
     required_text: str | None = None
+    allow_emoji: bool = True
 
     def __post_init__(self) -> None:
         """Reject nonsense limits (ValueError) and a bare-string phrase list."""
@@ -257,6 +265,8 @@ def _reasons(check: TweetCheck, rules: TweetRules) -> tuple[str, ...]:
             reasons.append(f"it contained the banned phrase '{phrase}'")
     if rules.required_text is not None and rules.required_text not in check.text:
         reasons.append(f"it did not include {rules.required_text}")
+    if not rules.allow_emoji and has_emoji(check.text):
+        reasons.append("it contained emoji; emoji are off")
     return tuple(reasons)
 
 
@@ -278,6 +288,18 @@ def rank_candidates(checks: Iterable[TweetCheck], *, target_words: int) -> list[
     for check in checks:
         unique.setdefault(_collapse(check.text), check)
     return sorted(unique.values(), key=lambda c: (not c.valid, abs(c.words - target_words)))
+
+
+_SEPARATOR = re.compile(r"^\s*-{3,}\s*$", re.MULTILINE)
+_LEADING_NUMBER = re.compile(r"^\s*(?:\(?\d+\s*/\s*\d+\)?|\d+[.)]|tweet\s+\d+\s*:)\s*", re.IGNORECASE)
+_TRAILING_NUMBER = re.compile(r"\s*\(?\d+\s*/\s*\d+\)?\s*$")
+
+
+def split_thread(raw: str) -> list[str]:
+    """Split a model's thread on ``---`` lines; clean each part and drop the model's own numbering."""
+    parts = [clean_tweet(part) for part in _SEPARATOR.split(clean_tweet(raw))]
+    parts = [_TRAILING_NUMBER.sub("", _LEADING_NUMBER.sub("", part)) for part in parts]
+    return [part for part in parts if part.strip()]
 
 
 def number_thread(texts: Sequence[str], *, style: str = "{i}/{n}") -> list[str]:

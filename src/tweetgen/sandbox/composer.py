@@ -7,7 +7,7 @@ import random
 import re
 from dataclasses import dataclass
 
-__all__ = ["PromptFacts", "compose", "read_prompt"]
+__all__ = ["PromptFacts", "compose", "compose_facts", "read_prompt"]
 
 _OPENERS: dict[str, tuple[str, ...]] = {
     "professional": (
@@ -43,7 +43,10 @@ _CLOSERS = (
     "Share it with someone who needs it.",
 )
 
-_FIRST_LINE = re.compile(r"Generate an? (?P<tone>[\w-]+) tweet about (?P<topic>.+?)\.?\s*$", re.IGNORECASE)
+_FIRST_LINE = re.compile(
+    r"(?:Generate|Write) an? (?P<tone>[\w-]+) (?:tweet|thread of (?P<count>\d+) tweets) about (?P<topic>.+?)\.?\s*$",
+    re.IGNORECASE,
+)
 _MAX_WORDS = re.compile(r"at most (\d+) words", re.IGNORECASE)
 
 
@@ -54,6 +57,9 @@ class PromptFacts:
     topic: str
     tone: str
     max_words: int
+    thread: int = 0
+    hashtags: bool = True
+    emoji: bool = False
 
 
 def read_prompt(prompt: str) -> PromptFacts:
@@ -66,6 +72,9 @@ def read_prompt(prompt: str) -> PromptFacts:
         topic=topic,
         tone=match.group("tone").lower() if match else "professional",
         max_words=max(1, int(limit.group(1))) if limit else 25,
+        thread=min(25, int(match.group("count"))) if match and match.group("count") else 0,
+        hashtags="do not use hashtags" not in prompt.lower(),
+        emoji="you may use one or two emoji" in prompt.lower(),
     )
 
 
@@ -74,16 +83,44 @@ def _hashtag(topic: str) -> str:
     return "#" + "".join(w[:1].upper() + w[1:] for w in words[:3]) if words else ""
 
 
-def compose(topic: str, tone: str, max_words: int, *, seed: int | None = None, variant: int = 0) -> str:
+def compose(
+    topic: str,
+    tone: str,
+    max_words: int,
+    *,
+    seed: int | None = None,
+    variant: int = 0,
+    hashtags: bool = True,
+    emoji: bool = False,
+) -> str:
     """The same tweet for the same topic, tone, limit, seed and variant; never over ``max_words``."""
     key = f"{topic}\x00{tone}\x00{max_words}\x00{seed}\x00{variant}".encode()
     rng = random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
     opener = rng.choice(_OPENERS.get(tone, _OPENERS["professional"])).format(topic=topic)
     words = opener.split() + rng.choice(_CLOSERS).split()
-    tag = _hashtag(topic)
+    tag = _hashtag(topic) if hashtags else ""
     if tag and len(words) < max_words:
         words.append(tag)
+    if emoji and len(words) < max_words:
+        words.append(rng.choice(("\U0001f680", "\u2728", "\U0001f4a1")))
     if len(words) > max_words:
         words = words[:max_words]
         words[-1] = words[-1].rstrip(",;:") or words[-1]
     return " ".join(words)
+
+
+def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int = 0) -> str:
+    """The answer to a prompt: one tweet, or a thread's tweets separated by ``---`` lines."""
+    parts = [
+        compose(
+            facts.topic,
+            facts.tone,
+            facts.max_words,
+            seed=seed,
+            variant=variant + 1000 * i,
+            hashtags=facts.hashtags,
+            emoji=facts.emoji,
+        )
+        for i in range(max(1, facts.thread))
+    ]
+    return "\n---\n".join(parts)

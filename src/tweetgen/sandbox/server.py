@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .composer import compose, read_prompt
+from .composer import PromptFacts, compose, compose_facts, read_prompt
 from .faults import ERROR_BODIES, Fault, FaultScript, parse_faults
 
 __all__ = ["RecordedRequest", "SandboxServer", "default_sandbox"]
@@ -39,8 +39,9 @@ def error_body(
     return {"error": error}
 
 
-def _answer_text(kind: str, facts_topic: str, tone: str, max_words: int, seed: int | None, variant: int) -> str:
-    text = compose(facts_topic, tone, max_words, seed=seed, variant=variant)
+def _answer_text(kind: str, facts: PromptFacts, seed: int | None, variant: int) -> str:
+    text = compose_facts(facts, seed=seed, variant=variant)
+    facts_topic = facts.topic
     if kind == "long":
         filler = compose(facts_topic, "informative", 60, seed=seed, variant=variant + 1).split()
         words = (text.split() + filler * 6)[:60]
@@ -65,7 +66,7 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     count = int(config.get("candidateCount") or 1)
     seed = config.get("seed") if isinstance(config.get("seed"), int) else None
     facts = read_prompt(prompt)
-    texts = [_answer_text(kind, facts.topic, facts.tone, facts.max_words, seed, i) for i in range(count)]
+    texts = [_answer_text(kind, facts, seed, i) for i in range(count)]
     candidates = [
         {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": i}
         for i, text in enumerate(texts)

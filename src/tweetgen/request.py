@@ -1,0 +1,170 @@
+"""A validated request: topic, tone, limits and options, and what they mean for the prompt and the rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import InputError
+from .prompts import TONES, TemplateRegistry
+from .tweets import TweetRules
+
+__all__ = [
+    "MAX_THREAD_TWEETS",
+    "MAX_TOPIC_LENGTH",
+    "MAX_VARIANTS",
+    "MAX_WORDS_RANGE",
+    "TweetRequest",
+    "check_input",
+]
+
+MAX_TOPIC_LENGTH = 200
+MAX_WORDS_RANGE = (1, 60)
+MAX_VARIANTS = 8
+MAX_THREAD_TWEETS = 25
+AUTO_HASHTAGS = 2
+_HASHTAG = re.compile(r"^#?(\w{1,100})$")
+_URL = re.compile(r"^https?://\S+$")
+
+
+def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
+    """Normalise and validate the core request; raises ``InputError`` (a ``ValueError``) with the fix."""
+    if not isinstance(topic, str) or not topic.strip():
+        raise InputError("topic must be a non-empty text, e.g. topic='Python Programming'")
+    topic = " ".join(topic.split())
+    if len(topic) > MAX_TOPIC_LENGTH:
+        raise InputError(f"topic is {len(topic)} characters; the limit is {MAX_TOPIC_LENGTH}")
+    if not isinstance(tone, str) or tone.strip().lower() not in TONES:
+        raise InputError(f"unknown tone {tone!r}; choose one of {', '.join(sorted(TONES))} or register_tone()")
+    low, high = MAX_WORDS_RANGE
+    if isinstance(max_words, bool) or not isinstance(max_words, int) or not low <= max_words <= high:
+        raise InputError(f"max_words must be a whole number from {low} to {high}, got {max_words!r}")
+    return topic, tone.strip().lower(), max_words
+
+
+def _hashtags(value: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]:
+    if isinstance(value, str) and value in ("none", "auto"):
+        return value
+    tags = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    cleaned = []
+    for tag in tags:
+        match = _HASHTAG.match(tag.strip())
+        if match is None:
+            raise InputError(f"hashtag {tag!r} is not a hashtag; use words like 'python' or '#python'")
+        cleaned.append("#" + match.group(1))
+    if not cleaned:
+        raise InputError("hashtags must be 'none', 'auto' or one or more tags")
+    return tuple(cleaned)
+
+
+def _count(name: str, value: object, high: int, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TweetRequest:
+    """Everything that shapes one generation; construct it to validate the inputs."""
+
+    topic: str
+    tone: str = "professional"
+    max_words: int = 25
+    template: str = "tweet"
+    hashtags: str | tuple[str, ...] = "auto"
+    emoji: bool | None = None
+    audience: str | None = None
+    call_to_action: str | None = None
+    language: str | None = None
+    link: str | None = None
+    banned_phrases: tuple[str, ...] = ()
+    variants: int = 1
+    thread: int = 0
+    numbering: bool = True
+    seed: int | None = None
+    temperature: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        topic, tone, _ = check_input(self.topic, self.tone, self.max_words)
+        object.__setattr__(self, "topic", topic)
+        object.__setattr__(self, "tone", tone)
+        object.__setattr__(self, "hashtags", _hashtags(self.hashtags))
+        _count("variants", self.variants, MAX_VARIANTS)
+        if self.thread:
+            _count("thread tweets", self.thread, MAX_THREAD_TWEETS, low=2)
+        if self.link is not None and not _URL.match(self.link):
+            raise InputError(f"link must be an http(s) URL without spaces, got {self.link!r}")
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise InputError(f"temperature must be between 0 and 2, got {self.temperature}")
+        for name in ("audience", "call_to_action", "language"):
+            value = getattr(self, name)
+            if value is not None and (not value.strip() or len(value) > MAX_TOPIC_LENGTH):
+                raise InputError(f"{name} must be a non-empty text of at most {MAX_TOPIC_LENGTH} characters")
+
+    @property
+    def words_for_model(self) -> int:
+        """The word limit to ask the model for (one word is kept for an appended link)."""
+        return max(1, self.max_words - (1 if self.link else 0))
+
+    def instructions(self) -> str:
+        """The option sentences the default templates add after their core instruction."""
+        lines = []
+        if self.hashtags == "none":
+            lines.append("Do not use hashtags.")
+        elif self.hashtags == "auto":
+            lines.append(f"Use at most {AUTO_HASHTAGS} relevant hashtags.")
+        else:
+            lines.append(f"Include these hashtags: {' '.join(self.hashtags)}.")
+        if self.emoji is not None:
+            lines.append("You may use one or two emoji." if self.emoji else "Do not use emoji.")
+        if self.audience:
+            lines.append(f"Write for this audience: {self.audience}.")
+        if self.call_to_action:
+            lines.append(f"End with this call to action: {self.call_to_action}.")
+        if self.language:
+            lines.append(f"Write in {self.language}.")
+        if self.link:
+            lines.append("Do not include any URL; a link will be appended.")
+        return "\n".join(lines)
+
+    def render(self, templates: TemplateRegistry) -> str:
+        """The prompt for this request from its template (or ``thread`` for threads)."""
+        chosen = templates.get("thread" if self.thread and self.template == "tweet" else self.template)
+        known = {
+            "topic": self.topic,
+            "tone": self.tone,
+            "tone_description": TONES[self.tone],
+            "max_words": self.words_for_model,
+            "count": self.thread,
+            "instructions": self.instructions(),
+            **self.extra,
+        }
+        text = chosen.render(**{k: v for k, v in known.items() if k in chosen.variables})
+        return "\n".join(line for line in text.strip().splitlines() if line.strip())
+
+    def rules(self) -> TweetRules:
+        """The rules every returned tweet must pass."""
+        if self.hashtags == "none":
+            max_hashtags: int | None = 0
+        elif self.hashtags == "auto":
+            max_hashtags = AUTO_HASHTAGS
+        else:
+            max_hashtags = len(self.hashtags) + AUTO_HASHTAGS
+        return TweetRules(
+            max_words=self.max_words,
+            max_hashtags=max_hashtags,
+            banned_phrases=self.banned_phrases,
+            required_text=self.link,
+            allow_emoji=self.emoji is not False,
+        )
+
+    def finish(self, text: str) -> str:
+        """Append what the request guarantees and the model left out: given hashtags, then the link."""
+        if isinstance(self.hashtags, tuple):
+            missing = [t for t in self.hashtags if t.casefold() not in text.casefold()]
+            if missing:
+                text = f"{text} {' '.join(missing)}"
+        if self.link and self.link not in text:
+            text = f"{text} {self.link}"
+        return text
