@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_LOG_FILE, PROVIDERS
@@ -48,15 +52,20 @@ def _add_logging(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_retry(parser: argparse.ArgumentParser) -> None:
+def _add_retry(parser: argparse.ArgumentParser, *, jitter: str = "none", rate_limits: bool = False) -> None:
     group = parser.add_argument_group("retries")
     group.add_argument("--max-retries", type=_count, default=3, help="retries after the first attempt (default 3)")
     group.add_argument("--base-delay", type=_positive_float, help="seconds before the first retry (default 1)")
     group.add_argument("--max-delay", type=_positive_float, help="cap on one wait (default 10)")
-    group.add_argument("--jitter", choices=("none", "full", "equal", "decorrelated"), help="default none")
+    group.add_argument(
+        "--jitter", choices=("none", "full", "equal", "decorrelated"), default=jitter, help=f"default {jitter}"
+    )
     group.add_argument("--deadline", type=_positive_float, help="seconds for all attempts and waits together")
     group.add_argument(
-        "--retry-rate-limits", action="store_true", help="retry 429s, waiting as long as the server asks"
+        "--retry-rate-limits",
+        action=argparse.BooleanOptionalAction,
+        default=rate_limits,
+        help=f"retry 429s, waiting as long as the server asks (default {'on' if rate_limits else 'off'})",
     )
     group.add_argument(
         "--max-retry-after", type=_positive_float, help="longest server-requested wait to honour (default 60)"
@@ -85,6 +94,7 @@ def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
     parser.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
     parser.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
     parser.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
+    parser.add_argument("--db", help="also record the call in this SQLite store (see tweetgen stats)")
     parser.add_argument("--dry-run", action="store_true", help="print the rendered prompt and call nothing")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the text")
 
@@ -109,6 +119,29 @@ def _parser() -> argparse.ArgumentParser:
     thread.add_argument("--no-numbering", dest="numbering", action="store_false", help="no '1/5' counters")
     _add_retry(thread)
     _add_logging(thread)
+
+    batch = sub.add_parser("batch", help="generate one tweet per input row", description="Batch generation.")
+    batch.add_argument("input", help="CSV (header with topic), JSON Lines, or text (one topic a line)")
+    batch.add_argument("-o", "--output", required=True, help="output file: JSON Lines, or CSV when it ends in .csv")
+    batch.add_argument("--input-format", choices=("csv", "jsonl", "txt"), help="default: from the extension")
+    batch.add_argument("--format", dest="output_format", choices=("jsonl", "csv"), help="default: from the extension")
+    batch.add_argument("--concurrency", type=int, default=8, help="calls in flight (1-256, default 8)")
+    batch.add_argument("--rpm", type=_positive_float, help="client-side limit in requests per minute (off by default)")
+    batch.add_argument("--retry-failed", action="store_true", help="call again rows that failed in an earlier run")
+    batch.add_argument("--db", default="tweetgen.db", help="SQLite store to record and resume from (tweetgen.db)")
+    batch.add_argument("--template", default="tweet", help="prompt template for every row")
+    batch.add_argument("--templates-file", help="JSON or TOML file of extra templates")
+    batch.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
+    batch.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
+    batch.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
+    batch.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
+    _add_retry(batch, jitter="full", rate_limits=True)
+    _add_logging(batch)
+
+    stats = sub.add_parser("stats", help="retry metrics from the store", description="Retry metrics from the store.")
+    stats.add_argument("--db", default="tweetgen.db", help="SQLite store (default tweetgen.db)")
+    stats.add_argument("--since", help="only calls since: 2026-11-30, 2026-11-30T10:00, 1h, 30m, 7d")
+    stats.add_argument("--json", action="store_true", help="print JSON")
 
     demo = sub.add_parser("demo", help="run the seed's demo (normal call, 503 retried, 401 and 429 not retried)")
     _add_logging(demo)
@@ -136,7 +169,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     log_file = settings.log_file if args.log_file is None else args.log_file
-    setup_logging(args.log_level or settings.log_level, log_file or None, console=not args.quiet)
+    # a batch shows progress on the console: only warnings and errors there unless a level is asked for
+    console_level = "WARNING" if args.command == "batch" and not args.log_level else None
+    setup_logging(
+        args.log_level or settings.log_level, log_file or None, console=not args.quiet, console_level=console_level
+    )
 
 
 _REQUEST_OPTIONS = (
@@ -168,7 +205,7 @@ def _templates(args: argparse.Namespace) -> Any:
     return templates
 
 
-def _generator(args: argparse.Namespace) -> Any:
+def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
     from .config import load_settings
     from .generator import TweetGenerator, resolve_provider
@@ -185,7 +222,7 @@ def _generator(args: argparse.Namespace) -> Any:
         max_delay=args.max_delay,
         jitter=args.jitter,
         deadline=args.deadline,
-        retry_rate_limits=args.retry_rate_limits or None,
+        retry_rate_limits=args.retry_rate_limits,
         max_retry_after=args.max_retry_after,
     )
     return TweetGenerator(
@@ -195,7 +232,79 @@ def _generator(args: argparse.Namespace) -> Any:
         engine=args.engine,
         regenerations=args.regenerations,
         templates=_templates(args),
+        observers=observers,
     )
+
+
+@contextlib.contextmanager
+def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
+    """Observers for ``--db``: the store's, closed afterwards."""
+    if not args.db:
+        yield []
+        return
+    from .store import Store
+
+    with Store(args.db) as store:
+        yield [store.observer()]
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import ThrottledProvider, prepared_rows, run_batch, write_output
+    from .batchio import check_writable
+    from .progress import Reporter
+    from .store import Store
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise ConfigurationError(f"input file {source} does not exist")
+    check_writable(output)
+    if not 1 <= args.concurrency <= 256:
+        raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
+    fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
+    with Store(args.db) as store:
+        generator = _generator(args, [store.observer()])
+        generator.provider = ThrottledProvider(generator.provider, rpm=args.rpm)
+        key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
+        defaults = {"template": args.template}
+        batch_id = hashlib.sha256(f"{source.resolve()}\0{output.resolve()}".encode()).hexdigest()[:16]
+
+        def rows() -> Any:
+            return prepared_rows(source, args.input_format, key_settings, defaults)
+
+        async def run() -> Any:
+            try:
+                return await run_batch(
+                    rows(),
+                    generator,
+                    store,
+                    concurrency=args.concurrency,
+                    retry_failed=args.retry_failed,
+                    batch_id=batch_id,
+                    on_progress=reporter.update,
+                )
+            finally:
+                await generator.aclose()
+
+        with Reporter(total=sum(1 for _ in rows())) as reporter:
+            summary = asyncio.run(run())
+        written = write_output(output, fmt, rows(), store)
+    for line in summary.lines():
+        print(f"tweetgen: {line}", file=sys.stderr)
+    print(f"tweetgen: wrote {written} records to {output}", file=sys.stderr)
+    return 130 if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import compute_stats, parse_since, render_json, render_text
+    from .store import Store
+
+    if not Path(args.db).is_file():
+        raise ConfigurationError(f"no store at {args.db}; record calls with tweetgen batch or tweetgen generate --db")
+    since = parse_since(args.since) if args.since else None
+    with Store(args.db) as store:
+        stats = compute_stats(store, since)
+    print(render_json(stats) if args.json else render_text(stats))
+    return EXIT_OK
 
 
 def _dry_run(args: argparse.Namespace, **options: Any) -> int:
@@ -209,7 +318,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     options = _request_options(args)
     if args.dry_run:
         return _dry_run(args, variants=args.variants, **options)
-    with _generator(args) as generator:
+    with _recording(args) as observers, _generator(args, observers) as generator:
         if args.variants != 1:
             tweets = generator.generate_variants(args.topic, args.tone, args.max_words, n=args.variants, **options)
         else:
@@ -226,7 +335,7 @@ def _cmd_thread(args: argparse.Namespace) -> int:
     options = _request_options(args)
     if args.dry_run:
         return _dry_run(args, thread=args.tweets, numbering=args.numbering, **options)
-    with _generator(args) as generator:
+    with _recording(args) as observers, _generator(args, observers) as generator:
         thread = generator.generate_thread(
             args.topic, args.tone, args.max_words, tweets=args.tweets, numbering=args.numbering, **options
         )
@@ -256,7 +365,14 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"generate": _cmd_generate, "thread": _cmd_thread, "demo": _cmd_demo, "sandbox": _cmd_sandbox}
+_COMMANDS = {
+    "generate": _cmd_generate,
+    "thread": _cmd_thread,
+    "batch": _cmd_batch,
+    "stats": _cmd_stats,
+    "demo": _cmd_demo,
+    "sandbox": _cmd_sandbox,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,6 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tweetgen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`): not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def entry() -> None:

@@ -27,7 +27,7 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
-from .trace import CallTrace, Observer, call_scope
+from .trace import CallTrace, Observer, call_scope, current_tags
 from .tweets import TweetCheck, check_tweet, clean_tweet, number_thread, rank_candidates, split_thread
 
 __all__ = ["DEFAULT_REGENERATIONS", "Thread", "Tweet", "TweetGenerator", "build_provider", "resolve_provider"]
@@ -252,6 +252,7 @@ class TweetGenerator:
             model=self.provider.model,
             inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
             observers=self.observers,
+            scratch=current_tags(),
         )
         trace.clock_start = self._clock()
         context = {"request_id": trace.request_id, "provider": trace.provider, "model": trace.model}

@@ -126,9 +126,32 @@ def preview(text: str, length: int | None = None) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def trace_ids() -> dict[str, str]:
+    """The current span's ``trace_id`` and ``span_id`` in hex, or ``{}`` when nothing is being traced."""
+    if "opentelemetry.trace" not in sys.modules:
+        return {}
+    from opentelemetry import trace
+
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return {}
+    return {
+        "trace_id": trace.format_trace_id(span_context.trace_id),
+        "span_id": trace.format_span_id(span_context.span_id),
+    }
+
+
+def add_trace_ids(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor that adds the current span's ``trace_id`` and ``span_id`` (keeps values already set)."""
+    for key, value in trace_ids().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 _timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
 _shared: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_log_level,
     _timestamper,
 ]
@@ -245,6 +268,7 @@ def setup_logging(
     max_bytes: int = 0,
     backup_count: int = 5,
     secrets: Iterable[str] = (),
+    console_level: str | None = None,
 ) -> None:
     """Send tweetgen's and other libraries' logs to stderr and a JSON Lines file; safe to call twice."""
     level = _check_level(log_level)
@@ -258,6 +282,8 @@ def setup_logging(
     if console:
         out = stream if stream is not None else sys.stderr
         console_handler = logging.StreamHandler(out)
+        if console_level is not None:
+            console_handler.setLevel(_check_level(console_level))
         console_handler.setFormatter(_formatter(_console_renderer(console_format, out)))
         handlers.append(console_handler)
     for secret in secrets:

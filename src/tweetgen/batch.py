@@ -1,0 +1,336 @@
+"""Batch generation: bounded concurrency, a shared rate limit and 429 pause, a store to resume from.
+
+Every row ends in the store (its call, or its input error), keyed by an idempotency key over the row's
+inputs and the settings that change the output. A rerun skips rows whose key already succeeded (and,
+unless ``retry_failed``, rows that already failed), and the output file is rewritten atomically from the
+store in input order: one line per row, none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batchio import Row, read_rows, write_records
+from .errors import InputError, RateLimitError, TweetGenError
+from .generator import TweetGenerator
+from .providers.base import GenerationRequest, GenerationResult, Provider
+from .request import TweetRequest
+from .stats import percentile
+from .store import CallRow, Store, idempotency_key
+from .trace import CallTrace, call_tags
+
+__all__ = ["BatchSummary", "PreparedRow", "ThrottledProvider", "output_records", "prepare", "run_batch"]
+
+_BOOL = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_INT_FIELDS = ("max_words", "seed")
+
+
+class ThrottledProvider:
+    """Wraps a provider: every attempt waits for the rate limiter and for a batch-wide 429 pause."""
+
+    def __init__(
+        self, inner: Provider, *, rpm: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        from aiolimiter import AsyncLimiter
+
+        self.inner = inner
+        self.name, self.model = inner.name, inner.model
+        self._limiter = AsyncLimiter(rpm, 60) if rpm else None
+        self._clock = clock
+        self.pause_until = 0.0
+        self.pauses = 0
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Sync calls are not throttled (batch runs async)."""
+        return self.inner.generate(request)
+
+    async def agenerate(self, request: GenerationRequest) -> GenerationResult:
+        """Wait for the shared pause and the limiter, then make the attempt; a 429 hint pauses everyone."""
+        while (wait := self.pause_until - self._clock()) > 0:
+            await asyncio.sleep(wait)
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        try:
+            return await self.inner.agenerate(request)
+        except RateLimitError as error:
+            if error.retry_after:
+                self.pause_until = max(self.pause_until, self._clock() + error.retry_after)
+                self.pauses += 1
+            raise
+
+    def close(self) -> None:
+        """Close the wrapped provider."""
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        """Close the wrapped provider's async client."""
+        closer = getattr(self.inner, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+@dataclass(frozen=True)
+class PreparedRow:
+    """A row ready to run (``request`` and ``key``) or its input error."""
+
+    row: Row
+    key: str | None = None
+    request: TweetRequest | None = None
+    error: str | None = None
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    options = {k: v for k, v in values.items() if k in TweetRequest.__dataclass_fields__ and k != "extra"}
+    for name in _INT_FIELDS:
+        if isinstance(options.get(name), str):
+            try:
+                options[name] = int(options[name])
+            except ValueError:
+                raise InputError(f"{name} must be a whole number, got {options[name]!r}") from None
+    if isinstance(options.get("emoji"), str):
+        options["emoji"] = _BOOL.get(options["emoji"].lower())
+    return options
+
+
+def prepare(row: Row, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> PreparedRow:
+    """Validate a row into a request and its idempotency key, or say why it cannot run."""
+    if row.error:
+        return PreparedRow(row, error=row.error)
+    if not str(row.values.get("topic") or "").strip():
+        return PreparedRow(row, error="topic is empty")
+    try:
+        request = TweetRequest(**{**(defaults or {}), **_coerce(row.values)})
+    except (InputError, TypeError) as error:
+        return PreparedRow(row, error=str(error))
+    inputs = {k: v for k, v in vars(request).items() if k != "extra"}
+    return PreparedRow(row, key=idempotency_key(inputs, settings), request=request)
+
+
+def _duplicates(rows: Iterator[PreparedRow]) -> Iterator[PreparedRow]:
+    """Mark a row whose key an earlier row of the same input already has (a 16-byte digest per row)."""
+    first: dict[bytes, int] = {}
+    for prepared in rows:
+        if prepared.key is not None:
+            digest = hashlib.blake2b(prepared.key.encode(), digest_size=16).digest()
+            earlier = first.setdefault(digest, prepared.row.number)
+            if earlier != prepared.row.number:
+                prepared = PreparedRow(prepared.row, error=f"duplicate of row {earlier}")
+        yield prepared
+
+
+def prepared_rows(
+    path: Path, input_format: str | None, settings: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> Iterator[PreparedRow]:
+    """Stream the input as prepared rows (errors and duplicates marked)."""
+    return _duplicates(prepare(row, settings, defaults) for row in read_rows(path, input_format))
+
+
+@dataclass
+class BatchSummary:
+    """Counts and timings of one run."""
+
+    total: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retries: int = 0
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    def percentile(self, q: float) -> float | None:
+        """Latency percentile of this run's successful calls, in ms."""
+        return percentile(self.latencies, q) if self.latencies else None
+
+    def lines(self) -> list[str]:
+        """A human summary."""
+        p50, p95 = self.percentile(50), self.percentile(95)
+        timing = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms" if p50 is not None and p95 is not None else "no calls"
+        lines = [
+            f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already done; "
+            f"{self.retries} retries; {timing}; {self.elapsed:.1f} s"
+        ]
+        if self.interrupted:
+            lines.append("interrupted: finished rows are saved; run the same command again to resume")
+        return lines
+
+
+def _error_record(row: Row, message: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        **_inputs(row.values),
+        "text": None,
+        "status": "failed",
+        "attempts": 0,
+        "latency_ms": None,
+        "error": message,
+    }
+
+
+def _inputs(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: values.get(k) for k in ("topic", "tone", "max_words")}
+
+
+def _call_record(row: Row, request: TweetRequest, call: CallRow) -> dict[str, Any]:
+    error = f"{call.error_type}: {call.error_message}" if call.error_type else None
+    return {
+        "id": row.id,
+        "topic": request.topic,
+        "tone": request.tone,
+        "max_words": request.max_words,
+        "text": call.text,
+        "status": call.status,
+        "attempts": call.attempts,
+        "latency_ms": call.latency_ms,
+        "error": error,
+    }
+
+
+def output_records(rows: Iterator[PreparedRow], store: Store) -> Iterator[dict[str, Any]]:
+    """One record per row that has an outcome, in input order (rows never run are left out)."""
+    for prepared in rows:
+        if prepared.error is not None:
+            yield _error_record(prepared.row, prepared.error)
+            continue
+        assert prepared.key is not None
+        assert prepared.request is not None
+        call = store.done(prepared.key) or store.latest(prepared.key)
+        if call is not None:
+            yield _call_record(prepared.row, prepared.request, call)
+
+
+class _Runner:
+    """One batch run: schedules rows under a semaphore, counts outcomes, stops cleanly on a signal."""
+
+    def __init__(
+        self,
+        generator: TweetGenerator,
+        store: Store,
+        *,
+        concurrency: int,
+        retry_failed: bool,
+        batch_id: str,
+        on_progress: Callable[[BatchSummary], None],
+    ) -> None:
+        self.generator, self.store = generator, store
+        self.retry_failed, self.batch_id = retry_failed, batch_id
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.summary = BatchSummary()
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.on_progress = on_progress
+
+    def _record_error(self, prepared: PreparedRow) -> None:
+        """Store a row's input error once per batch and row (a rerun does not count it again)."""
+        key = idempotency_key({"row": prepared.row.number, "error": prepared.error}, {"batch": self.batch_id})
+        if self.store.latest(key) is not None:
+            return
+        provider = self.generator.provider
+        trace = CallTrace(request_id="input-error", provider=provider.name, model=provider.model)
+        trace.inputs = _inputs(prepared.row.values)
+        trace.status, trace.error_type, trace.error_message = "failed", "InputError", prepared.error
+        self.store.record(trace, idempotency_key=key, batch_id=self.batch_id, row_number=prepared.row.number)
+
+    def _already(self, key: str) -> bool:
+        if self.store.done(key) is not None:
+            return True
+        latest = None if self.retry_failed else self.store.latest(key)
+        return latest is not None and latest.error_type != "InputError"
+
+    async def _run_row(self, prepared: PreparedRow) -> None:
+        assert prepared.request is not None
+        options = {
+            k: v
+            for k, v in vars(prepared.request).items()
+            if k not in ("topic", "tone", "max_words", "variants", "thread", "extra")
+        }
+        tags = {"idempotency_key": prepared.key, "batch_id": self.batch_id, "row_number": prepared.row.number}
+        try:
+            with call_tags(**tags):
+                tweet = await self.generator.agenerate(
+                    prepared.request.topic, prepared.request.tone, prepared.request.max_words, **options
+                )
+        except TweetGenError as error:
+            self.summary.failed += 1
+            self.summary.retries += max(0, (error.attempts or 1) - 1)
+        else:
+            self.summary.ok += 1
+            self.summary.retries += tweet.attempts - 1
+            self.summary.latencies.append(tweet.latency_ms)
+        self.on_progress(self.summary)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.semaphore.release()
+
+    async def run(self, rows: Iterator[PreparedRow]) -> BatchSummary:
+        for prepared in rows:
+            if self.stopping.is_set():
+                break
+            self.summary.total += 1
+            if prepared.error is not None:
+                self._record_error(prepared)
+                self.summary.failed += 1
+                self.on_progress(self.summary)
+            elif prepared.key is not None and self._already(prepared.key):
+                self.summary.skipped += 1
+                self.on_progress(self.summary)
+            else:
+                await self.semaphore.acquire()
+                task = asyncio.create_task(self._run_row(prepared))
+                self.tasks.add(task)
+                task.add_done_callback(self._done)
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        return self.summary
+
+    def interrupt(self) -> None:
+        """First signal: stop scheduling, let in-flight calls finish; second: abandon them."""
+        if self.stopping.is_set():
+            for task in list(self.tasks):
+                task.cancel()
+        self.stopping.set()
+        self.summary.interrupted = True
+
+
+async def run_batch(
+    rows: Iterator[PreparedRow],
+    generator: TweetGenerator,
+    store: Store,
+    *,
+    concurrency: int = 8,
+    retry_failed: bool = False,
+    batch_id: str = "",
+    on_progress: Callable[[BatchSummary], None] = lambda summary: None,
+) -> BatchSummary:
+    """Run every row; SIGINT/SIGTERM stop scheduling (a second one abandons in-flight calls)."""
+    runner = _Runner(
+        generator, store, concurrency=concurrency, retry_failed=retry_failed, batch_id=batch_id, on_progress=on_progress
+    )
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, runner.interrupt)
+            handled.append(sig)
+    try:
+        summary = await runner.run(rows)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    summary.elapsed = time.monotonic() - started
+    return summary
+
+
+def write_output(path: Path, fmt: str, rows: Iterator[PreparedRow], store: Store) -> int:
+    """Rewrite the output from the store (atomic); returns the number of records."""
+    return write_records(path, output_records(rows, store), fmt=fmt)
