@@ -20,6 +20,7 @@ from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider, Usage
 from .providers.gemini import GeminiProvider
 from .request import TweetRequest
+from .resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, RetryBudget
 from .retry import (
     RetryPolicy,
     aretry_with_custom_backoff,
@@ -34,6 +35,8 @@ __all__ = ["DEFAULT_REGENERATIONS", "Thread", "Tweet", "TweetGenerator", "build_
 
 _log = get_logger()
 DEFAULT_REGENERATIONS = 2
+#: the retry budget's reserve: a lone call always keeps at least the seed's 3 retries
+DEFAULT_RETRY_RESERVE = 3
 ENGINES = ("custom", "tenacity")
 T = TypeVar("T")
 Plan = Generator[GenerationRequest, GenerationResult, T]
@@ -139,6 +142,8 @@ class TweetGenerator:
         regenerations: int = DEFAULT_REGENERATIONS,
         templates: TemplateRegistry = default_registry,
         observers: Sequence[Observer] = (),
+        circuit_breaker: bool | BreakerSettings | BreakerRegistry = True,
+        retry_budget: bool | RetryBudget = True,
         sleep: Callable[[float], None] | None = None,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
@@ -161,9 +166,36 @@ class TweetGenerator:
         self._sleep = sleep or time.sleep
         self._async_sleep = async_sleep or asyncio.sleep
         self._clock = clock or time.monotonic
+        self.breakers = self._breakers(circuit_breaker)
+        if retry_budget is True:
+            reserve = max(DEFAULT_RETRY_RESERVE, self.policy.max_attempts - 1)
+            retry_budget = RetryBudget(reserve=reserve, clock=self._clock)
+        self.budget = retry_budget or None
 
     def __repr__(self) -> str:
         return f"TweetGenerator(provider={self.provider!r}, policy={self.policy!r})"
+
+    def _breakers(self, option: bool | BreakerSettings | BreakerRegistry) -> BreakerRegistry | None:
+        if isinstance(option, BreakerRegistry):
+            return option
+        if option is False:
+            return None
+        settings = option if isinstance(option, BreakerSettings) else None
+        return BreakerRegistry(settings=settings, clock=self._clock, on_state_change=self._breaker_changed)
+
+    def _breaker_changed(self, name: str, old: str, new: str) -> None:
+        """Log a circuit's state change and tell the observers that want to know (Prometheus)."""
+        event = {"open": "Circuit opened", "half_open": "Circuit half-open", "closed": "Circuit closed"}.get(new, new)
+        (_log.warning if new == "open" else _log.info)(event, breaker=name, previous_state=old)
+        for observer in self.observers:
+            callback = getattr(observer, "breaker_changed", None)
+            if callback is not None:
+                callback(name, old, new)
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker of this generator's provider and model (``None`` when disabled)."""
+        return self.breakers.get(f"{self.provider.name}/{self.provider.model}") if self.breakers else None
 
     def prompt(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> str:
         """The rendered prompt for a request (what ``--dry-run`` prints)."""
@@ -235,12 +267,24 @@ class TweetGenerator:
 
     def _attempt(self, request: GenerationRequest) -> GenerationResult:
         run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
-        return run(lambda: self.provider.generate(request), policy=self.policy, sleep=self._sleep, clock=self._clock)
+        return run(
+            lambda: self.provider.generate(request),
+            policy=self.policy,
+            sleep=self._sleep,
+            clock=self._clock,
+            breaker=self.breaker,
+            budget=self.budget,
+        )
 
     async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
         run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
         return await run(
-            lambda: self.provider.agenerate(request), policy=self.policy, sleep=self._async_sleep, clock=self._clock
+            lambda: self.provider.agenerate(request),
+            policy=self.policy,
+            sleep=self._async_sleep,
+            clock=self._clock,
+            breaker=self.breaker,
+            budget=self.budget,
         )
 
     @contextmanager

@@ -113,6 +113,8 @@ class PrometheusObserver(Observer):
         self.requests.labels(*labels, outcome).inc()
         if call.regenerations:
             self.regenerations.labels(*labels).inc(call.regenerations)
+        if call.retries_denied:
+            self.retries_denied.labels(*labels).inc(call.retries_denied)
         if call.latency_ms is not None:
             self.call_duration.labels(*labels, outcome).observe(call.latency_ms / 1000)
 

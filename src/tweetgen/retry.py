@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import structlog
@@ -25,6 +25,9 @@ import tenacity
 from .errors import APIError, ConfigurationError, RateLimitError, TweetGenError
 from .logs import get_logger
 from .trace import AttemptTrace, current_trace
+
+if TYPE_CHECKING:
+    from .resilience import CircuitBreaker, RetryBudget
 
 __all__ = [
     "DEFAULT_BASE_DELAY",
@@ -127,6 +130,8 @@ def backoff_delay(
 
 
 _RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
+#: what counts as the server's failure for the circuit breaker: the retryable errors, 429 excluded
+_SERVER_SIDE = RetryPolicy()
 
 
 def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> bool:
@@ -217,8 +222,17 @@ def describe_error(error: BaseException) -> str:
 class _Controller:
     """The state of one retried call: decisions and events, shared by every loop."""
 
-    def __init__(self, policy: RetryPolicy, clock: Callable[[], float], rng: random.Random | None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        clock: Callable[[], float],
+        rng: random.Random | None,
+        breaker: CircuitBreaker | None = None,
+        budget: RetryBudget | None = None,
+    ) -> None:
         self.policy = policy
+        self.breaker = breaker
+        self.budget = budget
         self.clock = clock
         self.rng = rng
         self.start = clock()
@@ -229,6 +243,10 @@ class _Controller:
         self._attempt: AttemptTrace | None = None
 
     def begin(self, attempt: int) -> None:
+        if self.breaker is not None:
+            self.breaker.acquire()
+        if attempt == 1 and self.budget is not None:
+            self.budget.record_request()
         self.attempt_start = self.clock()
         self._tokens = structlog.contextvars.bind_contextvars(attempt=attempt)
         if self.trace is not None:
@@ -243,10 +261,34 @@ class _Controller:
             self.trace.notify("attempt_finished", self._attempt)
             self._attempt = None
 
+    def abandon(self) -> None:
+        """The attempt was interrupted (cancelled, Ctrl-C): release the breaker's permit, count nothing."""
+        if self.breaker is not None:
+            self.breaker.record_ignored()
+        self.end()
+
     def end(self) -> None:
         if self._tokens:
             structlog.contextvars.reset_contextvars(**self._tokens)
             self._tokens = {}
+
+    def _guarded(self, decision: Decision, error: BaseException) -> Decision:
+        """Veto a retry the circuit breaker or the retry budget will not allow."""
+        if self.breaker is not None:
+            if is_retryable(error, _SERVER_SIDE):
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_ignored()
+        if not decision.retry:
+            return decision
+        if self.breaker is not None and not self.breaker.allows():
+            return Decision(False, self.breaker.retry_after(), f"circuit {self.breaker.name} is open")
+        if self.budget is not None and not self.budget.try_spend():
+            if self.trace is not None:
+                self.trace.retries_denied += 1
+            _log.warning("Retry denied", reason="retry budget exhausted", budget=vars(self.budget.snapshot()))
+            return Decision(False, 0.0, "retry budget exhausted: retries are limited to a share of requests")
+        return decision
 
     def failed(self, error: BaseException, attempt: int) -> Decision:
         now = self.clock()
@@ -258,6 +300,7 @@ class _Controller:
             previous_delay=self.previous_delay,
             rng=self.rng,
         )
+        decision = self._guarded(decision, error)
         latency = getattr(error, "latency_ms", None)
         latency = latency if latency is not None else round((now - self.attempt_start) * 1000, 2)
         self._finish_attempt(error, latency)
@@ -292,6 +335,8 @@ class _Controller:
             _log.error("Retries exhausted", attempts=attempt, exception=describe_error(error), reason=decision.reason)
 
     def succeeded(self, result: T, attempt: int) -> T:
+        if self.breaker is not None:
+            self.breaker.record_success()
         latency = getattr(result, "latency_ms", None)
         self._finish_attempt(
             result, latency if latency is not None else round((self.clock() - self.attempt_start) * 1000, 2)
@@ -312,11 +357,13 @@ def retry_with_custom_backoff(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    breaker: CircuitBreaker | None = None,
+    budget: RetryBudget | None = None,
     **options: Any,
 ) -> T:
     """Call ``func`` until it succeeds or the policy stops, with our own loop; re-raises the last error."""
     policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
-    ctl = _Controller(policy, clock, rng)
+    ctl = _Controller(policy, clock, rng, breaker, budget)
     attempt = 0
     while True:
         attempt += 1
@@ -328,6 +375,9 @@ def retry_with_custom_backoff(
             if not decision.retry:
                 raise
             sleep(decision.delay)
+        except BaseException:
+            ctl.abandon()
+            raise
         else:
             return ctl.succeeded(result, attempt)
 
@@ -342,11 +392,13 @@ async def aretry_with_custom_backoff(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    breaker: CircuitBreaker | None = None,
+    budget: RetryBudget | None = None,
     **options: Any,
 ) -> T:
     """The async twin of :func:`retry_with_custom_backoff` (same decisions, same events)."""
     policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
-    ctl = _Controller(policy, clock, rng)
+    ctl = _Controller(policy, clock, rng, breaker, budget)
     attempt = 0
     while True:
         attempt += 1
@@ -358,6 +410,9 @@ async def aretry_with_custom_backoff(
             if not decision.retry:
                 raise
             await sleep(decision.delay)
+        except BaseException:
+            ctl.abandon()
+            raise
         else:
             return ctl.succeeded(result, attempt)
 
@@ -397,11 +452,13 @@ def retry_with_tenacity(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    breaker: CircuitBreaker | None = None,
+    budget: RetryBudget | None = None,
     **options: Any,
 ) -> T:
     """Call ``func`` through tenacity with the same policy, waits and events as our own loop."""
     policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
-    ctl = _Controller(policy, clock, rng)
+    ctl = _Controller(policy, clock, rng, breaker, budget)
     retrying = tenacity.Retrying(sleep=sleep, **_tenacity_kwargs(ctl))
     for attempt in retrying:
         with attempt:
@@ -421,11 +478,13 @@ async def aretry_with_tenacity(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    breaker: CircuitBreaker | None = None,
+    budget: RetryBudget | None = None,
     **options: Any,
 ) -> T:
     """The async twin of :func:`retry_with_tenacity` (tenacity's ``AsyncRetrying``)."""
     policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
-    ctl = _Controller(policy, clock, rng)
+    ctl = _Controller(policy, clock, rng, breaker, budget)
     retrying = tenacity.AsyncRetrying(sleep=sleep, **_tenacity_kwargs(ctl))
     async for attempt in retrying:
         with attempt:

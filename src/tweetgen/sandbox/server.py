@@ -224,6 +224,7 @@ def _invalid_key_body() -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # batches open many connections at once
     sandbox: SandboxServer
     connections: set[socket.socket]
 
