@@ -13,14 +13,14 @@ import contextlib
 import hashlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .batchio import Row, read_rows, write_records
-from .errors import InputError, RateLimitError, TweetGenError
-from .generator import TweetGenerator
+from .errors import CircuitOpenError, InputError, RateLimitError, TweetGenError
+from .generator import Tweet, TweetGenerator
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .request import TweetRequest
 from .stats import percentile
@@ -31,20 +31,27 @@ __all__ = ["BatchSummary", "PreparedRow", "ThrottledProvider", "output_records",
 
 _BOOL = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _INT_FIELDS = ("max_words", "seed")
+#: how many times a row waits for an open circuit to half-open before it counts as failed
+MAX_REQUEUES = 3
 
 
 class ThrottledProvider:
     """Wraps a provider: every attempt waits for the rate limiter and for a batch-wide 429 pause."""
 
     def __init__(
-        self, inner: Provider, *, rpm: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        inner: Provider,
+        *,
+        rpm: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         from aiolimiter import AsyncLimiter
 
         self.inner = inner
         self.name, self.model = inner.name, inner.model
         self._limiter = AsyncLimiter(rpm, 60) if rpm else None
-        self._clock = clock
+        self._clock, self._sleep = clock, sleep
         self.pause_until = 0.0
         self.pauses = 0
 
@@ -55,7 +62,7 @@ class ThrottledProvider:
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         """Wait for the shared pause and the limiter, then make the attempt; a 429 hint pauses everyone."""
         while (wait := self.pause_until - self._clock()) > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
         if self._limiter is not None:
             await self._limiter.acquire()
         try:
@@ -243,7 +250,7 @@ class _Runner:
         if self.store.done(key) is not None:
             return True
         latest = None if self.retry_failed else self.store.latest(key)
-        return latest is not None and latest.error_type != "InputError"
+        return latest is not None and latest.error_type not in ("InputError", "CircuitOpenError")
 
     async def _run_row(self, prepared: PreparedRow) -> None:
         assert prepared.request is not None
@@ -255,9 +262,7 @@ class _Runner:
         tags = {"idempotency_key": prepared.key, "batch_id": self.batch_id, "row_number": prepared.row.number}
         try:
             with call_tags(**tags):
-                tweet = await self.generator.agenerate(
-                    prepared.request.topic, prepared.request.tone, prepared.request.max_words, **options
-                )
+                tweet = await self._call(prepared.request, options)
         except TweetGenError as error:
             self.summary.failed += 1
             self.summary.retries += max(0, (error.attempts or 1) - 1)
@@ -266,6 +271,18 @@ class _Runner:
             self.summary.retries += tweet.attempts - 1
             self.summary.latencies.append(tweet.latency_ms)
         self.on_progress(self.summary)
+
+    async def _call(self, request: TweetRequest, options: dict[str, Any]) -> Tweet:
+        """Generate a row's tweet; while the circuit is open, wait for it (a few times) instead of failing."""
+        for _ in range(MAX_REQUEUES):
+            try:
+                return await self.generator.agenerate(request.topic, request.tone, request.max_words, **options)
+            except CircuitOpenError as error:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=max(error.retry_after or 1.0, 0.1))
+                if self.stopping.is_set():
+                    raise
+        return await self.generator.agenerate(request.topic, request.tone, request.max_words, **options)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)

@@ -52,7 +52,16 @@ def _add_logging(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_retry(parser: argparse.ArgumentParser, *, jitter: str = "none", rate_limits: bool = False) -> None:
+def _ratio(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a ratio from 0 to 1, got {text!r}")
+    return value
+
+
+def _add_retry(
+    parser: argparse.ArgumentParser, *, jitter: str = "none", rate_limits: bool = False, budget: float = 0.1
+) -> None:
     group = parser.add_argument_group("retries")
     group.add_argument("--max-retries", type=_count, default=3, help="retries after the first attempt (default 3)")
     group.add_argument("--base-delay", type=_positive_float, help="seconds before the first retry (default 1)")
@@ -71,6 +80,18 @@ def _add_retry(parser: argparse.ArgumentParser, *, jitter: str = "none", rate_li
         "--max-retry-after", type=_positive_float, help="longest server-requested wait to honour (default 60)"
     )
     group.add_argument("--engine", choices=("custom", "tenacity"), default="custom", help="retry loop (same behaviour)")
+    group.add_argument(
+        "--retry-budget",
+        type=_ratio,
+        default=budget,
+        help=f"retries allowed as a share of requests, plus a small reserve; 0 turns the budget off (default {budget})",
+    )
+    group.add_argument(
+        "--circuit-breaker",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fail fast while the API keeps failing (default on)",
+    )
 
 
 def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
@@ -135,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
     batch.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
     batch.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
-    _add_retry(batch, jitter="full", rate_limits=True)
+    _add_retry(batch, jitter="full", rate_limits=True, budget=0.2)
     _add_logging(batch)
 
     stats = sub.add_parser("stats", help="retry metrics from the store", description="Retry metrics from the store.")
@@ -208,7 +229,8 @@ def _templates(args: argparse.Namespace) -> Any:
 def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
     from .config import load_settings
-    from .generator import TweetGenerator, resolve_provider
+    from .generator import DEFAULT_RETRY_RESERVE, TweetGenerator, resolve_provider
+    from .resilience import RetryBudget
     from .retry import RetryPolicy
 
     settings = load_settings(model=args.model, timeout=args.timeout)
@@ -225,10 +247,16 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
         retry_rate_limits=args.retry_rate_limits,
         max_retry_after=args.max_retry_after,
     )
+    budget: Any = False
+    if args.retry_budget:
+        reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
+        budget = RetryBudget(ratio=args.retry_budget, reserve=reserve)
     return TweetGenerator(
         provider=provider,
         settings=settings,
         policy=policy,
+        retry_budget=budget,
+        circuit_breaker=args.circuit_breaker,
         engine=args.engine,
         regenerations=args.regenerations,
         templates=_templates(args),

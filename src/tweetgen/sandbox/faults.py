@@ -16,6 +16,7 @@ Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
 from __future__ import annotations
 
 import math
+import random
 import re
 import threading
 from collections import deque
@@ -105,11 +106,15 @@ def parse_faults(spec: str | Iterable[str]) -> list[Fault]:
 
 
 class FaultScript:
-    """A thread-safe queue of faults; when empty every request gets ``ok``."""
+    """A thread-safe queue of faults; when empty, ``ok`` (or a 503 with probability ``error_rate``)."""
 
-    def __init__(self, faults: Iterable[Fault] = ()) -> None:
+    def __init__(self, faults: Iterable[Fault] = (), *, error_rate: float = 0.0, seed: int | None = None) -> None:
+        if not 0.0 <= error_rate <= 1.0:
+            raise ValueError(f"error_rate must be between 0 and 1, got {error_rate}")
         self._queue: deque[Fault] = deque(faults)
         self._lock = threading.Lock()
+        self.error_rate = error_rate
+        self._rng = random.Random(seed)
 
     def extend(self, faults: Iterable[Fault]) -> None:
         """Append faults to the script."""
@@ -124,7 +129,11 @@ class FaultScript:
     def next(self) -> Fault:
         """The answer for the next request."""
         with self._lock:
-            return self._queue.popleft() if self._queue else Fault("ok")
+            if self._queue:
+                return self._queue.popleft()
+            if self.error_rate and self._rng.random() < self.error_rate:
+                return Fault("status", 503)
+            return Fault("ok")
 
     def __len__(self) -> int:
         with self._lock:
