@@ -116,6 +116,8 @@ def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
     parser.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
     parser.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
     parser.add_argument("--db", help="also record the call in this SQLite store (see tweetgen stats)")
+    parser.add_argument("--metrics-file", help="write Prometheus metrics here (node_exporter textfile collector)")
+    parser.add_argument("--otel", action="store_true", help="emit OpenTelemetry spans (needs tweetgen[otel])")
     parser.add_argument("--dry-run", action="store_true", help="print the rendered prompt and call nothing")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the text")
 
@@ -150,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--rpm", type=_positive_float, help="client-side limit in requests per minute (off by default)")
     batch.add_argument("--retry-failed", action="store_true", help="call again rows that failed in an earlier run")
     batch.add_argument("--db", default="tweetgen.db", help="SQLite store to record and resume from (tweetgen.db)")
+    batch.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT while running")
+    batch.add_argument("--otel", action="store_true", help="emit OpenTelemetry spans (needs tweetgen[otel])")
     batch.add_argument("--template", default="tweet", help="prompt template for every row")
     batch.add_argument("--templates-file", help="JSON or TOML file of extra templates")
     batch.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
@@ -266,14 +270,34 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
 
 @contextlib.contextmanager
 def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
-    """Observers for ``--db``: the store's, closed afterwards."""
-    if not args.db:
-        yield []
-        return
-    from .store import Store
+    """The observers the options ask for (store, metrics file, OpenTelemetry); closed or flushed afterwards."""
+    observers: list[Any] = _tracing(args)
+    with contextlib.ExitStack() as stack:
+        if args.db:
+            from .store import Store
 
-    with Store(args.db) as store:
-        yield [store.observer()]
+            observers.append(stack.enter_context(Store(args.db)).observer())
+        metrics = None
+        if args.metrics_file:
+            from .metrics import PrometheusObserver
+
+            metrics = PrometheusObserver()
+            observers.append(metrics)
+        try:
+            yield observers
+        finally:
+            if metrics is not None:
+                from .metrics import write_textfile
+
+                write_textfile(metrics, args.metrics_file)
+
+
+def _tracing(args: argparse.Namespace) -> list[Any]:
+    if not args.otel:
+        return []
+    from .otel import OpenTelemetryObserver
+
+    return [OpenTelemetryObserver()]
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -289,8 +313,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if not 1 <= args.concurrency <= 256:
         raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
     fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
-    with Store(args.db) as store:
-        generator = _generator(args, [store.observer()])
+    with Store(args.db) as store, contextlib.ExitStack() as stack:
+        observers = [store.observer(), *_tracing(args)]
+        if args.metrics_port is not None:
+            from .metrics import PrometheusObserver, serve
+
+            metrics = PrometheusObserver()
+            observers.append(metrics)
+            server = stack.enter_context(serve(metrics, args.metrics_port))
+            print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
+        generator = _generator(args, observers)
         generator.provider = ThrottledProvider(generator.provider, rpm=args.rpm)
         key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
         defaults = {"template": args.template}

@@ -1,0 +1,71 @@
+"""Metrics and traces from the command line: a textfile for one call, /metrics during a batch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tweetgen.sandbox import SandboxServer
+
+LABELS = {"provider": "gemini", "model": "gemini-flash-latest"}
+
+
+def _env(server: SandboxServer) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    return {**base, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": "obs-test-key"}
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples[(name, frozenset({**LABELS, **labels}.items()))]
+
+
+def test_generate_writes_a_metrics_textfile(tmp_path: Path) -> None:
+    target = tmp_path / "tweetgen.prom"
+    with SandboxServer(faults="503") as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "-q", "--log-file", "",
+             "--base-delay", "0", "--metrics-file", str(target)],
+            env=_env(server), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    samples = _samples(target.read_text())
+    assert _value(samples, "tweetgen_requests_total", outcome="ok") == 1
+    assert _value(samples, "tweetgen_retries_total") == 1
+    assert _value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    assert _value(samples, "tweetgen_attempts_total", status_code="200", error_type="none") == 1
+
+
+def test_batch_serves_metrics_while_it_runs(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(40)))
+    command = [
+        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+        "--db", str(tmp_path / "t.db"), "-q", "--log-file", "", "--concurrency", "2", "--metrics-port", "0",
+    ]  # fmt: skip
+    with SandboxServer(latency=0.05) as server:
+        process = subprocess.Popen(command, env=_env(server), stderr=subprocess.PIPE, text=True)
+        assert process.stderr is not None
+        line = ""
+        while "metrics at" not in line:
+            line = process.stderr.readline()
+            assert line, "the batch ended before it announced its metrics endpoint"
+        url = line.split("metrics at ", 1)[1].strip()
+        scraped = httpx.get(url, timeout=10).text
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    families = {family.name for family in text_string_to_metric_families(scraped)}
+    assert {"tweetgen_requests", "tweetgen_attempts", "tweetgen_call_duration_seconds"} <= families
+    done = _samples(scraped).get(("tweetgen_requests_total", frozenset({**LABELS, "outcome": "ok"}.items())), 0)
+    assert 0 <= done < 40  # scraped mid-run
