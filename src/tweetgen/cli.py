@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import hashlib
-import json
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 from .config import DEFAULT_LOG_FILE, PROVIDERS
 from .errors import ConfigurationError, TweetGenError
-from .logs import LEVELS, redact_text
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as tweetgen.logs.LEVELS, without importing structlog at --help
 
 
 def _positive_float(text: str) -> float:
@@ -188,259 +182,15 @@ def _version() -> str:
     return __version__
 
 
-def _setup_logging(args: argparse.Namespace) -> None:
-    from .config import load_settings
-    from .logs import setup_logging
-
-    settings = load_settings()
-    log_file = settings.log_file if args.log_file is None else args.log_file
-    # a batch shows progress on the console: only warnings and errors there unless a level is asked for
-    console_level = "WARNING" if args.command == "batch" and not args.log_level else None
-    setup_logging(
-        args.log_level or settings.log_level, log_file or None, console=not args.quiet, console_level=console_level
-    )
-
-
-_REQUEST_OPTIONS = (
-    "template",
-    "hashtags",
-    "emoji",
-    "audience",
-    "call_to_action",
-    "language",
-    "link",
-    "seed",
-    "temperature",
-)
-
-
-def _request_options(args: argparse.Namespace) -> dict[str, Any]:
-    options = {name: getattr(args, name) for name in _REQUEST_OPTIONS}
-    options["banned_phrases"] = tuple(args.banned_phrases)
-    return options
-
-
-def _templates(args: argparse.Namespace) -> Any:
-    from .prompts import TemplateRegistry, default_registry
-
-    if not args.templates_file:
-        return default_registry
-    templates = TemplateRegistry({name: default_registry.get(name) for name in default_registry.names()})
-    templates.load_file(args.templates_file)
-    return templates
-
-
-def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
-    """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
-    from .config import load_settings
-    from .generator import DEFAULT_RETRY_RESERVE, TweetGenerator, resolve_provider
-    from .resilience import RetryBudget
-    from .retry import RetryPolicy
-
-    settings = load_settings(model=args.model, timeout=args.timeout)
-    _setup_logging(args)
-    provider = resolve_provider(settings, args.provider or settings.provider or "auto")
-    if provider == "sandbox" and not settings.api_key:
-        print("tweetgen: no Gemini API key configured; using the offline sandbox", file=sys.stderr)
-    policy = RetryPolicy.from_retries(
-        args.max_retries,
-        base_delay=args.base_delay,
-        max_delay=args.max_delay,
-        jitter=args.jitter,
-        deadline=args.deadline,
-        retry_rate_limits=args.retry_rate_limits,
-        max_retry_after=args.max_retry_after,
-    )
-    budget: Any = False
-    if args.retry_budget:
-        reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
-        budget = RetryBudget(ratio=args.retry_budget, reserve=reserve)
-    return TweetGenerator(
-        provider=provider,
-        settings=settings,
-        policy=policy,
-        retry_budget=budget,
-        circuit_breaker=args.circuit_breaker,
-        engine=args.engine,
-        regenerations=args.regenerations,
-        templates=_templates(args),
-        observers=observers,
-    )
-
-
-@contextlib.contextmanager
-def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
-    """The observers the options ask for (store, metrics file, OpenTelemetry); closed or flushed afterwards."""
-    observers: list[Any] = _tracing(args)
-    with contextlib.ExitStack() as stack:
-        if args.db:
-            from .store import Store
-
-            observers.append(stack.enter_context(Store(args.db)).observer())
-        metrics = None
-        if args.metrics_file:
-            from .metrics import PrometheusObserver
-
-            metrics = PrometheusObserver()
-            observers.append(metrics)
-        try:
-            yield observers
-        finally:
-            if metrics is not None:
-                from .metrics import write_textfile
-
-                write_textfile(metrics, args.metrics_file)
-
-
-def _tracing(args: argparse.Namespace) -> list[Any]:
-    if not args.otel:
-        return []
-    from .otel import OpenTelemetryObserver
-
-    return [OpenTelemetryObserver()]
-
-
-def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import ThrottledProvider, prepared_rows, run_batch, write_output
-    from .batchio import check_writable
-    from .progress import Reporter
-    from .store import Store
-
-    source, output = Path(args.input), Path(args.output)
-    if not source.is_file():
-        raise ConfigurationError(f"input file {source} does not exist")
-    check_writable(output)
-    if not 1 <= args.concurrency <= 256:
-        raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
-    fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
-    with Store(args.db) as store, contextlib.ExitStack() as stack:
-        observers = [store.observer(), *_tracing(args)]
-        if args.metrics_port is not None:
-            from .metrics import PrometheusObserver, serve
-
-            metrics = PrometheusObserver()
-            observers.append(metrics)
-            server = stack.enter_context(serve(metrics, args.metrics_port))
-            print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
-        generator = _generator(args, observers)
-        generator.provider = ThrottledProvider(generator.provider, rpm=args.rpm)
-        key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
-        defaults = {"template": args.template}
-        batch_id = hashlib.sha256(f"{source.resolve()}\0{output.resolve()}".encode()).hexdigest()[:16]
-
-        def rows() -> Any:
-            return prepared_rows(source, args.input_format, key_settings, defaults)
-
-        async def run() -> Any:
-            try:
-                return await run_batch(
-                    rows(),
-                    generator,
-                    store,
-                    concurrency=args.concurrency,
-                    retry_failed=args.retry_failed,
-                    batch_id=batch_id,
-                    on_progress=reporter.update,
-                )
-            finally:
-                await generator.aclose()
-
-        with Reporter(total=sum(1 for _ in rows())) as reporter:
-            summary = asyncio.run(run())
-        written = write_output(output, fmt, rows(), store)
-    for line in summary.lines():
-        print(f"tweetgen: {line}", file=sys.stderr)
-    print(f"tweetgen: wrote {written} records to {output}", file=sys.stderr)
-    return 130 if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
-
-
-def _cmd_stats(args: argparse.Namespace) -> int:
-    from .stats import compute_stats, parse_since, render_json, render_text
-    from .store import Store
-
-    if not Path(args.db).is_file():
-        raise ConfigurationError(f"no store at {args.db}; record calls with tweetgen batch or tweetgen generate --db")
-    since = parse_since(args.since) if args.since else None
-    with Store(args.db) as store:
-        stats = compute_stats(store, since)
-    print(render_json(stats) if args.json else render_text(stats))
-    return EXIT_OK
-
-
-def _dry_run(args: argparse.Namespace, **options: Any) -> int:
-    from .request import TweetRequest
-
-    print(TweetRequest(args.topic, args.tone, args.max_words, **options).render(_templates(args)))
-    return EXIT_OK
-
-
-def _cmd_generate(args: argparse.Namespace) -> int:
-    options = _request_options(args)
-    if args.dry_run:
-        return _dry_run(args, variants=args.variants, **options)
-    with _recording(args) as observers, _generator(args, observers) as generator:
-        if args.variants != 1:
-            tweets = generator.generate_variants(args.topic, args.tone, args.max_words, n=args.variants, **options)
-        else:
-            tweets = [generator.generate(args.topic, args.tone, args.max_words, **options)]
-    if args.json:
-        payload: Any = tweets[0].to_dict() if args.variants == 1 else [t.to_dict() for t in tweets]
-        print(json.dumps(payload, ensure_ascii=False))
-    else:
-        print("\n\n".join(t.text for t in tweets))
-    return EXIT_OK
-
-
-def _cmd_thread(args: argparse.Namespace) -> int:
-    options = _request_options(args)
-    if args.dry_run:
-        return _dry_run(args, thread=args.tweets, numbering=args.numbering, **options)
-    with _recording(args) as observers, _generator(args, observers) as generator:
-        thread = generator.generate_thread(
-            args.topic, args.tone, args.max_words, tweets=args.tweets, numbering=args.numbering, **options
-        )
-    print(json.dumps(thread.to_dict(), ensure_ascii=False) if args.json else "\n\n".join(thread.texts))
-    return EXIT_OK
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    _setup_logging(args)
-    return run_demo()
-
-
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import SandboxServer
-
-    server = SandboxServer(port=args.port, faults=args.faults, latency=args.latency, require_key=args.require_key)
-    print(f"tweetgen sandbox serving Gemini generateContent at {server.url}", file=sys.stderr)
-    print(f"try: GEMINI_BASE_URL={server.url} GEMINI_API_KEY=dummy tweetgen generate --topic Python", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("tweetgen sandbox stopped", file=sys.stderr)
-    finally:
-        server.stop()
-    return EXIT_OK
-
-
-_COMMANDS = {
-    "generate": _cmd_generate,
-    "thread": _cmd_thread,
-    "batch": _cmd_batch,
-    "stats": _cmd_stats,
-    "demo": _cmd_demo,
-    "sandbox": _cmd_sandbox,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from .commands import COMMANDS
+    from .logs import redact_text
+
     try:
-        return _COMMANDS[args.command](args)
+        return COMMANDS[args.command](args)
     except ConfigurationError as error:
         print(f"tweetgen: error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE

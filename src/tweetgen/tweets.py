@@ -7,14 +7,18 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import takewhile
+from typing import Any
 
 # twitter-text-parser ships no type information (no py.typed, no stubs), so its
 # results are typed Any here and converted to concrete types at the boundary.
-from twitter_text import (  # type: ignore[import-untyped, unused-ignore]
-    extract_emojis_with_indices,
-    extract_urls_with_indices,
-    parse_tweet,
-)
+
+
+def _twitter_text() -> Any:
+    """The twitter-text module, imported on first use (it takes ~0.2 s to import, mostly its regexes)."""
+    import twitter_text  # type: ignore[import-untyped, unused-ignore]
+
+    return twitter_text
+
 
 __all__ = [
     "TweetCheck",
@@ -59,13 +63,13 @@ _NEWLINES = re.compile(r"\r\n|\r")
 
 def weighted_length(text: str) -> int:
     """Return the X/Twitter weighted length (URLs 23, emoji and CJK 2, NFC first)."""
-    return int(parse_tweet(text).weightedLength)
+    return int(_twitter_text().parse_tweet(text).weightedLength)
 
 
 def _remove_emoji(text: str) -> str:
     """Return ``text`` with every emoji sequence (keycaps like 1️⃣ included) removed."""
     spans: list[tuple[int, int]] = [
-        (int(e["indices"][0]), int(e["indices"][1])) for e in extract_emojis_with_indices(text)
+        (int(e["indices"][0]), int(e["indices"][1])) for e in _twitter_text().extract_emojis_with_indices(text)
     ]
     kept: list[str] = []
     position = 0
@@ -78,7 +82,7 @@ def _remove_emoji(text: str) -> str:
 
 def has_emoji(text: str) -> bool:
     """Return whether ``text`` contains any emoji sequence."""
-    return bool(extract_emojis_with_indices(text))
+    return bool(_twitter_text().extract_emojis_with_indices(text))
 
 
 def count_words(text: str) -> int:
@@ -103,7 +107,7 @@ def _is_hashtag_char(ch: str) -> bool:
 def _mask_urls(text: str) -> str:
     """Blank out every URL in ``text`` so fragments like '/#anchor' are ignored."""
     chars = list(text)
-    for url in extract_urls_with_indices(text):
+    for url in _twitter_text().extract_urls_with_indices(text):
         start, end = int(url["indices"][0]), int(url["indices"][1])
         chars[start:end] = " " * (end - start)
     return "".join(chars)
