@@ -20,6 +20,7 @@ __all__ = [
     "Secret",
     "Settings",
     "load_settings",
+    "provider_chain",
 ]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -28,7 +29,9 @@ DEFAULT_MODEL = "gemini-flash-latest"
 DEFAULT_LOG_FILE = "tweet_generator.log"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-PROVIDERS = ("auto", "gemini", "sandbox")
+PROVIDERS = ("auto", "gemini", "sandbox", "openai")
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 # setting name -> environment variables, first set wins
 _ENV: dict[str, tuple[str, ...]] = {
@@ -40,6 +43,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "log_level": ("TWEETGEN_LOG_LEVEL",),
     "log_file": ("TWEETGEN_LOG_FILE",),
     "timeout": ("TWEETGEN_TIMEOUT",),
+    "openai_api_key": ("OPENAI_API_KEY",),
+    "openai_base_url": ("OPENAI_BASE_URL",),
+    "openai_model": ("TWEETGEN_OPENAI_MODEL",),
 }
 
 
@@ -80,13 +86,17 @@ class Settings:
     log_file: str = DEFAULT_LOG_FILE
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    openai_api_key: Secret | None = None
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    openai_model: str = DEFAULT_OPENAI_MODEL
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, **overrides: object) -> Settings:
         """Return a copy with the non-``None`` overrides applied and validated."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        if isinstance(given.get("api_key"), str):
-            given["api_key"] = Secret(str(given["api_key"]))
+        for secret in ("api_key", "openai_api_key"):
+            if isinstance(given.get(secret), str):
+                given[secret] = Secret(str(given[secret]))
         return _validated(replace(self, **given))  # type: ignore[arg-type]
 
 
@@ -127,8 +137,9 @@ def load_settings(
             values[name], sources[name] = value, "argument"
     if "timeout" in values:
         values["timeout"] = _parse_timeout(values["timeout"], sources["timeout"])
-    if isinstance(values.get("api_key"), str):
-        values["api_key"] = Secret(str(values["api_key"]))
+    for secret in ("api_key", "openai_api_key"):
+        if isinstance(values.get(secret), str):
+            values[secret] = Secret(str(values[secret]))
     try:
         settings = Settings(**values, sources=sources)  # type: ignore[arg-type]
     except TypeError as exc:
@@ -144,6 +155,11 @@ def _parse_timeout(value: object, source: str) -> float:
     return seconds
 
 
+def provider_chain(spec: str) -> list[str]:
+    """The providers of a spec such as ``gemini`` or ``gemini,openai`` (a fallback chain), in order."""
+    return [part.strip() for part in spec.split(",") if part.strip()]
+
+
 def _source(settings: Settings, name: str) -> str:
     source = settings.sources.get(name)
     hint = f"set with {'/'.join(_ENV[name])}" if source is None else f"from {source}"
@@ -157,7 +173,7 @@ def _validated(settings: Settings) -> Settings:
             f"base URL{_source(settings, 'base_url')} must be an http(s) URL such as {DEFAULT_BASE_URL}, "
             f"got {settings.base_url!r}"
         )
-    if settings.provider is not None and settings.provider not in PROVIDERS:
+    if settings.provider is not None and not set(provider_chain(settings.provider)) <= set(PROVIDERS):
         raise ConfigurationError(
             f"unknown provider {settings.provider!r}; choose one of {', '.join(PROVIDERS)} (TWEETGEN_PROVIDER)"
         )
@@ -167,4 +183,15 @@ def _validated(settings: Settings) -> Settings:
         )
     if not 0 < settings.timeout <= 3600 or not 0 < settings.connect_timeout <= 3600:
         raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
-    return replace(settings, base_url=settings.base_url.rstrip("/"), model=settings.model.removeprefix("models/"))
+    openai = urlsplit(settings.openai_base_url)
+    if openai.scheme not in ("http", "https") or not openai.netloc:
+        raise ConfigurationError(
+            f"OpenAI-compatible base URL{_source(settings, 'openai_base_url')} must be an http(s) URL such as "
+            f"{DEFAULT_OPENAI_BASE_URL}, got {settings.openai_base_url!r}"
+        )
+    return replace(
+        settings,
+        base_url=settings.base_url.rstrip("/"),
+        openai_base_url=settings.openai_base_url.rstrip("/"),
+        model=settings.model.removeprefix("models/"),
+    )
