@@ -126,7 +126,7 @@ def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> boo
     if policy.retry_on is not None:
         return policy.retry_on(error)
     if isinstance(error, RateLimitError):
-        return policy.retry_rate_limits
+        return policy.retry_rate_limits and error.retryable  # a spent quota (e.g. insufficient_quota) is not
     if isinstance(error, TweetGenError):
         return error.retryable
     if isinstance(error, httpx.HTTPStatusError):

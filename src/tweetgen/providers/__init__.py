@@ -2,5 +2,6 @@
 
 from .base import GenerationRequest, GenerationResult, Provider, Usage
 from .gemini import GeminiProvider
+from .openai import OpenAIProvider
 
-__all__ = ["GeminiProvider", "GenerationRequest", "GenerationResult", "Provider", "Usage"]
+__all__ = ["GeminiProvider", "GenerationRequest", "GenerationResult", "OpenAIProvider", "Provider", "Usage"]

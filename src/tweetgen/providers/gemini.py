@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -19,19 +17,15 @@ from ..errors import (
     EmptyResponseError,
     InvalidResponseError,
     ModelNotFoundError,
-    NetworkError,
     RateLimitError,
-    RequestTimeoutError,
     ServerError,
-    TweetGenError,
 )
-from ..logs import get_logger, preview, register_secret
 from ..retry import parse_duration, parse_retry_after
+from ._http import HTTPProvider, json_object
 from .base import GenerationRequest, GenerationResult, Usage
 
 __all__ = ["GeminiProvider", "build_body", "error_from_response", "parse_response"]
 
-_log = get_logger()
 BLOCKING_FINISH_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"})
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -81,20 +75,9 @@ def _usage(data: Mapping[str, Any]) -> Usage:
     )
 
 
-def _json_object(content: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        snippet = content[:80].decode("utf-8", "replace").strip()
-        raise InvalidResponseError(f"response is not JSON: {snippet!r}") from None
-    if not isinstance(data, dict):
-        raise InvalidResponseError(f"response is JSON but not an object: {type(data).__name__}")
-    return data
-
-
 def parse_response(content: bytes, *, provider: str, model: str, status_code: int = 200) -> GenerationResult:
     """Parse a successful body into texts and usage; raise blocked, empty or invalid-response errors."""
-    data = _json_object(content)
+    data = json_object(content)
     feedback = data.get("promptFeedback")
     block = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
     candidates = data.get("candidates")
@@ -179,15 +162,10 @@ def error_from_response(response: httpx.Response, *, model: str, api_version: st
     return BadRequestError(message, **kwargs)
 
 
-def _transport_error(error: httpx.TransportError) -> NetworkError:
-    reason = str(error) or type(error).__name__
-    if isinstance(error, httpx.TimeoutException):
-        return RequestTimeoutError(f"request timed out ({type(error).__name__}): {reason}")
-    return NetworkError(f"network error ({type(error).__name__}): {reason}")
-
-
-class GeminiProvider:
+class GeminiProvider(HTTPProvider):
     """One ``generateContent`` attempt per call; one reused httpx client (sync) and one async client."""
+
+    _key: Secret
 
     def __init__(
         self,
@@ -203,106 +181,30 @@ class GeminiProvider:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._key = api_key if isinstance(api_key, Secret) else Secret(api_key)
-        if secret_key:
-            register_secret(self._key.reveal())
-        self.name = name
-        self.model = model
+        super().__init__(
+            api_key=api_key,
+            model=model,
+            url=f"{base_url.rstrip('/')}/{api_version}/models/{model}:generateContent",
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            name=name,
+            secret_key=secret_key,
+            transport=transport,
+            async_transport=async_transport,
+        )
         self.api_version = api_version
-        self.url = f"{base_url.rstrip('/')}/{api_version}/models/{model}:generateContent"
-        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._transport = transport
-        self._async_transport = async_transport
-        self._client: httpx.Client | None = None
-        self._aclient: httpx.AsyncClient | None = None
 
-    def __repr__(self) -> str:
-        return f"GeminiProvider(name={self.name!r}, model={self.model!r}, url={self.url!r}, api_key=***)"
-
-    @property
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._key.reveal(), "content-type": "application/json"}
 
-    def _sync_client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, transport=self._transport, headers=self._headers)
-        return self._client
+    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The ``generateContent`` body (see the module function)."""
+        return build_body(request)
 
-    def _async_client(self) -> httpx.AsyncClient:
-        if self._aclient is None:
-            self._aclient = httpx.AsyncClient(
-                timeout=self._timeout, transport=self._async_transport, headers=self._headers
-            )
-        return self._aclient
+    def parse_response(self, content: bytes, *, status_code: int) -> GenerationResult:
+        """Parse a ``generateContent`` answer (see the module function)."""
+        return parse_response(content, provider=self.name, model=self.model, status_code=status_code)
 
-    def _started(self, request: GenerationRequest) -> float:
-        _log.info(
-            "Making API request",
-            url_endpoint=self.model,
-            prompt_length=len(request.prompt),
-            prompt_preview=preview(request.prompt),
-        )
-        return time.perf_counter()
-
-    def _finish(self, response: httpx.Response, started: float) -> GenerationResult:
-        latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        try:
-            if response.status_code >= 400:
-                raise error_from_response(response, model=self.model, api_version=self.api_version)
-            result = parse_response(
-                response.content, provider=self.name, model=self.model, status_code=response.status_code
-            )
-        except TweetGenError as error:
-            error.latency_ms = latency_ms
-            raise
-        _log.info(
-            "API request successful",
-            status_code=response.status_code,
-            latency_ms=latency_ms,
-            response_length=len(result.text),
-            response_preview=preview(result.text),
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            thought_tokens=result.usage.thought_tokens,
-            finish_reason=result.finish_reasons[0] if result.finish_reasons else None,
-        )
-        return _with_latency(result, latency_ms)
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        """Make one attempt (no retries)."""
-        started = self._started(request)
-        try:
-            response = self._sync_client().post(self.url, json=build_body(request))
-        except httpx.TransportError as error:
-            raise _failed(_transport_error(error), started) from error
-        return self._finish(response, started)
-
-    async def agenerate(self, request: GenerationRequest) -> GenerationResult:
-        """Make one attempt without blocking the event loop (no retries)."""
-        started = self._started(request)
-        try:
-            response = await self._async_client().post(self.url, json=build_body(request))
-        except httpx.TransportError as error:
-            raise _failed(_transport_error(error), started) from error
-        return self._finish(response, started)
-
-    def close(self) -> None:
-        """Close the sync client (the async one is closed by :meth:`aclose`)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def aclose(self) -> None:
-        """Close the async client."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
-
-
-def _failed(error: TweetGenError, started: float) -> TweetGenError:
-    error.latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    return error
-
-
-def _with_latency(result: GenerationResult, latency_ms: float) -> GenerationResult:
-    return replace(result, latency_ms=latency_ms)
+    def error_from_response(self, response: httpx.Response) -> APIError:
+        """Map a Gemini error response (see the module function)."""
+        return error_from_response(response, model=self.model, api_version=self.api_version)

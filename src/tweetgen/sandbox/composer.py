@@ -7,7 +7,7 @@ import random
 import re
 from dataclasses import dataclass
 
-__all__ = ["PromptFacts", "compose", "compose_facts", "read_prompt"]
+__all__ = ["PromptFacts", "answer_text", "compose", "compose_facts", "read_prompt"]
 
 _OPENERS: dict[str, tuple[str, ...]] = {
     "professional": (
@@ -124,3 +124,18 @@ def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int =
         for i in range(max(1, facts.thread))
     ]
     return "\n---\n".join(parts)
+
+
+def answer_text(kind: str, facts: PromptFacts, seed: int | None, variant: int) -> str:
+    """The sandbox's answer of one fault ``kind`` (``ok``, ``long``, ``quoted``, ``preamble``, ``emoji``)."""
+    text = compose_facts(facts, seed=seed, variant=variant)
+    if kind == "long":
+        filler = compose(facts.topic, "informative", 60, seed=seed, variant=variant + 1).split()
+        return " ".join((text.split() + filler * 6)[:60])
+    if kind == "quoted":
+        return f'"{text}"'
+    if kind == "preamble":
+        return f"Here's a tweet about {facts.topic}:\n\n{text}"
+    if kind == "emoji":
+        return "\U0001f680" * 150
+    return text

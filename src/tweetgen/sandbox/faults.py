@@ -11,6 +11,10 @@ Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
 - ``html``: 200 with an HTML page; ``blocked``: 200 with ``promptFeedback.blockReason``;
   ``max-tokens``: 200 with a candidate that has no parts (finishReason MAX_TOKENS)
 - ``long``, ``quoted``, ``preamble``, ``emoji``: 200 with a tweet that breaks the rules in that way
+
+These are the answers on Gemini's path; on ``/v1/chat/completions`` the same steps answer in OpenAI's
+shapes (``429:26s`` as ``retry-after: 26``, ``blocked`` as ``finish_reason`` ``content_filter``, ...; see
+:mod:`tweetgen.sandbox.chat`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The sandbox: a real HTTP server on 127.0.0.1 speaking Gemini's ``generateContent``, offline."""
+"""The sandbox: a real HTTP server on 127.0.0.1 speaking Gemini's ``generateContent`` and OpenAI's chat, offline."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import json
 import re
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from .composer import PromptFacts, compose, compose_facts, read_prompt
+from .chat import ChatRoute
+from .composer import answer_text, read_prompt
 from .faults import ERROR_BODIES, Fault, FaultScript, parse_faults
 
 __all__ = ["RecordedRequest", "SandboxServer", "default_sandbox"]
 
 _PATH = re.compile(r"^(?P<prefix>.*?)/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent$")
+_CHAT_PATH = re.compile(r"^(?P<prefix>.*?)/v1/chat/completions$")
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,6 @@ def error_body(
     return {"error": error}
 
 
-def _answer_text(kind: str, facts: PromptFacts, seed: int | None, variant: int) -> str:
-    text = compose_facts(facts, seed=seed, variant=variant)
-    facts_topic = facts.topic
-    if kind == "long":
-        filler = compose(facts_topic, "informative", 60, seed=seed, variant=variant + 1).split()
-        words = (text.split() + filler * 6)[:60]
-        return " ".join(words)
-    if kind == "quoted":
-        return f'"{text}"'
-    if kind == "preamble":
-        return f"Here's a tweet about {facts_topic}:\n\n{text}"
-    if kind == "emoji":
-        return "\U0001f680" * 150
-    return text
-
-
 def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> dict[str, Any]:
     """A Gemini success body whose candidates the composer wrote from the request's prompt."""
     body = body or {}
@@ -66,7 +53,7 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     count = int(config.get("candidateCount") or 1)
     seed = config.get("seed") if isinstance(config.get("seed"), int) else None
     facts = read_prompt(prompt)
-    texts = [_answer_text(kind, facts, seed, i) for i in range(count)]
+    texts = [answer_text(kind, facts, seed, i) for i in range(count)]
     candidates = [
         {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": i}
         for i, text in enumerate(texts)
@@ -95,6 +82,89 @@ def config_error(body: dict[str, Any]) -> str | None:
     count = config.get("candidateCount", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 8:
         return "Invalid value at 'generation_config.candidate_count': must be an integer from 1 to 8."
+    return None
+
+
+class _Dialect(Protocol):
+    """The API one request speaks: how to read its key and answer each fault."""
+
+    def key(self, headers: Mapping[str, str]) -> str: ...
+    def invalid(self, body: object) -> tuple[int, dict[str, Any]] | None: ...
+    def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]: ...
+    def invalid_key(self) -> tuple[int, dict[str, Any]]: ...
+    def echo_key(self, key: str) -> tuple[int, dict[str, Any]]: ...
+    def answer(self, body: dict[str, Any] | None, kind: str) -> dict[str, Any]: ...
+    def blocked(self) -> dict[str, Any]: ...
+    def max_tokens(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class _GeminiRoute:
+    """How the sandbox answers one ``generateContent`` request, fault by fault."""
+
+    model: str
+    version: str
+
+    def key(self, headers: Mapping[str, str]) -> str:
+        return headers.get("x-goog-api-key", "")
+
+    def invalid(self, body: object) -> tuple[int, dict[str, Any]] | None:
+        if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
+            return 400, error_body(400, "Invalid JSON payload received. 'contents' is required.")
+        problem = config_error(body)
+        return (400, error_body(400, problem)) if problem else None
+
+    def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+        message = None
+        if fault.status == 404:
+            message = ERROR_BODIES[404][1].format(model=self.model, version=self.version)
+        details = []
+        if fault.retry_delay:
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": fault.retry_delay})
+            message = f"You exceeded your current quota. Please retry in {fault.retry_delay}."
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+        return fault.status, error_body(fault.status, message, details=details), headers
+
+    def invalid_key(self) -> tuple[int, dict[str, Any]]:
+        return 400, _invalid_key_body()
+
+    def echo_key(self, key: str) -> tuple[int, dict[str, Any]]:
+        return 400, error_body(400, f"API key not valid: {key}. Please pass a valid API key.")
+
+    def answer(self, body: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+        return success_body(body, self.model, kind)
+
+    def blocked(self) -> dict[str, Any]:
+        return {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9}}
+
+    def max_tokens(self) -> dict[str, Any]:
+        return {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]}
+
+
+def _invalid_key_body() -> dict[str, Any]:
+    return error_body(
+        400,
+        "API key not valid. Please pass a valid API key.",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
+    )
+
+
+def _route(path: str, prefix: str, body: object) -> _Dialect | None:
+    """The dialect of a POST path under the sandbox's prefix, or ``None`` for an unknown path."""
+    path = path.split("?", 1)[0]
+    gemini = _PATH.match(path)
+    if gemini is not None and gemini.group("prefix") == prefix:
+        return _GeminiRoute(gemini.group("model"), gemini.group("version"))
+    chat = _CHAT_PATH.match(path)
+    if chat is not None and chat.group("prefix") == prefix:
+        return ChatRoute.for_body(body)
     return None
 
 
@@ -147,39 +217,36 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         sandbox = self.server.sandbox
-        sandbox.record(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-        match = _PATH.match(self.path.split("?", 1)[0])
-        if match is None or match.group("prefix") != sandbox.prefix:
-            self._json(404, error_body(404, f"no such method {self.path}; use /v1beta/models/MODEL:generateContent"))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        sandbox.record(RecordedRequest(self.path, headers, body))
+        route = _route(self.path, sandbox.prefix, body)
+        if route is None:
+            message = f"no such method {self.path}; use /v1beta/models/MODEL:generateContent or /v1/chat/completions"
+            self._json(404, error_body(404, message))
             return
-        if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
-            self._json(400, error_body(400, "Invalid JSON payload received. 'contents' is required."))
+        invalid = route.invalid(body)
+        if invalid is not None:
+            self._json(*invalid)
             return
-        invalid = config_error(body)
-        if invalid:
-            self._json(400, error_body(400, invalid))
-            return
-        key = self.headers.get("x-goog-api-key", "")
-        if sandbox.require_key is not None and key != sandbox.require_key:
-            self._fault(Fault("invalid-key"), match, body)
+        if sandbox.require_key is not None and route.key(headers) != sandbox.require_key:
+            self._fault(Fault("invalid-key"), route, body, headers)
             return
         fault = sandbox.faults.next()
         if sandbox.latency:
             sandbox.stopping.wait(sandbox.latency)
-        self._fault(fault, match, body)
+        self._fault(fault, route, body, headers)
 
-    def _fault(self, fault: Fault, match: re.Match[str], body: dict[str, Any]) -> None:
-        model, version = match.group("model"), match.group("version")
+    def _fault(self, fault: Fault, route: _Dialect, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
         kind = fault.kind
         if kind in ("hang", "ok") and fault.seconds:
             self.server.sandbox.stopping.wait(fault.seconds)
         if kind == "status":
-            self._status(fault, model, version)
+            status, payload, extra = route.status(fault)
+            self._json(status, payload, headers=extra)
         elif kind == "invalid-key":
-            self._json(400, _invalid_key_body())
+            self._json(*route.invalid_key())
         elif kind == "echo-key":
-            key = self.headers.get("x-goog-api-key", "")
-            self._json(400, error_body(400, f"API key not valid: {key}. Please pass a valid API key."))
+            self._json(*route.echo_key(route.key(headers)))
         elif kind == "drop":
             self.wfile.write(
                 b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{"candid'
@@ -189,37 +256,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "html":
             self._send(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
         elif kind == "blocked":
-            self._json(200, {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9}})
+            self._json(200, route.blocked())
         elif kind == "max-tokens":
-            self._json(200, {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]})
+            self._json(200, route.max_tokens())
         else:
-            self._json(200, success_body(body, model, kind if kind != "hang" else "ok"))
-
-    def _status(self, fault: Fault, model: str, version: str) -> None:
-        message = None
-        if fault.status == 404:
-            message = ERROR_BODIES[404][1].format(model=model, version=version)
-        details = []
-        if fault.retry_delay:
-            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": fault.retry_delay})
-            message = f"You exceeded your current quota. Please retry in {fault.retry_delay}."
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-        self._json(fault.status, error_body(fault.status, message, details=details), headers=headers)
-
-
-def _invalid_key_body() -> dict[str, Any]:
-    return error_body(
-        400,
-        "API key not valid. Please pass a valid API key.",
-        details=[
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            }
-        ],
-    )
+            self._json(200, route.answer(body, kind if kind != "hang" else "ok"))
 
 
 class _Server(ThreadingHTTPServer):
@@ -233,7 +274,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class SandboxServer:
-    """A Gemini-compatible server in a background thread; ``url`` is its base URL."""
+    """A Gemini- and OpenAI-compatible server in a background thread; ``url`` is its base URL."""
 
     def __init__(
         self,
