@@ -25,6 +25,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+PROVIDER_HELP = (
+    f"{', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai (default: TWEETGEN_PROVIDER or auto)"
+)
+
+
+def _providers(text: str) -> str:
+    names = [part.strip() for part in text.split(",")]
+    unknown = [name for name in names if name not in PROVIDERS]
+    if unknown or not all(names):
+        raise argparse.ArgumentTypeError(f"unknown provider in {text!r}; use {', '.join(PROVIDERS)} or a chain a,b")
+    return ",".join(names)
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -107,7 +120,7 @@ def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
     parser.add_argument("--templates-file", help="JSON or TOML file of extra templates")
     parser.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
     parser.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
-    parser.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
+    parser.add_argument("--provider", type=_providers, help=PROVIDER_HELP)
     parser.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
     parser.add_argument("--db", help="also record the call in this SQLite store (see tweetgen stats)")
     parser.add_argument("--metrics-file", help="write Prometheus metrics here (node_exporter textfile collector)")
@@ -152,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--templates-file", help="JSON or TOML file of extra templates")
     batch.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
     batch.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
-    batch.add_argument("--provider", choices=PROVIDERS, default=None, help="default: TWEETGEN_PROVIDER or auto")
+    batch.add_argument("--provider", type=_providers, help=PROVIDER_HELP)
     batch.add_argument("--timeout", type=_positive_float, help="read timeout per attempt (TWEETGEN_TIMEOUT)")
     _add_retry(batch, jitter="full", rate_limits=True, budget=0.2)
     _add_logging(batch)

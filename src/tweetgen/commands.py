@@ -64,13 +64,14 @@ def _templates(args: argparse.Namespace) -> Any:
 def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
     from .config import load_settings
-    from .generator import DEFAULT_RETRY_RESERVE, TweetGenerator, resolve_provider
+    from .generator import DEFAULT_RETRY_RESERVE, TweetGenerator
+    from .providers.factory import resolve_providers
     from .resilience import RetryBudget
     from .retry import RetryPolicy
 
     settings = load_settings(model=args.model, timeout=args.timeout)
     _setup_logging(args)
-    provider = resolve_provider(settings, args.provider or settings.provider or "auto")
+    provider = ",".join(resolve_providers(settings, args.provider or settings.provider or "auto"))
     if provider == "sandbox" and not settings.api_key:
         print("tweetgen: no Gemini API key configured; using the offline sandbox", file=sys.stderr)
     policy = RetryPolicy.from_retries(

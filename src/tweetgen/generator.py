@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
@@ -14,11 +15,11 @@ import httpx
 import structlog
 
 from .config import Settings, load_settings
-from .errors import ConfigurationError, TweetValidationError
+from .errors import ConfigurationError, TweetGenError, TweetValidationError
 from .logs import get_logger, preview, redact_text
 from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider, Usage
-from .providers.gemini import GeminiProvider
+from .providers.factory import build_provider, build_providers, falls_back, resolve_provider
 from .request import TweetRequest
 from .resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, RetryBudget
 from .retry import (
@@ -28,7 +29,7 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
-from .trace import CallTrace, Observer, call_scope, current_tags
+from .trace import CallTrace, Observer, call_scope, current_tags, current_trace
 from .tweets import TweetCheck, check_tweet, clean_tweet, number_thread, rank_candidates, split_thread
 
 __all__ = ["DEFAULT_REGENERATIONS", "Thread", "Tweet", "TweetGenerator", "build_provider", "resolve_provider"]
@@ -91,51 +92,13 @@ class Thread:
         return asdict(self)
 
 
-def resolve_provider(settings: Settings, choice: str | None = None) -> str:
-    """``gemini`` or ``sandbox``: ``auto`` picks by key; the library never falls back silently."""
-    choice = choice or settings.provider
-    if choice == "auto":
-        return "gemini" if settings.api_key else "sandbox"
-    if choice in (None, "gemini") and not settings.api_key:
-        raise ConfigurationError(
-            "no Gemini API key configured: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or .env, "
-            "pass api_key=..., or use the offline sandbox with provider='sandbox' (TWEETGEN_PROVIDER=sandbox)"
-        )
-    if choice not in (None, "gemini", "sandbox"):
-        raise ConfigurationError(f"unknown provider {choice!r}; choose auto, gemini or sandbox")
-    return choice or "gemini"
-
-
-def build_provider(settings: Settings, choice: str | None = None, **transports: Any) -> Provider:
-    """The provider the settings name (the sandbox is started on first use)."""
-    name = resolve_provider(settings, choice)
-    if name == "sandbox":
-        from .sandbox import default_sandbox
-
-        url, key = default_sandbox().url, "sandbox"
-    else:
-        assert settings.api_key is not None
-        url, key = settings.base_url, settings.api_key.reveal()
-    return GeminiProvider(
-        api_key=key,
-        model=settings.model,
-        base_url=url,
-        api_version=settings.api_version,
-        timeout=settings.timeout,
-        connect_timeout=settings.connect_timeout,
-        name=name,
-        secret_key=name != "sandbox",
-        **transports,
-    )
-
-
 class TweetGenerator:
     """Generates tweets through one provider with one retry policy; reuse it across calls."""
 
     def __init__(
         self,
         *,
-        provider: str | Provider | None = None,
+        provider: str | Provider | Sequence[Provider] | None = None,
         settings: Settings | None = None,
         policy: RetryPolicy | None = None,
         engine: str = "custom",
@@ -156,8 +119,12 @@ class TweetGenerator:
             raise ConfigurationError(f"regenerations must be an integer >= 0, got {regenerations!r}")
         self.settings = settings or load_settings()
         if isinstance(provider, str) or provider is None:
-            provider = build_provider(self.settings, provider, transport=transport, async_transport=async_transport)
-        self.provider: Provider = provider
+            chain = build_providers(self.settings, provider, transport=transport, async_transport=async_transport)
+        else:
+            chain = list(provider) if isinstance(provider, (list, tuple)) else [provider]  # type: ignore[list-item]
+        if not chain:
+            raise ConfigurationError("a generator needs at least one provider")
+        self.providers: tuple[Provider, ...] = tuple(chain)
         self.policy = policy or RetryPolicy()
         self.engine = engine
         self.regenerations = regenerations
@@ -193,9 +160,22 @@ class TweetGenerator:
                 callback(name, old, new)
 
     @property
+    def provider(self) -> Provider:
+        """The first provider of the chain (the only one, unless a fallback chain was given)."""
+        return self.providers[0]
+
+    @provider.setter
+    def provider(self, value: Provider) -> None:
+        self.providers = (value, *self.providers[1:])
+
+    def breaker_for(self, provider: Provider) -> CircuitBreaker | None:
+        """The circuit breaker of a provider and model (``None`` when disabled)."""
+        return self.breakers.get(f"{provider.name}/{provider.model}") if self.breakers else None
+
+    @property
     def breaker(self) -> CircuitBreaker | None:
-        """The circuit breaker of this generator's provider and model (``None`` when disabled)."""
-        return self.breakers.get(f"{self.provider.name}/{self.provider.model}") if self.breakers else None
+        """The circuit breaker of the first provider."""
+        return self.breaker_for(self.provider)
 
     def prompt(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> str:
         """The rendered prompt for a request (what ``--dry-run`` prints)."""
@@ -267,24 +247,58 @@ class TweetGenerator:
 
     def _attempt(self, request: GenerationRequest) -> GenerationResult:
         run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
-        return run(
-            lambda: self.provider.generate(request),
-            policy=self.policy,
-            sleep=self._sleep,
-            clock=self._clock,
-            breaker=self.breaker,
-            budget=self.budget,
-        )
+        for index, provider in enumerate(self.providers):
+            try:
+                with self._on(provider):
+                    return run(
+                        functools.partial(provider.generate, request),
+                        policy=self.policy,
+                        sleep=self._sleep,
+                        clock=self._clock,
+                        breaker=self.breaker_for(provider),
+                        budget=self.budget,
+                    )
+            except TweetGenError as error:
+                self._fall_back(index, error)
+        raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
     async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
         run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
-        return await run(
-            lambda: self.provider.agenerate(request),
-            policy=self.policy,
-            sleep=self._async_sleep,
-            clock=self._clock,
-            breaker=self.breaker,
-            budget=self.budget,
+        for index, provider in enumerate(self.providers):
+            try:
+                with self._on(provider):
+                    return await run(
+                        functools.partial(provider.agenerate, request),
+                        policy=self.policy,
+                        sleep=self._async_sleep,
+                        clock=self._clock,
+                        breaker=self.breaker_for(provider),
+                        budget=self.budget,
+                    )
+            except TweetGenError as error:
+                self._fall_back(index, error)
+        raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
+
+    @contextmanager
+    def _on(self, provider: Provider) -> Iterator[None]:
+        """Log the attempts under this provider's name and record it as the call's provider."""
+        trace = current_trace()
+        if trace is not None:
+            trace.provider, trace.model = provider.name, provider.model
+        with structlog.contextvars.bound_contextvars(provider=provider.name, model=provider.model):
+            yield
+
+    def _fall_back(self, index: int, error: TweetGenError) -> None:
+        """Re-raise ``error`` unless the chain has a next provider and the error is worth moving on for."""
+        if index + 1 >= len(self.providers) or not falls_back(error):
+            raise error
+        current, following = self.providers[index], self.providers[index + 1]
+        _log.warning(
+            "Provider fallback",
+            from_provider=current.name,
+            to_provider=following.name,
+            error_type=type(error).__name__,
+            exception=redact_text(str(error)),
         )
 
     @contextmanager
@@ -431,14 +445,16 @@ class TweetGenerator:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the provider's connections."""
-        self.provider.close()
+        """Close the providers' connections."""
+        for provider in self.providers:
+            provider.close()
 
     async def aclose(self) -> None:
-        """Close the provider's async connections."""
-        closer = getattr(self.provider, "aclose", None)
-        if closer is not None:
-            await closer()
+        """Close the providers' async connections."""
+        for provider in self.providers:
+            closer = getattr(provider, "aclose", None)
+            if closer is not None:
+                await closer()
 
     def __enter__(self) -> TweetGenerator:
         return self
