@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,29 @@ def test_batch_serves_metrics_while_it_runs(tmp_path: Path) -> None:
     assert {"tweetgen_requests", "tweetgen_attempts", "tweetgen_call_duration_seconds"} <= families
     done = _samples(scraped).get(("tweetgen_requests_total", frozenset({**LABELS, "outcome": "ok"}.items())), 0)
     assert 0 <= done < 40  # scraped mid-run
+
+
+def test_sandbox_serve_with_random_errors_and_metrics() -> None:
+    command = [sys.executable, "-m", "tweetgen", "sandbox", "serve", "--port", "0", "--metrics-port", "0",
+               "--error-rate", "0.5", "--seed", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    try:
+        lines = [process.stderr.readline() for _ in range(3)]
+        base = lines[0].rsplit(" at ", 1)[1].strip()
+        metrics_url = next(line for line in lines if "metrics at" in line).rsplit(" at ", 1)[1].strip()
+        body = {"contents": [{"role": "user", "parts": [{"text": "Generate a witty tweet about cats."}]}]}
+        statuses = [
+            httpx.post(f"{base}/v1beta/models/m:generateContent", json=body, timeout=10).status_code for _ in range(20)
+        ]
+        samples = _samples(httpx.get(metrics_url, timeout=10).text)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert set(statuses) == {200, 503}
+    for status in (200, 503):
+        assert samples[("tweetgen_sandbox_answers_total", frozenset({("status_code", str(status))}))] == statuses.count(
+            status
+        )
+    assert samples[("tweetgen_sandbox_requests", frozenset())] == 20
+    assert process.returncode == 0

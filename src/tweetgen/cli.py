@@ -186,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--faults", default="", help="fault script, e.g. '503*2,ok,429:26s,drop'")
     serve.add_argument("--latency", type=_positive_float, default=0.0, help="seconds before every answer")
     serve.add_argument("--require-key", help="answer API_KEY_INVALID unless x-goog-api-key equals this")
+    serve.add_argument("--error-rate", type=_ratio, default=0.0, help="answer 503 at random with this probability")
+    serve.add_argument("--seed", type=int, help="seed for --error-rate (reproducible faults)")
+    serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics of the sandbox on this port")
     return parser
 
 

@@ -242,14 +242,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import SandboxServer
+@contextlib.contextmanager
+def _sandbox_metrics(server: Any, port: int) -> Iterator[None]:
+    from prometheus_client import CollectorRegistry
 
-    server = SandboxServer(port=args.port, faults=args.faults, latency=args.latency, require_key=args.require_key)
+    from .metrics import PrometheusObserver, SandboxCollector, serve
+
+    registry = CollectorRegistry()
+    registry.register(SandboxCollector(server))
+    with serve(PrometheusObserver(registry), port) as endpoint:
+        print(f"tweetgen sandbox metrics at {endpoint.url}", file=sys.stderr)
+        yield
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import FaultScript, SandboxServer, parse_faults
+
+    try:
+        faults = FaultScript(parse_faults(args.faults), error_rate=args.error_rate, seed=args.seed)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    try:
+        server = SandboxServer(port=args.port, latency=args.latency, require_key=args.require_key)
+    except OSError as error:
+        raise ConfigurationError(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}") from None
+    server.faults = faults
     print(f"tweetgen sandbox serving Gemini generateContent at {server.url}", file=sys.stderr)
     print(f"try: GEMINI_BASE_URL={server.url} GEMINI_API_KEY=dummy tweetgen generate --topic Python", file=sys.stderr)
     try:
-        server.serve_forever()
+        with contextlib.ExitStack() as stack:
+            if args.metrics_port is not None:
+                stack.enter_context(_sandbox_metrics(server, args.metrics_port))
+            server.serve_forever()
     except KeyboardInterrupt:
         print("tweetgen sandbox stopped", file=sys.stderr)
     finally:

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .errors import ConfigurationError
 from .trace import AttemptTrace, CallTrace, Observer
@@ -182,3 +185,22 @@ def write_textfile(observer: PrometheusObserver, path: str | os.PathLike[str]) -
         write_to_textfile(target, observer.registry)
     except OSError as error:
         raise ConfigurationError(f"cannot write metrics to {target}: {error.strerror or error}") from error
+
+
+class SandboxCollector:
+    """Exports a sandbox's answers by status (``tweetgen sandbox serve --metrics-port``)."""
+
+    def __init__(self, sandbox: Any) -> None:
+        self.sandbox = sandbox
+
+    def collect(self) -> Iterator[Metric]:
+        """One counter sample per status code answered so far."""
+        family = CounterMetricFamily(
+            "tweetgen_sandbox_answers", "Answers the sandbox sent, by HTTP status.", labels=["status_code"]
+        )
+        for status, count in sorted(dict(self.sandbox.answers).items()):
+            family.add_metric([str(status)], count)
+        yield family
+        yield GaugeMetricFamily(
+            "tweetgen_sandbox_requests", "Requests the sandbox received.", value=len(self.sandbox.requests)
+        )

@@ -192,6 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> None:
+        self.server.sandbox.count(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -291,6 +292,7 @@ class SandboxServer:
         self.require_key = require_key
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.requests: list[RecordedRequest] = []
+        self.answers: dict[int, int] = {}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._httpd = _Server((host, port), _Handler)
@@ -307,6 +309,11 @@ class SandboxServer:
     def url(self) -> str:
         """The base URL to give a client (before the version segment)."""
         return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def count(self, status: int) -> None:
+        """Count an answer by status (what ``sandbox serve --metrics-port`` exports)."""
+        with self._lock:
+            self.answers[status] = self.answers.get(status, 0) + 1
 
     def record(self, request: RecordedRequest) -> None:
         """Remember a request."""
