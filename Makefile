@@ -23,7 +23,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest tests/ --cov --cov-report=term --cov-fail-under=85
+	$(BIN)/pytest tests/ --cov --cov-report=term --cov-fail-under=90
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import Any
 
@@ -10,13 +11,33 @@ from .generator import DEFAULT_REGENERATIONS, Thread, Tweet, TweetGenerator
 from .request import check_input
 from .retry import DEFAULT_MAX_RETRIES, RetryPolicy
 
-__all__ = ["agenerate", "agenerate_tweet", "generate", "generate_thread", "generate_tweet", "generate_variants"]
+__all__ = [
+    "agenerate",
+    "agenerate_tweet",
+    "close_cached",
+    "generate",
+    "generate_thread",
+    "generate_tweet",
+    "generate_variants",
+]
 
 _POLICY_KEYS = ("base_delay", "max_delay", "jitter", "deadline", "retry_rate_limits", "max_retry_after")
 _SETTING_KEYS = ("api_key", "base_url", "api_version", "model", "timeout")
 _GENERATOR_KEYS = ("provider", "engine", "regenerations")
 _cache: dict[tuple[Any, ...], TweetGenerator] = {}
 _cache_lock = threading.Lock()
+
+
+def close_cached() -> None:
+    """Close the generators the module-level calls keep (run at exit; call it to release sockets sooner)."""
+    with _cache_lock:
+        generators = list(_cache.values())
+        _cache.clear()
+    for generator in generators:
+        generator.close()
+
+
+atexit.register(close_cached)
 
 
 def _split(max_retries: int, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

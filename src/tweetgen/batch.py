@@ -278,11 +278,18 @@ class _Runner:
             try:
                 return await self.generator.agenerate(request.topic, request.tone, request.max_words, **options)
             except CircuitOpenError as error:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), timeout=max(error.retry_after or 1.0, 0.1))
+                await self._pause(max(error.retry_after or 1.0, 0.1))
                 if self.stopping.is_set():
                     raise
         return await self.generator.agenerate(request.topic, request.tone, request.max_words, **options)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep (with the generator's injectable sleep) until ``seconds`` pass or the run is stopping."""
+        sleeper = asyncio.ensure_future(self.generator.async_sleep(seconds))
+        stopper = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeper, stopper):
+            task.cancel()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)

@@ -142,6 +142,11 @@ class TweetGenerator:
     def __repr__(self) -> str:
         return f"TweetGenerator(provider={self.provider!r}, policy={self.policy!r})"
 
+    @property
+    def async_sleep(self) -> Callable[[float], Awaitable[None]]:
+        """The sleep this generator waits with in async code (injected in tests)."""
+        return self._async_sleep
+
     def _breakers(self, option: bool | BreakerSettings | BreakerRegistry) -> BreakerRegistry | None:
         if isinstance(option, BreakerRegistry):
             return option

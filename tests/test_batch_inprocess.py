@@ -1,0 +1,133 @@
+"""The batch runner in-process: resume rules, requeue on an open circuit, progress lines, output records."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FakeTime
+
+from tweetgen import TweetGenerator
+from tweetgen.batch import BatchSummary, prepared_rows, run_batch, write_output
+from tweetgen.batchio import check_writable, detect_format, read_rows
+from tweetgen.config import load_settings
+from tweetgen.errors import ConfigurationError
+from tweetgen.progress import Reporter
+from tweetgen.providers.gemini import GeminiProvider
+from tweetgen.resilience import BreakerSettings
+from tweetgen.sandbox import SandboxServer
+from tweetgen.store import Store
+
+SETTINGS = load_settings(env={}, dotenv_path=None)
+KEY_SETTINGS = {"provider": "sandbox", "model": "m"}
+
+
+def _generator(server: SandboxServer, store: Store, fake: FakeTime, **kwargs: Any) -> TweetGenerator:
+    provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+    return TweetGenerator(
+        provider=provider,
+        settings=SETTINGS,
+        observers=[store.observer()],
+        async_sleep=fake.asleep,
+        clock=fake.clock,
+        **kwargs,
+    )
+
+
+def _run(generator: TweetGenerator, path: Path, store: Store, **kwargs: Any) -> BatchSummary:
+    async def go() -> BatchSummary:
+        try:
+            rows = prepared_rows(path, None, KEY_SETTINGS)
+            return await run_batch(rows, generator, store, batch_id="b", **kwargs)
+        finally:
+            await generator.aclose()
+
+    return asyncio.run(go())
+
+
+def test_failed_rows_are_skipped_unless_retry_failed(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("alpha\nbeta\n")
+    with Store(tmp_path / "t.db") as store, SandboxServer(faults="400") as server:
+        first = _run(_generator(server, store, FakeTime()), tmp_path / "in.txt", store)
+        again = _run(_generator(server, store, FakeTime()), tmp_path / "in.txt", store)
+        retried = _run(_generator(server, store, FakeTime()), tmp_path / "in.txt", store, retry_failed=True)
+        written = write_output(
+            tmp_path / "out.jsonl", "jsonl", prepared_rows(tmp_path / "in.txt", None, KEY_SETTINGS), store
+        )
+    assert (first.ok, first.failed, first.skipped) == (1, 1, 0)
+    assert (again.ok, again.failed, again.skipped) == (0, 0, 2)
+    assert (retried.ok, retried.failed, retried.skipped) == (1, 0, 1)
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert written == 2
+    assert [r["status"] for r in records] == ["ok", "ok"]
+
+
+def test_rows_wait_for_an_open_circuit_instead_of_failing(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(4)))
+    fake = FakeTime()
+    breaker = BreakerSettings(consecutive_failures=2, open_seconds=5.0, half_open_calls=1)
+    with Store(tmp_path / "t.db") as store, SandboxServer(faults="503*2") as server:
+        generator = _generator(server, store, fake, circuit_breaker=breaker, retry_budget=False)
+        summary = _run(generator, tmp_path / "in.txt", store, concurrency=1)
+    assert (summary.ok, summary.failed) == (3, 1)  # the first row spent its attempts and opened the circuit
+    assert fake.sleeps == [1.0, 5.0]  # one retry of row 1, then row 2 waited for the half-open circuit
+
+
+def test_progress_lines_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    fake = FakeTime()
+    reporter = Reporter(total=10, stream=stream, interval=1.0, clock=fake.clock)
+    summary = BatchSummary(total=10, ok=3, failed=1, retries=2)
+    with reporter:
+        reporter.update(summary)
+        fake.now += 2.0
+        reporter.update(summary)
+    assert stream.getvalue() == "batch: 4/10 rows (3 ok, 1 failed, 0 skipped), 2 retries, 2.0 rows/s, ETA 3 s\n"
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    with Reporter(total=4, stream=stream) as reporter:
+        reporter.update(BatchSummary(total=4, ok=4))
+    assert "4/4" in stream.getvalue()
+
+
+def test_summary_lines() -> None:
+    summary = BatchSummary(total=3, ok=2, failed=1, retries=4, latencies=[10.0, 30.0], elapsed=1.25, interrupted=True)
+    assert summary.lines() == [
+        "3 rows: 2 ok, 1 failed, 0 already done; 4 retries; p50 10 ms, p95 30 ms; 1.2 s",
+        "interrupted: finished rows are saved; run the same command again to resume",
+    ]
+    assert BatchSummary().lines()[0].endswith("no calls; 0.0 s")
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "fmt"),
+    [("a.csv", None, "csv"), ("a.ndjson", None, "jsonl"), ("a.txt", None, "txt"), ("a", "csv", "csv")],
+)
+def test_detect_format(name: str, given: str | None, fmt: str) -> None:
+    assert detect_format(Path(name), given) == fmt
+
+
+def test_bad_format_and_unwritable_outputs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="input format"):
+        detect_format(Path("x"), "xml")
+    with pytest.raises(ConfigurationError, match="is a directory"):
+        check_writable(tmp_path)
+    with pytest.raises(ConfigurationError, match="cannot read input file"):
+        read_rows(tmp_path / "missing.txt")
+
+
+def test_csv_row_with_too_many_fields_and_bom(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"\xef\xbb\xbftopic,tone\nAI,casual,extra\nGo,witty\n")
+    rows = list(read_rows(tmp_path / "in.csv"))
+    assert [(r.number, r.error) for r in rows] == [(1, "row has more fields than the header"), (2, None)]
+    assert rows[1].values == {"topic": "Go", "tone": "witty"}
