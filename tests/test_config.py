@@ -159,9 +159,9 @@ def test_dotenv_does_not_touch_the_process_environment(tmp_path: Path, monkeypat
 
 
 def test_dotenv_quotes_and_comments(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text('# comment\nGEMINI_API_KEY="quoted key"\nTWEETGEN_MODEL=m1 # trailing\n')
+    (tmp_path / ".env").write_text('# comment\nGEMINI_API_KEY="quoted-key"\nTWEETGEN_MODEL=m1 # trailing\n')
     settings = load_settings(env={}, dotenv_path=tmp_path / ".env")
-    assert settings.api_key == Secret("quoted key")
+    assert settings.api_key == Secret("quoted-key")
     assert settings.model == "m1"
 
 
@@ -268,3 +268,10 @@ def test_environment_values_are_trimmed(tmp_path: Path) -> None:
     settings = load(tmp_path, env={"TWEETGEN_MODEL": "  gemini-x  ", "GEMINI_API_KEY": " k \n"})
     assert settings.model == "gemini-x"
     assert settings.api_key == Secret("k")
+
+
+@pytest.mark.parametrize("key", ["“AIza123”", "abc def", "clé"])
+def test_keys_a_header_cannot_carry_are_rejected_without_echoing_them(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="paste the key alone") as caught:
+        load_settings(env={"GEMINI_API_KEY": key}, dotenv_path=None)
+    assert key not in str(caught.value)

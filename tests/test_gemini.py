@@ -277,7 +277,7 @@ ERROR_TABLE = [
     pytest.param(error_body(401, "UNAUTHENTICATED", "Invalid API key"), AuthenticationError, id="401"),
     pytest.param(error_body(403, "PERMISSION_DENIED", "Method doesn't allow"), AuthenticationError, id="403"),
     pytest.param(error_body(404, "NOT_FOUND", "models/x is not found"), ModelNotFoundError, id="404"),
-    pytest.param(error_body(408, "DEADLINE_EXCEEDED", "Request timed out."), BadRequestError, id="408-other-4xx"),
+    pytest.param(error_body(408, "DEADLINE_EXCEEDED", "Request timed out."), ServerError, id="408-transient"),
     pytest.param(rate_limit_body(), RateLimitError, id="429"),
     pytest.param(error_body(500, "INTERNAL", "An internal error has occurred."), ServerError, id="500"),
     pytest.param(
@@ -484,3 +484,14 @@ def test_repr_hides_the_key() -> None:
         assert KEY not in text
         assert "api_key=***" in text
         assert MODEL in text
+
+
+def test_undecodable_body_is_an_invalid_response() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.DecodingError("broken gzip", request=request)
+
+    provider = GeminiProvider(api_key="k", model="m", base_url="http://h", transport=httpx.MockTransport(handler))
+    with pytest.raises(InvalidResponseError, match="could not be decoded") as caught:
+        provider.generate(GenerationRequest(prompt="p"))
+    assert caught.value.retryable
+    provider.close()

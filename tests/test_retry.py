@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import random
+import socket
+import urllib.error
 from collections.abc import Callable
 from typing import Any
 
@@ -369,3 +372,77 @@ def test_every_loop_logs_the_same_events(events: Any) -> None:
     assert names(sequences[0]) == ["API request failed", "Retry attempt"] * 2 + ["Retry succeeded"]
     assert sequences[0][2]["status_code"] is None
     assert sequences[0][3]["exception"] == "NetworkError: reset"
+
+
+# --- review fixes: interruptions, other libraries' errors, a circuit opening mid-call --------------
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, asyncio.CancelledError])
+def test_interruptions_are_never_retried_or_logged(
+    run: Runner, fake_time: FakeTime, events: Any, interruption: type[BaseException]
+) -> None:
+    func = _script(interruption(), "ok")
+    policy = RetryPolicy(max_attempts=4, retry_on=lambda error: True)
+    with pytest.raises(interruption):
+        run(func, fake_time, policy=policy)
+    assert func.calls == 1  # type: ignore[attr-defined]
+    assert events() == []
+
+
+class _RequestsLikeError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.response = type("Response", (), {"status_code": status})()
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (urllib.error.HTTPError("http://x", 503, "Service Unavailable", {}, None), True),  # type: ignore[arg-type]
+        (urllib.error.HTTPError("http://x", 404, "Not Found", {}, None), False),  # type: ignore[arg-type]
+        (urllib.error.URLError(ConnectionRefusedError()), True),
+        (urllib.error.URLError("unknown url type"), False),
+        (socket.gaierror(-2, "Name or service not known"), True),
+        (OSError(errno.ENETUNREACH, "Network is unreachable"), True),
+        (OSError(errno.ENOENT, "No such file"), False),
+        (_RequestsLikeError(502), True),
+        (_RequestsLikeError(400), False),
+    ],
+    ids=[
+        "urllib-503",
+        "urllib-404",
+        "urlerror-refused",
+        "urlerror-type",
+        "dns",
+        "unreachable",
+        "enoent",
+        "req-502",
+        "req-400",
+    ],
+)
+def test_other_libraries_errors_are_classified(error: BaseException, retried: bool) -> None:
+    assert is_retryable(error) is retried
+
+
+@pytest.mark.parametrize("engine", [retry_with_custom_backoff, retry_with_tenacity])
+def test_a_circuit_opening_during_the_wait_ends_with_the_last_real_error(engine: Any, events: Any) -> None:
+    from tweetgen.resilience import CircuitBreaker
+
+    fake = FakeTime()
+    breaker = CircuitBreaker(name="shared", consecutive_failures=3, clock=fake.clock)
+    last = ServerError("down", status_code=503)
+
+    def others_fail_while_we_wait(seconds: float) -> None:
+        fake.sleep(seconds)
+        for _ in range(3):
+            breaker.record_failure()
+
+    def func() -> str:
+        raise last
+
+    with pytest.raises(ServerError) as caught:
+        engine(func, max_attempts=4, breaker=breaker, sleep=others_fail_while_we_wait, clock=fake.clock)
+    assert caught.value is last
+    assert caught.value.attempts == 1
+    assert caught.value.retry_after == pytest.approx(30.0)
+    assert [e["reason"] for e in events() if e["event"] == "Retries exhausted"] == ["circuit shared opened"]

@@ -8,10 +8,13 @@ raises the delay to the hint; a hint above ``max_retry_after`` or past the deadl
 from __future__ import annotations
 
 import email.utils
+import errno
 import math
 import random
 import re
+import socket
 import time
+import urllib.error
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -116,6 +119,10 @@ def backoff_delay(
 
 
 _RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
+_NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ETIMEDOUT,
+     errno.ENETDOWN, errno.EPIPE}
+)  # fmt: skip
 #: what counts as the server's failure for the circuit breaker: the retryable errors, 429 excluded
 SERVER_SIDE = RetryPolicy()
 
@@ -129,10 +136,27 @@ def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> boo
         return policy.retry_rate_limits and error.retryable  # a spent quota (e.g. insufficient_quota) is not
     if isinstance(error, TweetGenError):
         return error.retryable
-    if isinstance(error, httpx.HTTPStatusError):
-        status = error.response.status_code
+    status = http_status(error)
+    if status is not None:
         return status in _RETRYABLE_STATUS or status >= 500 or (status == 429 and policy.retry_rate_limits)
-    return isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError))
+    if isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    if isinstance(error, urllib.error.URLError):  # urllib wraps the network failure in .reason
+        return isinstance(error.reason, (OSError, TimeoutError))
+    return isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status an exception of httpx, requests or urllib carries, if any."""
+    response = getattr(error, "response", None)
+    for candidate in (
+        getattr(response, "status_code", None),
+        getattr(error, "status", None),
+        getattr(error, "code", None),
+    ):
+        if isinstance(candidate, int) and 100 <= candidate <= 599 and not isinstance(candidate, bool):
+            return candidate
+    return None
 
 
 def decide(

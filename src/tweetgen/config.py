@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ DEFAULT_MODEL = "gemini-flash-latest"
 DEFAULT_LOG_FILE = "tweet_generator.log"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: what an HTTP header can carry
 PROVIDERS = ("auto", "gemini", "sandbox", "openai")
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -183,6 +185,13 @@ def _validated(settings: Settings) -> Settings:
         )
     if not 0 < settings.timeout <= 3600 or not 0 < settings.connect_timeout <= 3600:
         raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
+    for name in ("api_key", "openai_api_key"):
+        secret = getattr(settings, name)
+        if secret is not None and not _KEY_CHARS.fullmatch(secret.reveal()):
+            raise ConfigurationError(
+                f"the {'/'.join(_ENV[name])} value{_source(settings, name)} contains spaces, quotes or "
+                "non-ASCII characters; paste the key alone, without quotes"
+            )
     openai = urlsplit(settings.openai_base_url)
     if openai.scheme not in ("http", "https") or not openai.netloc:
         raise ConfigurationError(

@@ -33,7 +33,7 @@ from .backoff import (
     parse_duration,
     parse_retry_after,
 )
-from .errors import TweetGenError
+from .errors import CircuitOpenError, TweetGenError
 from .logs import get_logger
 from .trace import AttemptTrace, current_trace
 
@@ -85,11 +85,12 @@ class _Controller:
         self.previous_delay: float | None = None
         self._tokens: Mapping[str, Any] = {}
         self.trace = current_trace()
+        self.last_error: BaseException | None = None
         self._attempt: AttemptTrace | None = None
 
     def begin(self, attempt: int) -> None:
         if self.breaker is not None:
-            self.breaker.acquire()
+            self._acquire(attempt)
         if attempt == 1 and self.budget is not None:
             self.budget.record_request()
         self.attempt_start = self.clock()
@@ -99,6 +100,18 @@ class _Controller:
             self._attempt = AttemptTrace(number=attempt, delay_before=delay)
             self.trace.attempts.append(self._attempt)
             self.trace.notify("attempt_started", self._attempt)
+
+    def _acquire(self, attempt: int) -> None:
+        """Take a breaker permit; if the circuit opened during the wait, stop with the last real error."""
+        assert self.breaker is not None
+        try:
+            self.breaker.acquire()
+        except CircuitOpenError as error:
+            if self.last_error is None:
+                raise
+            decision = Decision(False, error.retry_after or 0.0, f"circuit {self.breaker.name} opened")
+            self._give_up(self.last_error, attempt - 1, decision)
+            raise self.last_error from None
 
     def _finish_attempt(self, outcome: object, latency_ms: float) -> None:
         if self.trace is not None and self._attempt is not None:
@@ -136,6 +149,7 @@ class _Controller:
         return decision
 
     def failed(self, error: BaseException, attempt: int) -> Decision:
+        self.last_error = error
         now = self.clock()
         decision = decide(
             self.policy,
@@ -272,6 +286,9 @@ def _tenacity_kwargs(ctl: _Controller) -> dict[str, Any]:
             return False
         error = outcome.exception()
         assert error is not None
+        if not isinstance(error, Exception):  # Ctrl-C, cancellation: never an API failure, never retried
+            ctl.abandon()
+            raise error
         decisions[state.attempt_number] = ctl.failed(error, state.attempt_number)
         return True
 

@@ -32,9 +32,11 @@ def json_object(content: bytes) -> dict[str, Any]:
     return data
 
 
-def transport_error(error: httpx.TransportError) -> NetworkError:
-    """Map an httpx transport failure onto :class:`NetworkError` or :class:`RequestTimeoutError`."""
+def transport_error(error: httpx.RequestError) -> TweetGenError:
+    """Map an httpx request failure: timeouts, network errors, or a body that cannot be decoded."""
     reason = str(error) or type(error).__name__
+    if isinstance(error, httpx.DecodingError):
+        return InvalidResponseError(f"response body could not be decoded ({type(error).__name__}): {reason}")
     if isinstance(error, httpx.TimeoutException):
         return RequestTimeoutError(f"request timed out ({type(error).__name__}): {reason}")
     return NetworkError(f"network error ({type(error).__name__}): {reason}")
@@ -135,7 +137,7 @@ class HTTPProvider(ABC):
         )
         return replace(result, latency_ms=latency_ms)
 
-    def _failed(self, error: httpx.TransportError, started: float) -> NetworkError:
+    def _failed(self, error: httpx.RequestError, started: float) -> TweetGenError:
         mapped = transport_error(error)
         mapped.latency_ms = _elapsed_ms(started)
         return mapped
@@ -145,7 +147,7 @@ class HTTPProvider(ABC):
         started = self._started(request)
         try:
             response = self._sync_client().post(self.url, json=self.build_body(request))
-        except httpx.TransportError as error:
+        except httpx.RequestError as error:
             raise self._failed(error, started) from error
         return self._finish(response, started)
 
@@ -154,7 +156,7 @@ class HTTPProvider(ABC):
         started = self._started(request)
         try:
             response = await self._async_client().post(self.url, json=self.build_body(request))
-        except httpx.TransportError as error:
+        except httpx.RequestError as error:
             raise self._failed(error, started) from error
         return self._finish(response, started)
 

@@ -157,7 +157,7 @@ def error_from_response(response: httpx.Response, *, model: str, api_version: st
             "(set TWEETGEN_MODEL or --model to a current model such as gemini-flash-latest)",
             **kwargs,
         )
-    if code >= 500:
+    if code >= 500 or code == 408:  # 408: the server gave up waiting; as transient as a 504 (both providers)
         return ServerError(message, **kwargs)
     return BadRequestError(message, **kwargs)
 
