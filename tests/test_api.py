@@ -80,3 +80,35 @@ def test_no_key_means_a_clear_error_and_bad_input_fails_first() -> None:
         generate_tweet("  ", provider="sandbox")
     with pytest.raises(ConfigurationError, match="max_retries"):
         generate_tweet("AI", max_retries=-1, provider="sandbox")
+
+
+def test_provider_lists_and_objects() -> None:
+    from tweetgen.providers import GeminiProvider
+
+    assert generate_tweet("AI", provider=["sandbox"])
+    with SandboxServer() as server:
+        own = GeminiProvider(api_key="k", model="m", base_url=server.url, name="mine", secret_key=False)
+        assert generate("AI", provider=own).provider == "mine"
+        assert own._client is None  # type: ignore[attr-defined]  # the one-off generator closed it
+    assert len(_cache) == 1  # the sandbox chain only: nothing is cached around the caller's object
+
+
+def test_async_calls_share_one_breaker() -> None:
+    from tweetgen import CircuitOpenError
+
+    fake = FakeTime()
+
+    async def go() -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        with SandboxServer(faults="503*20") as server:
+            for _ in range(3):
+                try:
+                    await agenerate("AI", api_key="k", base_url=server.url, sleep=fake.asleep)
+                    outcomes.append(None)
+                except Exception as error:
+                    outcomes.append(error)
+        return outcomes
+
+    outcomes = asyncio.run(go())
+    assert [type(o).__name__ for o in outcomes] == ["ServerError", "ServerError", "CircuitOpenError"]
+    assert isinstance(outcomes[2], CircuitOpenError)

@@ -131,3 +131,47 @@ def test_csv_row_with_too_many_fields_and_bom(tmp_path: Path) -> None:
     rows = list(read_rows(tmp_path / "in.csv"))
     assert [(r.number, r.error) for r in rows] == [(1, "row has more fields than the header"), (2, None)]
     assert rows[1].values == {"topic": "Go", "tone": "witty"}
+
+
+def test_an_unexpected_error_fails_the_row_not_the_batch(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("alpha\nbeta\n")
+    with Store(tmp_path / "t.db") as store, SandboxServer() as server:
+        generator = _generator(server, store, FakeTime())
+        original = generator.provider.agenerate
+        calls = {"n": 0}
+
+        async def flaky(request: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise UnicodeEncodeError("ascii", "“", 0, 1, "ordinal not in range(128)")
+            return await original(request)
+
+        generator.provider.agenerate = flaky  # type: ignore[method-assign]
+        summary = _run(generator, tmp_path / "in.txt", store, concurrency=1)
+        rows = [(c.status, c.error_type) for c in store.calls()]
+    assert (summary.ok, summary.failed) == (1, 1)
+    assert rows == [("failed", "UnicodeEncodeError"), ("ok", None)]
+
+
+def test_a_stop_while_waiting_for_a_slot_schedules_nothing_more(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(6)))
+    with Store(tmp_path / "t.db") as store, SandboxServer(latency=0.05) as server:
+        generator = _generator(server, store, FakeTime())
+
+        async def go() -> BatchSummary:
+            rows = prepared_rows(tmp_path / "in.txt", None, KEY_SETTINGS)
+            task = asyncio.create_task(run_batch(rows, generator, store, batch_id="b", concurrency=2))
+            while len(server.requests) < 2:
+                await asyncio.sleep(0.005)
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGINT)
+            try:
+                return await task
+            finally:
+                await generator.aclose()
+
+        summary = asyncio.run(go())
+    assert summary.interrupted
+    assert summary.ok == summary.total == len(server.requests) == 2

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +211,40 @@ def test_help_and_version() -> None:
     assert result.returncode == 0
     for command in ("generate", "demo", "sandbox"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_sandbox_serve_rejects_bad_ports(port: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tweetgen", "sandbox", "serve", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_generate_with_130(tmp_path: Path) -> None:
+    with SandboxServer(faults="hang:20") as server:
+        env = _env(GEMINI_BASE_URL=server.url, GEMINI_API_KEY="k-term")
+        command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "-q", "--log-file", ""]
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        while not server.requests:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stderr.strip() == "tweetgen: interrupted"
+
+
+def test_unwritable_batch_output_is_exit_2_before_any_call(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("AI\n")
+    with SandboxServer() as server:
+        result = _tweetgen(
+            "batch", "in.txt", "-o", "/proc/out.jsonl", "--db", "t.db", "-q", cwd=tmp_path,
+            GEMINI_BASE_URL=server.url, GEMINI_API_KEY="k-unwritable",
+        )  # fmt: skip
+        assert server.requests == []
+    assert result.returncode == 2
+    assert "cannot write output /proc/out.jsonl" in result.stderr

@@ -110,3 +110,10 @@ def test_cli_chain(tmp_path: Path) -> None:
     bad = subprocess.run([*command[:7], "gemini,bing"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "unknown provider in 'gemini,bing'" in bad.stderr
+
+
+def test_auto_never_means_canned_text_in_the_library() -> None:
+    settings = load_settings(env={"TWEETGEN_PROVIDER": "auto"}, dotenv_path=None)
+    with pytest.raises(ConfigurationError, match="no Gemini API key configured"):
+        resolve_providers(settings)
+    assert resolve_providers(settings, offline=True) == ["sandbox"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .config import load_settings
-from .generator import DEFAULT_REGENERATIONS, Thread, Tweet, TweetGenerator
+from .generator import DEFAULT_REGENERATIONS, DEFAULT_RETRY_RESERVE, Thread, Tweet, TweetGenerator, log_breaker_change
 from .request import check_input
+from .resilience import BreakerRegistry, RetryBudget
 from .retry import DEFAULT_MAX_RETRIES, RetryPolicy
 
 __all__ = [
@@ -25,6 +28,7 @@ _POLICY_KEYS = ("base_delay", "max_delay", "jitter", "deadline", "retry_rate_lim
 _SETTING_KEYS = ("api_key", "base_url", "api_version", "model", "timeout")
 _GENERATOR_KEYS = ("provider", "engine", "regenerations")
 _cache: dict[tuple[Any, ...], TweetGenerator] = {}
+_resilience: dict[tuple[Any, ...], tuple[BreakerRegistry, RetryBudget]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -33,6 +37,7 @@ def close_cached() -> None:
     with _cache_lock:
         generators = list(_cache.values())
         _cache.clear()
+        _resilience.clear()
     for generator in generators:
         generator.close()
 
@@ -46,18 +51,57 @@ def _split(max_retries: int, options: dict[str, Any]) -> tuple[dict[str, Any], d
     settings = load_settings(**{k: options.pop(k) for k in _SETTING_KEYS if k in options})
     init: dict[str, Any] = {k: options.pop(k) for k in _GENERATOR_KEYS if k in options}
     init.setdefault("regenerations", DEFAULT_REGENERATIONS)
+    provider = init.get("provider")
+    if isinstance(provider, (list, tuple)) and all(isinstance(p, str) for p in provider):
+        init["provider"] = ",".join(provider)  # ["gemini", "openai"] is the chain "gemini,openai"
     return {"settings": settings, "policy": policy, **init}, options
 
 
-def _cached(max_retries: int, options: dict[str, Any]) -> tuple[TweetGenerator, dict[str, Any]]:
-    """A cached generator for these settings (one HTTP client reused across calls) and the call options."""
+def _key(init: dict[str, Any], sleep: object) -> tuple[Any, ...] | None:
+    """The cache key of a generator's settings; ``None`` when the caller passed its own provider objects."""
+    provider = init.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        return None
+    return (sleep, *sorted(init.items(), key=lambda kv: kv[0]))
+
+
+def _shared(key: tuple[Any, ...] | None, policy: RetryPolicy) -> dict[str, Any]:
+    """One circuit breaker registry and retry budget per settings, shared by sync and async calls."""
+    if key is None:
+        return {}
+    with _cache_lock:
+        if key not in _resilience:
+            reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
+            _resilience[key] = (BreakerRegistry(on_state_change=log_breaker_change), RetryBudget(reserve=reserve))
+        breakers, budget = _resilience[key]
+    return {"circuit_breaker": breakers, "retry_budget": budget}
+
+
+def _cached(max_retries: int, options: dict[str, Any]) -> tuple[TweetGenerator, dict[str, Any], bool]:
+    """A generator for these settings (cached: one HTTP client reused), the call options, and whether it is
+    a one-off the caller must close (built around provider objects the caller passed)."""
     sleep = options.pop("sleep", None)
     init, call = _split(max_retries, options)
-    key = (sleep, *sorted(init.items(), key=lambda kv: kv[0]))
+    key = _key(init, sleep)
+    if key is None:
+        return TweetGenerator(sleep=sleep, **init), call, True
     with _cache_lock:
-        if key not in _cache:
-            _cache[key] = TweetGenerator(sleep=sleep, **init)
-        return _cache[key], call
+        generator = _cache.get(key)
+    if generator is None:
+        generator = TweetGenerator(sleep=sleep, **init, **_shared(key, init["policy"]))
+        with _cache_lock:
+            generator = _cache.setdefault(key, generator)
+    return generator, call, False
+
+
+@contextmanager
+def _generator(max_retries: int, options: dict[str, Any]) -> Iterator[tuple[TweetGenerator, dict[str, Any]]]:
+    generator, call, one_off = _cached(max_retries, dict(options))
+    try:
+        yield generator, call
+    finally:
+        if one_off:
+            generator.close()
 
 
 def generate(
@@ -65,8 +109,8 @@ def generate(
 ) -> Tweet:
     """Generate a :class:`Tweet` (text plus provider, model, attempts, latency, usage)."""
     check_input(topic, tone, max_words)
-    generator, call = _cached(max_retries, dict(options))
-    return generator.generate(topic, tone, max_words, **call)
+    with _generator(max_retries, options) as (generator, call):
+        return generator.generate(topic, tone, max_words, **call)
 
 
 def generate_tweet(
@@ -86,8 +130,8 @@ def generate_variants(
     **options: Any,
 ) -> list[Tweet]:
     """Up to ``n`` different valid tweets, best first."""
-    generator, call = _cached(max_retries, dict(options))
-    return generator.generate_variants(topic, tone, max_words, n=n, **call)
+    with _generator(max_retries, options) as (generator, call):
+        return generator.generate_variants(topic, tone, max_words, n=n, **call)
 
 
 def generate_thread(
@@ -100,8 +144,8 @@ def generate_thread(
     **options: Any,
 ) -> Thread:
     """A numbered thread of valid tweets."""
-    generator, call = _cached(max_retries, dict(options))
-    return generator.generate_thread(topic, tone, max_words, tweets=tweets, **call)
+    with _generator(max_retries, options) as (generator, call):
+        return generator.generate_thread(topic, tone, max_words, tweets=tweets, **call)
 
 
 async def agenerate(
@@ -112,7 +156,8 @@ async def agenerate(
     options = dict(options)
     sleep = options.pop("sleep", None)
     init, call = _split(max_retries, options)
-    generator = TweetGenerator(async_sleep=sleep, **init)
+    shared = _shared(_key(init, None), init["policy"])
+    generator = TweetGenerator(async_sleep=sleep, **init, **shared)
     try:
         return await generator.agenerate(topic, tone, max_words, **call)
     finally:

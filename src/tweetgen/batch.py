@@ -21,11 +21,14 @@ from typing import Any
 from .batchio import Row, read_rows, write_records
 from .errors import CircuitOpenError, InputError, RateLimitError, TweetGenError
 from .generator import Tweet, TweetGenerator
+from .logs import get_logger
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .request import TweetRequest
 from .stats import percentile
 from .store import CallRow, Store, idempotency_key
 from .trace import CallTrace, call_tags
+
+_log = get_logger()
 
 __all__ = ["BatchSummary", "PreparedRow", "ThrottledProvider", "output_records", "prepare", "run_batch"]
 
@@ -102,8 +105,18 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
                 options[name] = int(options[name])
             except ValueError:
                 raise InputError(f"{name} must be a whole number, got {options[name]!r}") from None
-    if isinstance(options.get("emoji"), str):
-        options["emoji"] = _BOOL.get(options["emoji"].lower())
+    emoji = options.get("emoji")
+    if isinstance(emoji, str):
+        if emoji.strip().lower() not in _BOOL:
+            raise InputError(f"emoji must be yes or no (true/false, 1/0), got {emoji!r}")
+        options["emoji"] = _BOOL[emoji.strip().lower()]
+    elif emoji is not None and not isinstance(emoji, bool):
+        raise InputError(f"emoji must be yes or no, got {emoji!r}")
+    hashtags = options.get("hashtags")
+    if hashtags is not None and not (
+        isinstance(hashtags, str) or (isinstance(hashtags, list) and all(isinstance(t, str) for t in hashtags))
+    ):
+        raise InputError(f"hashtags must be none, auto, or tags such as 'python,ai', got {hashtags!r}")
     return options
 
 
@@ -148,6 +161,7 @@ class BatchSummary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    abandoned: int = 0
     retries: int = 0
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
@@ -165,6 +179,8 @@ class BatchSummary:
             f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already done; "
             f"{self.retries} retries; {timing}; {self.elapsed:.1f} s"
         ]
+        if self.abandoned:
+            lines.append(f"{self.abandoned} calls in flight were abandoned")
         if self.interrupted:
             lines.append("interrupted: finished rows are saved; run the same command again to resume")
         return lines
@@ -266,6 +282,14 @@ class _Runner:
         except TweetGenError as error:
             self.summary.failed += 1
             self.summary.retries += max(0, (error.attempts or 1) - 1)
+        except asyncio.CancelledError:
+            self.summary.abandoned += 1
+            raise
+        except Exception as error:  # a bug or an unforeseen library error fails the row, not the batch
+            self.summary.failed += 1
+            _log.error(
+                "Row failed unexpectedly", row=prepared.row.number, error_type=type(error).__name__, exc_info=True
+            )
         else:
             self.summary.ok += 1
             self.summary.retries += tweet.attempts - 1
@@ -309,6 +333,10 @@ class _Runner:
                 self.on_progress(self.summary)
             else:
                 await self.semaphore.acquire()
+                if self.stopping.is_set():  # the signal came while this row waited for a slot
+                    self.semaphore.release()
+                    self.summary.total -= 1
+                    break
                 task = asyncio.create_task(self._run_row(prepared))
                 self.tasks.add(task)
                 task.add_done_callback(self._done)

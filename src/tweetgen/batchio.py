@@ -144,8 +144,14 @@ def check_writable(path: Path) -> None:
         raise ConfigurationError(f"output {path} is a directory")
     if not directory.is_dir():
         raise ConfigurationError(f"cannot write output {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if path.exists() and not os.access(path, os.W_OK):
         raise ConfigurationError(f"cannot write output {path}: permission denied")
+    try:  # the output is written as a temporary file beside it, then renamed: try exactly that
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write output {path}: {exc.strerror or exc}") from None
 
 
 def _write(handle: TextIO, records: Iterable[dict[str, Any]], fmt: str) -> int:

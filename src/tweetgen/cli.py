@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,16 @@ def _providers(text: str) -> str:
     if unknown or not all(names):
         raise argparse.ArgumentTypeError(f"unknown provider in {text!r}; use {', '.join(PROVIDERS)} or a chain a,b")
     return ",".join(names)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, got {value}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -159,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--rpm", type=_positive_float, help="client-side limit in requests per minute (off by default)")
     batch.add_argument("--retry-failed", action="store_true", help="call again rows that failed in an earlier run")
     batch.add_argument("--db", default="tweetgen.db", help="SQLite store to record and resume from (tweetgen.db)")
-    batch.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT while running")
+    batch.add_argument("--metrics-port", type=_port, help="serve Prometheus /metrics on 127.0.0.1:PORT while running")
     batch.add_argument("--otel", action="store_true", help="emit OpenTelemetry spans (needs tweetgen[otel])")
     batch.add_argument("--template", default="tweet", help="prompt template for every row")
     batch.add_argument("--templates-file", help="JSON or TOML file of extra templates")
@@ -182,13 +193,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     sandbox_sub.required = True
     serve = sandbox_sub.add_parser("serve", help="serve until interrupted")
-    serve.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one; default 8765)")
+    serve.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one; default 8765)")
     serve.add_argument("--faults", default="", help="fault script, e.g. '503*2,ok,429:26s,drop'")
     serve.add_argument("--latency", type=_positive_float, default=0.0, help="seconds before every answer")
     serve.add_argument("--require-key", help="answer API_KEY_INVALID unless x-goog-api-key equals this")
     serve.add_argument("--error-rate", type=_ratio, default=0.0, help="answer 503 at random with this probability")
     serve.add_argument("--seed", type=int, help="seed for --error-rate (reproducible faults)")
-    serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics of the sandbox on this port")
+    serve.add_argument("--metrics-port", type=_port, help="serve Prometheus /metrics of the sandbox on this port")
     return parser
 
 
@@ -198,12 +209,27 @@ def _version() -> str:
     return __version__
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops a run as Ctrl-C does
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .commands import COMMANDS
-    from .logs import redact_text
+    from .logs import get_logger, redact_text
 
     try:
         return COMMANDS[args.command](args)
@@ -221,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`): not an error of ours
         sys.stderr.close()
         return EXIT_OK
+    except Exception as error:  # a bug: one clear line here, the traceback in the log file
+        get_logger().error("Unexpected error", error_type=type(error).__name__, exc_info=True)
+        print(f"tweetgen: unexpected error: {type(error).__name__}: {redact_text(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def entry() -> None:

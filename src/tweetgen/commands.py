@@ -71,8 +71,9 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
 
     settings = load_settings(model=args.model, timeout=args.timeout)
     _setup_logging(args)
-    provider = ",".join(resolve_providers(settings, args.provider or settings.provider or "auto"))
-    if provider == "sandbox" and not settings.api_key:
+    spec = args.provider or settings.provider or "auto"
+    provider = ",".join(resolve_providers(settings, spec, offline=True))
+    if spec == "auto" and provider == "sandbox":
         print("tweetgen: no Gemini API key configured; using the offline sandbox", file=sys.stderr)
     policy = RetryPolicy.from_retries(
         args.max_retries,
@@ -140,7 +141,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     source, output = Path(args.input), Path(args.output)
     if not source.is_file():
-        raise ConfigurationError(f"input file {source} does not exist")
+        what = "is a directory" if source.is_dir() else "does not exist"
+        raise ConfigurationError(f"input file {source} {what}")
     check_writable(output)
     if not 1 <= args.concurrency <= 256:
         raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
@@ -155,7 +157,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             server = stack.enter_context(serve(metrics, args.metrics_port))
             print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
         generator = _generator(args, observers)
-        generator.provider = ThrottledProvider(generator.provider, rpm=args.rpm)
+        generator.providers = tuple(ThrottledProvider(p, rpm=args.rpm) for p in generator.providers)
         key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
         defaults = {"template": args.template}
         batch_id = hashlib.sha256(f"{source.resolve()}\0{output.resolve()}".encode()).hexdigest()[:16]
@@ -179,7 +181,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
         with Reporter(total=sum(1 for _ in rows())) as reporter:
             summary = asyncio.run(run())
-        written = write_output(output, fmt, rows(), store)
+        try:
+            written = write_output(output, fmt, rows(), store)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot write output {output}: {error.strerror or error}; every result is saved in {args.db}: "
+                "rerun the same command with another -o to write them"
+            ) from None
     for line in summary.lines():
         print(f"tweetgen: {line}", file=sys.stderr)
     print(f"tweetgen: wrote {written} records to {output}", file=sys.stderr)

@@ -92,6 +92,12 @@ class Thread:
         return asdict(self)
 
 
+def log_breaker_change(name: str, old: str, new: str) -> None:
+    """Log a circuit's state change (``Circuit opened`` / ``Circuit half-open`` / ``Circuit closed``)."""
+    event = {"open": "Circuit opened", "half_open": "Circuit half-open", "closed": "Circuit closed"}.get(new, new)
+    (_log.warning if new == "open" else _log.info)(event, breaker=name, previous_state=old)
+
+
 class TweetGenerator:
     """Generates tweets through one provider with one retry policy; reuse it across calls."""
 
@@ -157,8 +163,7 @@ class TweetGenerator:
 
     def _breaker_changed(self, name: str, old: str, new: str) -> None:
         """Log a circuit's state change and tell the observers that want to know (Prometheus)."""
-        event = {"open": "Circuit opened", "half_open": "Circuit half-open", "closed": "Circuit closed"}.get(new, new)
-        (_log.warning if new == "open" else _log.info)(event, breaker=name, previous_state=old)
+        log_breaker_change(name, old, new)
         for observer in self.observers:
             callback = getattr(observer, "breaker_changed", None)
             if callback is not None:
@@ -386,22 +391,23 @@ class TweetGenerator:
 
     def _variants_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[list[Tweet]]:
         kept: dict[str, Tweet] = {}
-        best: TweetCheck | None = None
+        rejected: TweetCheck | None = None  # this round's best invalid candidate: its reasons go back
+        last_rejected: TweetCheck | None = None
         for round_ in range(self.regenerations + 1):
-            result = yield self._ask(request, best.reasons if best else (), request.variants - len(kept))
-            for check in self._checks(request, result):
-                if check.valid:
-                    kept.setdefault(
-                        " ".join(check.text.casefold().split()), self._tweet(request, trace, check, result, round_)
-                    )
-                elif best is None or best.valid:
-                    best = check
+            feedback = rejected.reasons if rejected else ()
+            result = yield self._ask(request, feedback, request.variants - len(kept))
+            checks = self._checks(request, result)
+            for check in (c for c in checks if c.valid):
+                key = " ".join(check.text.casefold().split())
+                kept.setdefault(key, self._tweet(request, trace, check, result, round_))
+            rejected = next((c for c in checks if not c.valid), None)
             if len(kept) >= request.variants:
                 break
-            if best is not None and not best.valid:
-                self._rejected(trace, best.reasons, best, round_)
+            if rejected is not None:
+                last_rejected = rejected
+                self._rejected(trace, rejected.reasons, rejected, round_)
         if not kept:
-            raise _no_valid(best, self.regenerations)
+            raise _no_valid(last_rejected, self.regenerations)
         ranked = sorted(kept.values(), key=lambda t: abs(t.words - request.max_words))
         return ranked[: request.variants]
 

@@ -50,11 +50,14 @@ def falls_back(error: BaseException) -> bool:
     return isinstance(error, FALLBACK_ERRORS)
 
 
-def resolve_provider(settings: Settings, choice: str | None = None) -> str:
-    """One provider name: ``auto`` picks Gemini with a key, else the sandbox; the library never guesses."""
+def resolve_provider(settings: Settings, choice: str | None = None, *, offline: bool = False) -> str:
+    """One provider name; ``auto`` is Gemini with a key, else the sandbox only when ``offline`` (the CLI)."""
     choice = choice or settings.provider
     if choice == "auto":
-        return "gemini" if settings.api_key else "sandbox"
+        if settings.api_key or not offline:
+            choice = "gemini"  # the library never answers with canned text because a key is missing
+        else:
+            return "sandbox"
     if choice in (None, "gemini") and not settings.api_key:
         raise ConfigurationError(
             "no Gemini API key configured: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or .env, "
@@ -72,14 +75,14 @@ def resolve_provider(settings: Settings, choice: str | None = None) -> str:
     return choice or "gemini"
 
 
-def resolve_providers(settings: Settings, spec: str | None = None) -> list[str]:
+def resolve_providers(settings: Settings, spec: str | None = None, *, offline: bool = False) -> list[str]:
     """The names of a provider spec, in fallback order (``auto`` only on its own)."""
     names = provider_chain(spec or settings.provider or "") or [""]
     if len(names) > 1 and "auto" in names:
         raise ConfigurationError("'auto' cannot be part of a fallback chain; name the providers")
     if len(set(names)) != len(names):
         raise ConfigurationError(f"provider chain {spec!r} names a provider twice")
-    return [resolve_provider(settings, name or None) for name in names]
+    return [resolve_provider(settings, name or None, offline=offline) for name in names]
 
 
 def build_provider(settings: Settings, choice: str | None = None, **transports: Any) -> Provider:
