@@ -19,6 +19,7 @@ from tweetgen.tweets import (
     clean_tweet,
     count_hashtags,
     count_words,
+    has_emoji,
     number_thread,
     rank_candidates,
     weighted_length,
@@ -489,3 +490,18 @@ def test_numbering_counts_towards_length_when_checked() -> None:
     assert check_tweet(numbered[0], rules).reasons == ("that was 6 words; the limit is 5",)
     assert check_tweet(numbered[1], rules).valid
     assert check_tweet(numbered[2], rules).reasons == ("that was 281 weighted characters; the limit is 280",)
+
+
+_ASCII_TWEETS = st.lists(
+    st.sampled_from([*"abcXYZ019 .,:/#@_-'!?\n", "example.com", "http://", "t.co/x", "#AI", " 1.5", "x.py"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ASCII_TWEETS)
+def test_fast_path_agrees_with_twitter_text(text: str) -> None:
+    import twitter_text  # type: ignore[import-untyped, unused-ignore]
+
+    assert weighted_length(text) == twitter_text.parse_tweet(text).weightedLength
+    assert has_emoji(text) is bool(twitter_text.extract_emojis_with_indices(text))
