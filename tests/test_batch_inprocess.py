@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,9 @@ def test_progress_bar_on_a_terminal() -> None:
 
 
 def test_summary_lines() -> None:
-    summary = BatchSummary(total=3, ok=2, failed=1, retries=4, latencies=[10.0, 30.0], elapsed=1.25, interrupted=True)
+    summary = BatchSummary(
+        total=3, ok=2, failed=1, retries=4, latencies=array("d", [10.0, 30.0]), elapsed=1.25, interrupted=True
+    )
     assert summary.lines() == [
         "3 rows: 2 ok, 1 failed, 0 already done; 4 retries; p50 10 ms, p95 30 ms; 1.2 s",
         "interrupted: finished rows are saved; run the same command again to resume",

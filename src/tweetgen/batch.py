@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import hashlib
 import signal
+import sqlite3
 import time
+from array import array
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,15 +137,24 @@ def prepare(row: Row, settings: dict[str, Any], defaults: dict[str, Any] | None 
 
 
 def _duplicates(rows: Iterator[PreparedRow]) -> Iterator[PreparedRow]:
-    """Mark a row whose key an earlier row of the same input already has (a 16-byte digest per row)."""
-    first: dict[bytes, int] = {}
-    for prepared in rows:
-        if prepared.key is not None:
-            digest = hashlib.blake2b(prepared.key.encode(), digest_size=16).digest()
-            earlier = first.setdefault(digest, prepared.row.number)
-            if earlier != prepared.row.number:
-                prepared = PreparedRow(prepared.row, error=f"duplicate of row {earlier}")
-        yield prepared
+    """Mark a row whose key an earlier row of the same input already has.
+
+    The keys seen so far live in a private temporary SQLite database (on disk, a bounded page cache),
+    so memory stays flat however long the input is.
+    """
+    seen = sqlite3.connect("")
+    try:
+        seen.execute("CREATE TABLE seen (key BLOB PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+        for prepared in rows:
+            if prepared.key is not None:
+                digest = hashlib.blake2b(prepared.key.encode(), digest_size=16).digest()
+                seen.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, prepared.row.number))
+                (earlier,) = seen.execute("SELECT row FROM seen WHERE key = ?", (digest,)).fetchone()
+                if earlier != prepared.row.number:
+                    prepared = PreparedRow(prepared.row, error=f"duplicate of row {earlier}")
+            yield prepared
+    finally:
+        seen.close()
 
 
 def prepared_rows(
@@ -163,7 +174,7 @@ class BatchSummary:
     skipped: int = 0
     abandoned: int = 0
     retries: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latencies: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a row
     elapsed: float = 0.0
     interrupted: bool = False
 

@@ -125,13 +125,13 @@ def read_rows(path: Path, input_format: str | None = None) -> Iterator[Row]:
     """Stream the rows of an input file (the file is opened now, so a missing file fails at once)."""
     fmt = detect_format(path, input_format)
     try:
-        stream = path.open("rb")
+        path.open("rb").close()  # fail now, not at the first row, when the file cannot be read
     except OSError as exc:
         raise ConfigurationError(f"cannot read input file {path}: {exc.strerror or exc}") from None
     reader = {"csv": _csv, "jsonl": _jsonl, "txt": _txt}[fmt]
 
     def rows() -> Iterator[Row]:
-        with stream:
+        with path.open("rb") as stream:
             yield from reader(stream)
 
     return rows()
