@@ -50,10 +50,11 @@ if TYPE_CHECKING:
         TweetGenError,
         TweetValidationError,
     )
-    from .generator import Thread, Tweet, TweetGenerator
+    from .generator import TweetGenerator
     from .logs import setup_logging
     from .prompts import PromptTemplate, TemplateRegistry, register_tone
     from .request import TweetRequest
+    from .results import Thread, Tweet
     from .retry import (
         RetryPolicy,
         aretry_with_custom_backoff,
@@ -69,8 +70,8 @@ _LAZY = {
     "PromptTemplate": "prompts",
     "RetryPolicy": "retry",
     "TemplateRegistry": "prompts",
-    "Thread": "generator",
-    "Tweet": "generator",
+    "Thread": "results",
+    "Tweet": "results",
     "TweetGenerator": "generator",
     "TweetRequest": "request",
     "agenerate": "api",

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from .config import load_settings
-from .generator import DEFAULT_REGENERATIONS, DEFAULT_RETRY_RESERVE, Thread, Tweet, TweetGenerator, log_breaker_change
+from .generator import DEFAULT_REGENERATIONS, DEFAULT_RETRY_RESERVE, TweetGenerator, log_breaker_change
 from .request import check_input
 from .resilience import BreakerRegistry, RetryBudget
+from .results import Thread, Tweet
 from .retry import DEFAULT_MAX_RETRIES, RetryPolicy
 
 __all__ = [

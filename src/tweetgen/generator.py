@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -18,10 +18,11 @@ from .config import Settings, load_settings
 from .errors import ConfigurationError, TweetGenError, TweetValidationError
 from .logs import get_logger, preview, redact_text
 from .prompts import TemplateRegistry, default_registry
-from .providers.base import GenerationRequest, GenerationResult, Provider, Usage
+from .providers.base import GenerationRequest, GenerationResult, Provider
 from .providers.factory import build_provider, build_providers, falls_back, resolve_provider
 from .request import TweetRequest
 from .resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, RetryBudget
+from .results import Thread, Tweet
 from .retry import (
     RetryPolicy,
     aretry_with_custom_backoff,
@@ -41,55 +42,6 @@ DEFAULT_RETRY_RESERVE = 3
 ENGINES = ("custom", "tenacity")
 T = TypeVar("T")
 Plan = Generator[GenerationRequest, GenerationResult, T]
-
-
-@dataclass(frozen=True)
-class Tweet:
-    """A generated tweet and how it was made; ``valid`` is always true for returned tweets."""
-
-    text: str
-    provider: str
-    model: str
-    attempts: int
-    latency_ms: float
-    usage: Usage = field(default_factory=Usage)
-    topic: str = ""
-    tone: str = ""
-    request_id: str = ""
-    regenerations: int = 0
-    weighted_length: int = 0
-    words: int = 0
-    valid: bool = True
-    model_version: str | None = None
-
-    def __str__(self) -> str:
-        return self.text
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what ``--json`` prints)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Thread:
-    """A thread of valid tweets from one call."""
-
-    tweets: tuple[Tweet, ...]
-    provider: str
-    model: str
-    attempts: int
-    latency_ms: float
-    request_id: str = ""
-    regenerations: int = 0
-
-    @property
-    def texts(self) -> list[str]:
-        """The tweets' texts in order."""
-        return [t.text for t in self.tweets]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what ``--json`` prints)."""
-        return asdict(self)
 
 
 def log_breaker_change(name: str, old: str, new: str) -> None:
