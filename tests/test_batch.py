@@ -131,6 +131,12 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     stored = _db(tmp_path, "SELECT COUNT(*) FROM calls")[0][0]
     assert len(records) == stored < 200
     assert [r["id"] for r in records] == [str(i) for i in range(1, stored + 1)]
+    with SandboxServer() as server:  # resume: only the rows that never ran are called
+        result = _batch(tmp_path, server, "--concurrency", "8")
+        assert len(server.requests) == 200 - stored
+    assert result.returncode == 0, result.stderr
+    assert f"{stored} already done" in result.stderr
+    assert len(_output(tmp_path)) == 200
 
 
 def test_bad_rows_are_reported_per_row(tmp_path: Path, sandbox_server: SandboxServer) -> None:
