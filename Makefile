@@ -25,5 +25,8 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/pytest tests/ --cov --cov-report=term --cov-fail-under=90
 
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
