@@ -31,25 +31,6 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .api import agenerate, agenerate_tweet, generate, generate_thread, generate_tweet, generate_variants
-    from .config import Settings, load_settings
-    from .errors import (
-        APIError,
-        AuthenticationError,
-        BadRequestError,
-        CircuitOpenError,
-        ConfigurationError,
-        ContentBlockedError,
-        EmptyResponseError,
-        InputError,
-        InvalidResponseError,
-        ModelNotFoundError,
-        NetworkError,
-        RateLimitError,
-        RequestTimeoutError,
-        ServerError,
-        TweetGenError,
-        TweetValidationError,
-    )
     from .generator import TweetGenerator
     from .logs import setup_logging
     from .prompts import PromptTemplate, TemplateRegistry, register_tone
