@@ -275,3 +275,13 @@ def test_keys_a_header_cannot_carry_are_rejected_without_echoing_them(key: str) 
     with pytest.raises(ConfigurationError, match="paste the key alone") as caught:
         load_settings(env={"GEMINI_API_KEY": key}, dotenv_path=None)
     assert key not in str(caught.value)
+
+
+def test_an_edited_dotenv_is_read_again(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("TWEETGEN_MODEL=first\n")
+    assert load_settings(env={}, dotenv_path=dotenv).model == "first"
+    dotenv.write_text("TWEETGEN_MODEL=second-model\n")  # a different size, so a different cache key
+    assert load_settings(env={}, dotenv_path=dotenv).model == "second-model"
+    (tmp_path / "dir.env").mkdir()
+    assert load_settings(env={}, dotenv_path=tmp_path / "dir.env").model == "gemini-flash-latest"

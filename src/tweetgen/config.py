@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import stat
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -103,11 +105,21 @@ class Settings:
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
-    if not path.is_file():
+    """The values of a ``.env`` file, parsed again only when the file changes (every call reads settings)."""
+    try:
+        st = path.stat()
+    except OSError:
         return {}
+    if not stat.S_ISREG(st.st_mode):
+        return {}
+    return dict(_parse_dotenv(str(path.resolve()), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_dotenv(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    return tuple((k, v) for k, v in dotenv_values(path).items() if v is not None)
 
 
 def _lookup(name: str, env: Mapping[str, str], dotenv: Mapping[str, str]) -> tuple[str, str] | None:
