@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
