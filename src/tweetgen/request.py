@@ -25,6 +25,7 @@ MAX_THREAD_TWEETS = 25
 AUTO_HASHTAGS = 2
 _HASHTAG = re.compile(r"^#?(\w{1,100})$")
 _URL = re.compile(r"^https?://\S+$")
+_TAG_IN_TEXT = re.compile(r"(?<![\w&])#\w+")  # whole hashtags: #ai is not inside #AITools
 
 
 def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
@@ -162,7 +163,8 @@ class TweetRequest:
     def finish(self, text: str) -> str:
         """Append what the request guarantees and the model left out: given hashtags, then the link."""
         if isinstance(self.hashtags, tuple):
-            missing = [t for t in self.hashtags if t.casefold() not in text.casefold()]
+            present = {tag.casefold() for tag in _TAG_IN_TEXT.findall(text)}
+            missing = [t for t in self.hashtags if t.casefold() not in present]
             if missing:
                 text = f"{text} {' '.join(missing)}"
         if self.link and self.link not in text:

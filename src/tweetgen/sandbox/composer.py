@@ -94,10 +94,15 @@ def compose(
     emoji: bool = False,
 ) -> str:
     """The same tweet for the same topic, tone, limit, seed and variant; never over ``max_words``."""
-    key = f"{topic}\x00{tone}\x00{max_words}\x00{seed}\x00{variant}".encode()
+    key = f"{topic}\x00{tone}\x00{max_words}\x00{seed}".encode()
     rng = random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
-    opener = rng.choice(_OPENERS.get(tone, _OPENERS["professional"])).format(topic=topic)
-    words = opener.split() + rng.choice(_CLOSERS).split()
+    openers = _OPENERS.get(tone, _OPENERS["professional"])
+    combos = len(openers) * len(_CLOSERS)  # variants 0..combos-1 of one request are all different
+    combo = (rng.randrange(combos) + variant) % combos
+    words = openers[combo % len(openers)].format(topic=topic).split()
+    closer = _CLOSERS[combo // len(openers)].split()
+    if len(words) + len(closer) <= max_words:  # a whole sentence or none: never a cut-off closer
+        words += closer
     tag = _hashtag(topic) if hashtags else ""
     if tag and len(words) < max_words:
         words.append(tag)
@@ -117,7 +122,7 @@ def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int =
             facts.tone,
             facts.max_words,
             seed=seed,
-            variant=variant + 1000 * i,
+            variant=variant * 32 + i,
             hashtags=facts.hashtags,
             emoji=facts.emoji,
         )
