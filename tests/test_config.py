@@ -285,3 +285,9 @@ def test_an_edited_dotenv_is_read_again(tmp_path: Path) -> None:
     assert load_settings(env={}, dotenv_path=dotenv).model == "second-model"
     (tmp_path / "dir.env").mkdir()
     assert load_settings(env={}, dotenv_path=tmp_path / "dir.env").model == "gemini-flash-latest"
+
+
+@pytest.mark.parametrize("key", ['"AIzaQuoted"', "'abc'"])
+def test_keys_pasted_with_their_quotes_are_rejected(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="paste the key alone"):
+        load_settings(env={"GEMINI_API_KEY": key}, dotenv_path=None)

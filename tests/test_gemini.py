@@ -495,3 +495,9 @@ def test_undecodable_body_is_an_invalid_response() -> None:
         provider.generate(GenerationRequest(prompt="p"))
     assert caught.value.retryable
     provider.close()
+
+
+def test_not_found_never_suggests_the_model_that_failed() -> None:
+    response = httpx.Response(404, json={"error": {"code": 404, "message": "gone", "status": "NOT_FOUND"}})
+    assert "such as gemini-pro-latest" in str(error_from_response(response, model="gemini-flash-latest"))
+    assert "such as gemini-flash-latest" in str(error_from_response(response, model="gemini-1.5-flash"))

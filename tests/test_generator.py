@@ -275,3 +275,9 @@ def test_cli_dry_run_shows_options(offline: Path, capsys: pytest.CaptureFixture[
 def test_cli_bad_option_exits_2(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "--topic", "AI", "--variants", "20", "-q"]) == 2
     assert "variants must be a whole number from 1 to 8" in capsys.readouterr().err
+
+
+def test_a_given_hashtag_is_not_hidden_inside_a_longer_one() -> None:
+    request = TweetRequest("AI tools", hashtags="ai")
+    assert request.finish("Great stuff #AITools") == "Great stuff #AITools #ai"
+    assert request.finish("Great #AI stuff") == "Great #AI stuff"

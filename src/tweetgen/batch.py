@@ -210,7 +210,11 @@ def _error_record(row: Row, message: str) -> dict[str, Any]:
 
 
 def _inputs(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: values.get(k) for k in ("topic", "tone", "max_words")}
+    """The row's own topic, tone and max_words (a number when it reads as one), as given."""
+    max_words = values.get("max_words")
+    with contextlib.suppress(TypeError, ValueError):
+        max_words = int(max_words) if max_words is not None else None
+    return {"topic": values.get("topic"), "tone": values.get("tone"), "max_words": max_words}
 
 
 def _call_record(row: Row, request: TweetRequest, call: CallRow) -> dict[str, Any]:

@@ -221,6 +221,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     with _recording(args) as observers, _generator(args, observers) as generator:
         if args.variants != 1:
             tweets = generator.generate_variants(args.topic, args.tone, args.max_words, n=args.variants, **options)
+            if len(tweets) < args.variants:
+                print(f"tweetgen: {len(tweets)} of {args.variants} variants passed the rules", file=sys.stderr)
         else:
             tweets = [generator.generate(args.topic, args.tone, args.max_words, **options)]
     if args.json:

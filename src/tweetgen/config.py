@@ -199,7 +199,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
     for name in ("api_key", "openai_api_key"):
         secret = getattr(settings, name)
-        if secret is not None and not _KEY_CHARS.fullmatch(secret.reveal()):
+        value = secret.reveal() if secret is not None else ""
+        if secret is not None and (not _KEY_CHARS.fullmatch(value) or value[:1] in "'\"" or value[-1:] in "'\""):
             raise ConfigurationError(
                 f"the {'/'.join(_ENV[name])} value{_source(settings, name)} contains spaces, quotes or "
                 "non-ASCII characters; paste the key alone, without quotes"

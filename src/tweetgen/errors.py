@@ -9,8 +9,8 @@
     │   ├── AuthenticationError                401, 403, 400 API_KEY_INVALID    not retried
     │   ├── RateLimitError                     429                              retried only if asked
     │   ├── ModelNotFoundError                 404                              not retried
-    │   ├── BadRequestError                    other 4xx                        not retried
-    │   └── ServerError                        5xx                              retried
+    │   ├── BadRequestError                    other 4xx (408 excepted)         not retried
+    │   └── ServerError                        5xx, 408 (server timed out)      retried
     ├── NetworkError                           refused, reset, DNS, protocol    retried
     │   └── RequestTimeoutError                connect / read / write timeout   retried
     ├── InvalidResponseError                   200 but not JSON / odd shape     retried

@@ -154,12 +154,20 @@ def error_from_response(response: httpx.Response, *, model: str, api_version: st
     if code == 404:
         return ModelNotFoundError(
             f"model {model!r} was not found for API version {api_version}: {message} "
-            "(set TWEETGEN_MODEL or --model to a current model such as gemini-flash-latest)",
+            f"(set TWEETGEN_MODEL or --model to a current model{_suggestion(model)})",
             **kwargs,
         )
     if code >= 500 or code == 408:  # 408: the server gave up waiting; as transient as a 504 (both providers)
         return ServerError(message, **kwargs)
     return BadRequestError(message, **kwargs)
+
+
+def _suggestion(model: str) -> str:
+    """A model to try instead of one that was not found (never the one that just failed)."""
+    for alias in ("gemini-flash-latest", "gemini-pro-latest"):
+        if model != alias:
+            return f" such as {alias}"
+    return ""  # pragma: no cover - both aliases cannot have failed at once
 
 
 class GeminiProvider(HTTPProvider):

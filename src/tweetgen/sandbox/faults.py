@@ -7,7 +7,8 @@ Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
   ``retryDelay`` 26s, ``503:retry-after=2`` a ``Retry-After: 2`` header
 - ``invalid-key``: 400 INVALID_ARGUMENT with ErrorInfo ``API_KEY_INVALID``
 - ``echo-key``: 400 whose message repeats the key the client sent (for redaction tests)
-- ``drop``: close the connection without answering; ``hang:SECONDS``: wait, then answer normally
+- ``drop``: send the start of a 200 answer, then close the connection (dropped mid-response)
+- ``hang:SECONDS``: wait, then answer normally
 - ``html``: 200 with an HTML page; ``blocked``: 200 with ``promptFeedback.blockReason``;
   ``max-tokens``: 200 with a candidate that has no parts (finishReason MAX_TOKENS)
 - ``long``, ``quoted``, ``preamble``, ``emoji``: 200 with a tweet that breaks the rules in that way
