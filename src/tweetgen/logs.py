@@ -93,13 +93,28 @@ def _redact_value(value: Any) -> Any:
     return redact_text(str(value))
 
 
+_DONE = "_tweetgen_redacted"
+
+
 class Redactor:
-    """Processor: redact every value of the event (nested, exceptions as text)."""
+    """Processor: redact every value of the event (nested, exceptions as text).
+
+    tweetgen's own events are redacted once, in their logger's chain (so even a foreign handler never sees
+    a secret), and marked; the handlers' formatters then redact only the records that are not marked
+    (other libraries', or other structlog chains').
+    """
+
+    def __init__(self, *, mark: bool = False) -> None:
+        self.mark = mark
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if event_dict.pop(_DONE, False):
+            return event_dict
         for key, value in list(event_dict.items()):
             if not key.startswith("_"):
                 event_dict[key] = _redact_value(value)
+        if self.mark:
+            event_dict[_DONE] = True
         return event_dict
 
 
@@ -165,7 +180,7 @@ def get_logger() -> Any:
             structlog.stdlib.filter_by_level,
             *_shared,
             structlog.processors.format_exc_info,
-            Redactor(),
+            Redactor(mark=True),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
