@@ -210,45 +210,35 @@ class TweetGenerator:
     def _attempt(self, request: GenerationRequest) -> GenerationResult:
         run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
         for index, provider in enumerate(self.providers):
-            try:
-                with self._on(provider):
-                    return run(
-                        functools.partial(provider.generate, request),
-                        policy=self.policy,
-                        sleep=self._sleep,
-                        clock=self._clock,
-                        breaker=self.breaker_for(provider),
-                        budget=self.budget,
-                    )
-            except TweetGenError as error:
-                self._fall_back(index, error)
+            with self._link(index, provider) as options:
+                return run(functools.partial(provider.generate, request), sleep=self._sleep, **options)
         raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
     async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
         run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
         for index, provider in enumerate(self.providers):
-            try:
-                with self._on(provider):
-                    return await run(
-                        functools.partial(provider.agenerate, request),
-                        policy=self.policy,
-                        sleep=self._async_sleep,
-                        clock=self._clock,
-                        breaker=self.breaker_for(provider),
-                        budget=self.budget,
-                    )
-            except TweetGenError as error:
-                self._fall_back(index, error)
+            with self._link(index, provider) as options:
+                return await run(functools.partial(provider.agenerate, request), sleep=self._async_sleep, **options)
         raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
     @contextmanager
-    def _on(self, provider: Provider) -> Iterator[None]:
-        """Log the attempts under this provider's name and record it as the call's provider."""
+    def _link(self, index: int, provider: Provider) -> Iterator[dict[str, Any]]:
+        """One link of the provider chain: its retry options, its name in the logs and the trace, and the
+        fallback to the next link (the error is swallowed when the chain moves on, re-raised otherwise)."""
         trace = current_trace()
         if trace is not None:
             trace.provider, trace.model = provider.name, provider.model
-        with structlog.contextvars.bound_contextvars(provider=provider.name, model=provider.model):
-            yield
+        options = {
+            "policy": self.policy,
+            "clock": self._clock,
+            "breaker": self.breaker_for(provider),
+            "budget": self.budget,
+        }
+        try:
+            with structlog.contextvars.bound_contextvars(provider=provider.name, model=provider.model):
+                yield options
+        except TweetGenError as error:
+            self._fall_back(index, error)
 
     def _fall_back(self, index: int, error: TweetGenError) -> None:
         """Re-raise ``error`` unless the chain has a next provider and the error is worth moving on for."""
