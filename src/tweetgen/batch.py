@@ -22,10 +22,11 @@ from typing import Any
 
 from .batchio import Row, read_rows, write_records
 from .errors import CircuitOpenError, InputError, RateLimitError, TweetGenError
-from .generator import Tweet, TweetGenerator
+from .generator import TweetGenerator
 from .logs import get_logger
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .request import TweetRequest
+from .results import Tweet
 from .stats import percentile
 from .store import CallRow, Store, idempotency_key
 from .trace import CallTrace, call_tags

@@ -19,7 +19,7 @@ from .errors import ConfigurationError, TweetGenError, TweetValidationError
 from .logs import get_logger, preview, redact_text
 from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider
-from .providers.factory import build_provider, build_providers, falls_back, resolve_provider
+from .providers.factory import build_providers, falls_back
 from .request import TweetRequest
 from .resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, RetryBudget
 from .results import Thread, Tweet
@@ -33,7 +33,7 @@ from .retry import (
 from .trace import CallTrace, Observer, call_scope, current_tags, current_trace
 from .tweets import TweetCheck, check_tweet, clean_tweet, number_thread, rank_candidates, split_thread
 
-__all__ = ["DEFAULT_REGENERATIONS", "Thread", "Tweet", "TweetGenerator", "build_provider", "resolve_provider"]
+__all__ = ["DEFAULT_REGENERATIONS", "DEFAULT_RETRY_RESERVE", "TweetGenerator", "log_breaker_change"]
 
 _log = get_logger()
 DEFAULT_REGENERATIONS = 2
@@ -125,10 +125,6 @@ class TweetGenerator:
     def provider(self) -> Provider:
         """The first provider of the chain (the only one, unless a fallback chain was given)."""
         return self.providers[0]
-
-    @provider.setter
-    def provider(self, value: Provider) -> None:
-        self.providers = (value, *self.providers[1:])
 
     def breaker_for(self, provider: Provider) -> CircuitBreaker | None:
         """The circuit breaker of a provider and model (``None`` when disabled)."""
