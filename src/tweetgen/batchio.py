@@ -15,9 +15,8 @@ from typing import Any, TextIO
 
 from .errors import ConfigurationError
 
-__all__ = ["FIELDS", "OUTPUT_FIELDS", "Row", "detect_format", "read_rows", "write_records"]
+__all__ = ["OUTPUT_FIELDS", "Row", "detect_format", "read_rows", "write_records"]
 
-#: per-row input columns besides ``topic`` (others are ignored, and reported once)
 FIELDS = (
     "id",
     "topic",
