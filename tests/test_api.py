@@ -94,21 +94,25 @@ def test_provider_lists_and_objects() -> None:
 
 
 def test_async_calls_share_one_breaker() -> None:
-    from tweetgen import CircuitOpenError
+    from tweetgen.resilience import BreakerSettings
 
     fake = FakeTime()
+    streak = BreakerSettings().consecutive_failures
 
-    async def go() -> list[BaseException | None]:
-        outcomes: list[BaseException | None] = []
-        with SandboxServer(faults="503*20") as server:
-            for _ in range(3):
+    async def go() -> tuple[list[str], int]:
+        outcomes: list[str] = []
+        with SandboxServer(faults="503*100") as server:
+            while "CircuitOpenError" not in outcomes and len(outcomes) < 20:
                 try:
                     await agenerate("AI", api_key="k", base_url=server.url, sleep=fake.asleep)
-                    outcomes.append(None)
+                    outcomes.append("ok")
                 except Exception as error:
-                    outcomes.append(error)
-        return outcomes
+                    outcomes.append(type(error).__name__)
+            return outcomes, len(server.requests)
 
-    outcomes = asyncio.run(go())
-    assert [type(o).__name__ for o in outcomes] == ["ServerError", "ServerError", "CircuitOpenError"]
-    assert isinstance(outcomes[2], CircuitOpenError)
+    outcomes, requests = asyncio.run(go())
+    # separate calls add up to one streak: the circuit opens after the default streak of failed attempts
+    assert outcomes[-1] == "CircuitOpenError"
+    assert set(outcomes[:-1]) == {"ServerError"}
+    assert len(outcomes) > 2
+    assert requests == streak

@@ -41,8 +41,12 @@ _RECORD: dict[str, Callable[[CircuitBreaker], None]] = {
 }
 
 
+#: small, explicit settings for the state-machine tables (the defaults are tested on their own below)
+SMALL = {"window_size": 20, "minimum_calls": 10, "consecutive_failures": 5}
+
+
 def _breaker(time: FakeTime, **options: Any) -> CircuitBreaker:
-    return CircuitBreaker(**{"name": NAME, "clock": time.clock, **options})
+    return CircuitBreaker(**{"name": NAME, "clock": time.clock, **SMALL, **options})
 
 
 def _play(breaker: CircuitBreaker, outcomes: str) -> None:

@@ -29,6 +29,21 @@ circuitbreaker and aiobreaker:
 The retry budget follows Finagle: a retry is allowed while the retries of the last ``window_seconds``
 stay below ``reserve + ratio * requests``; the window is ten buckets, so old traffic ages out in
 tenths of it. The reserve lets a lone call keep its retries; the ratio bounds the amplification.
+
+**Degraded is not down.** A ratio alone cannot tell the two apart: a service failing 20 % of attempts
+at random needs about 0.25 retries per request to deliver 99.8 % of calls with three retries, while a
+total outage must not be amplified beyond ~1.1-1.2x. So the ratio applies only while the service looks
+*down*; while it looks *healthy*, every retry the policy wants is allowed. The test is the one of the SRE
+book's client-side adaptive throttling (which starts rejecting once ``attempts > K * accepts`` over the
+window, K = 2): the budget counts every attempt and the ones the server accepted (anything but a
+server-side failure or a 429), and the service counts as healthy while ``accepts * k >= attempts``,
+i.e. while at least half of the attempts get through. Below that, only the Finagle budget's
+``reserve + ratio * requests`` retries are allowed, and the circuit breaker (also at a 50 % failure
+rate, over a longer window) opens soon after. The breaker's defaults follow Resilience4j's
+failure-rate rule (50 % over the last 100 calls, judged once 50 are in): the earlier 20-call window
+with a 5-failure streak tripped in about 40 % of runs of a 20 %-failing service, which turned a
+degraded service into a down one (a simulation of 650 Bernoulli attempts; 0 % with the new window).
+A streak of 10 consecutive failures still opens it at once, so a total outage fails fast.
 """
 
 from __future__ import annotations
@@ -84,9 +99,9 @@ class BreakerSettings:
     """The tuning shared by every breaker of a :class:`BreakerRegistry`; validated on creation."""
 
     failure_rate_threshold: float = 0.5
-    window_size: int = 20
-    minimum_calls: int = 10
-    consecutive_failures: int = 5
+    window_size: int = 100
+    minimum_calls: int = 50
+    consecutive_failures: int = 10
     open_seconds: float = 30.0
     half_open_calls: int = 3
 
@@ -129,9 +144,9 @@ class CircuitBreaker:
         *,
         name: str,
         failure_rate_threshold: float = 0.5,
-        window_size: int = 20,
-        minimum_calls: int = 10,
-        consecutive_failures: int = 5,
+        window_size: int = 100,
+        minimum_calls: int = 50,
+        consecutive_failures: int = 10,
         open_seconds: float = 30.0,
         half_open_calls: int = 3,
         clock: Callable[[], float] = time.monotonic,
@@ -324,21 +339,30 @@ class BreakerRegistry:
 
 @dataclass(frozen=True)
 class BudgetSnapshot:
-    """The requests and retries counted in the current window, and the retry limit they give."""
+    """The window's requests, retries, attempts and accepted attempts, and the retry limit they give."""
 
     requests: int
     retries: int
     limit: float
+    attempts: int = 0
+    accepts: int = 0
+    healthy: bool = False
 
 
 @dataclass
 class _Bucket:
     requests: int = 0
     retries: int = 0
+    attempts: int = 0
+    accepts: int = 0
 
 
 class RetryBudget:
-    """A Finagle-style retry budget: retries stay under ``reserve + ratio * requests`` per sliding window."""
+    """A Finagle-style retry budget that steps aside while the service is healthy (see the module docstring).
+
+    Retries stay under ``reserve + ratio * requests`` per sliding window, unless at least ``1 / k`` of the
+    window's attempts were accepted by the server (``k = 0`` turns that exemption off: a plain ratio budget).
+    """
 
     def __init__(
         self,
@@ -346,6 +370,7 @@ class RetryBudget:
         ratio: float = 0.1,
         reserve: int = 3,
         window_seconds: float = 10.0,
+        k: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check(
@@ -354,11 +379,13 @@ class RetryBudget:
                 ("ratio", ratio, _finite(ratio) and ratio >= 0, ">= 0"),
                 ("reserve", reserve, _count(reserve, 0), "an integer >= 0"),
                 ("window_seconds", window_seconds, _finite(window_seconds) and window_seconds > 0, "> 0"),
+                ("k", k, _finite(k) and k >= 0, ">= 0 (0: no exemption while healthy)"),
             ],
         )
         self.ratio = ratio
         self.reserve = reserve
         self.window_seconds = window_seconds
+        self.k = k
         self._width = window_seconds / _BUCKETS
         self._clock = clock
         self._lock = threading.Lock()
@@ -369,12 +396,19 @@ class RetryBudget:
         with self._lock:
             self._current().requests += 1
 
+    def record_attempt(self, *, accepted: bool) -> None:
+        """Count one finished attempt; ``accepted`` unless it failed server-side (5xx, network, timeout, 429)."""
+        with self._lock:
+            bucket = self._current()
+            bucket.attempts += 1
+            bucket.accepts += accepted
+
     def try_spend(self) -> bool:
         """Take one retry from the budget if the window allows it; ``False`` means do not retry."""
         with self._lock:
             bucket = self._current()
-            requests, retries = self._totals()
-            if retries >= self.reserve + self.ratio * requests:
+            totals = self._totals()
+            if not self._healthy(totals) and totals.retries >= self.reserve + self.ratio * totals.requests:
                 return False
             bucket.retries += 1
             return True
@@ -383,8 +417,18 @@ class RetryBudget:
         """The window's counts, read under the lock."""
         with self._lock:
             self._current()
-            requests, retries = self._totals()
-            return BudgetSnapshot(requests=requests, retries=retries, limit=self.reserve + self.ratio * requests)
+            totals = self._totals()
+            return BudgetSnapshot(
+                requests=totals.requests,
+                retries=totals.retries,
+                limit=self.reserve + self.ratio * totals.requests,
+                attempts=totals.attempts,
+                accepts=totals.accepts,
+                healthy=self._healthy(totals),
+            )
+
+    def _healthy(self, totals: _Bucket) -> bool:
+        return self.k > 0 and totals.accepts > 0 and totals.accepts * self.k >= totals.attempts
 
     def _current(self) -> _Bucket:
         """The bucket for now, after dropping the buckets that left the window."""
@@ -393,6 +437,11 @@ class RetryBudget:
             del self._buckets[old]
         return self._buckets.setdefault(epoch, _Bucket())
 
-    def _totals(self) -> tuple[int, int]:
-        buckets = self._buckets.values()
-        return sum(b.requests for b in buckets), sum(b.retries for b in buckets)
+    def _totals(self) -> _Bucket:
+        total = _Bucket()
+        for b in self._buckets.values():
+            total.requests += b.requests
+            total.retries += b.retries
+            total.attempts += b.attempts
+            total.accepts += b.accepts
+        return total

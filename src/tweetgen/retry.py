@@ -33,7 +33,7 @@ from .backoff import (
     parse_duration,
     parse_retry_after,
 )
-from .errors import CircuitOpenError, TweetGenError
+from .errors import CircuitOpenError, RateLimitError, TweetGenError
 from .logs import get_logger
 from .trace import AttemptTrace, current_trace
 
@@ -132,11 +132,14 @@ class _Controller:
 
     def _guarded(self, decision: Decision, error: BaseException) -> Decision:
         """Veto a retry the circuit breaker or the retry budget will not allow."""
+        server_side = is_retryable(error, SERVER_SIDE)
         if self.breaker is not None:
-            if is_retryable(error, SERVER_SIDE):
+            if server_side:
                 self.breaker.record_failure()
             else:
                 self.breaker.record_ignored()
+        if self.budget is not None:
+            self.budget.record_attempt(accepted=not (server_side or isinstance(error, RateLimitError)))
         if not decision.retry:
             return decision
         if self.breaker is not None and not self.breaker.allows():
@@ -196,6 +199,8 @@ class _Controller:
     def succeeded(self, result: T, attempt: int) -> T:
         if self.breaker is not None:
             self.breaker.record_success()
+        if self.budget is not None:
+            self.budget.record_attempt(accepted=True)
         latency = getattr(result, "latency_ms", None)
         self._finish_attempt(
             result, latency if latency is not None else round((self.clock() - self.attempt_start) * 1000, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
@@ -72,6 +73,7 @@ class HTTPProvider(ABC):
         self._transport = transport
         self._async_transport = async_transport
         self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._aclient: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -96,7 +98,11 @@ class HTTPProvider(ABC):
 
     def _sync_client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, transport=self._transport, headers=self._headers())
+            with self._client_lock:  # threads share a provider: one client (and pool), never a leaked extra
+                if self._client is None:
+                    self._client = httpx.Client(
+                        timeout=self._timeout, transport=self._transport, headers=self._headers()
+                    )
         return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
