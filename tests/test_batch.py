@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeTime
+from conftest import PROGRESS_TIMEOUT, Children, FakeTime, store_count, wait_until
 
 from tweetgen.batch import ThrottledProvider
 from tweetgen.batchio import read_rows
@@ -26,6 +26,7 @@ from tweetgen.store import Store
 from tweetgen.tweets import count_words
 
 TONE_NAMES = "casual, informative, inspirational, professional, witty"
+OK_ROWS = "SELECT COUNT(*) FROM calls WHERE status = 'ok'"
 
 
 def _env(server: SandboxServer) -> dict[str, str]:
@@ -54,7 +55,7 @@ def _output(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 def _db(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(tmp_path / "t.db") as connection:
+    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as connection:
         return connection.execute(sql).fetchall()
 
 
@@ -85,24 +86,22 @@ def test_300_topics_with_random_503s(tmp_path: Path) -> None:
     assert figures["errors_by_status"] == {"503": retries}
 
 
-def test_sigkill_then_rerun_completes_without_paying_twice(tmp_path: Path) -> None:
+def test_sigkill_then_rerun_completes_without_paying_twice(tmp_path: Path, children: Children) -> None:
     _topics(tmp_path, 300)
-    with SandboxServer(latency=0.01) as server:
-        process = subprocess.Popen(
-            _command(tmp_path, "--concurrency", "4"), env=_env(server), stderr=subprocess.DEVNULL
+    # 50 answers, then the server holds every request: the kill lands mid-run however slow the machine is
+    with SandboxServer(faults="ok*50,hang:600*250") as server:
+        process = children.start(
+            _command(tmp_path, "--concurrency", "4"), env=_env(server), stderr=subprocess.PIPE, text=True
         )
-        deadline = time.monotonic() + 60
-        done = 0
-        while done < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            if (tmp_path / "t.db").exists():
-                done = _db(tmp_path, "SELECT COUNT(*) FROM calls")[0][0]
+        wait_until(lambda: store_count(tmp_path / "t.db", OK_ROWS) >= 40, what="40 ok rows in t.db", process=process)
         process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        assert process.returncode == -signal.SIGKILL
-        before = {key for (key,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'")}
-        assert 40 <= len(before) < 300
+        process.wait(timeout=PROGRESS_TIMEOUT)
+    assert process.returncode == -signal.SIGKILL
+    before = {key for (key,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'")}
+    assert 40 <= len(before) <= 50
+    with SandboxServer() as server:
         result = _batch(tmp_path, server, "--concurrency", "8")
+        assert len(server.requests) == 300 - len(before)  # only the rows that were not done are paid for
     assert result.returncode == 0, result.stderr
     records = _output(tmp_path)
     assert len(records) == 300
@@ -114,16 +113,21 @@ def test_sigkill_then_rerun_completes_without_paying_twice(tmp_path: Path) -> No
     assert f"{len(before)} already done" in result.stderr
 
 
-def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path: Path, children: Children) -> None:
     _topics(tmp_path, 200)
-    with SandboxServer(latency=0.02) as server:
-        process = subprocess.Popen(
+    # 10 quick answers, then one every 0.5 s per connection: the signal lands mid-run on any machine, and the
+    # calls in flight when it comes still end soon
+    with SandboxServer(faults="ok*10,ok:0.5*190") as server:
+        process = children.start(
             _command(tmp_path, "--concurrency", "2"), env=_env(server), stderr=subprocess.PIPE, text=True
         )
-        while not (tmp_path / "t.db").exists() or _db(tmp_path, "SELECT COUNT(*) FROM calls")[0][0] < 5:
-            time.sleep(0.05)
+        wait_until(
+            lambda: store_count(tmp_path / "t.db", "SELECT COUNT(*) FROM calls") >= 5,
+            what="5 rows in t.db",
+            process=process,
+        )
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=PROGRESS_TIMEOUT)
     assert process.returncode == 130
     assert "interrupted: finished rows are saved; run the same command again to resume" in stderr
     assert "Traceback" not in stderr

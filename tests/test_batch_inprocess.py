@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 from array import array
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeTime
+from conftest import FakeTime, await_until
 
 from tweetgen import TweetGenerator
 from tweetgen.batch import BatchSummary, prepared_rows, run_batch, write_output
@@ -158,17 +160,14 @@ def test_an_unexpected_error_fails_the_row_not_the_batch(tmp_path: Path) -> None
 
 def test_a_stop_while_waiting_for_a_slot_schedules_nothing_more(tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(6)))
-    with Store(tmp_path / "t.db") as store, SandboxServer(latency=0.05) as server:
+    # the first two answers take 2 s: the signal is surely handled while the third row still waits for a slot
+    with Store(tmp_path / "t.db") as store, SandboxServer(faults="ok:2*2") as server:
         generator = _generator(server, store, FakeTime())
 
         async def go() -> BatchSummary:
             rows = prepared_rows(tmp_path / "in.txt", None, KEY_SETTINGS)
             task = asyncio.create_task(run_batch(rows, generator, store, batch_id="b", concurrency=2))
-            while len(server.requests) < 2:
-                await asyncio.sleep(0.005)
-            import os
-            import signal
-
+            await await_until(lambda: len(server.requests) >= 2, what="the first two requests")
             os.kill(os.getpid(), signal.SIGINT)
             try:
                 return await task
