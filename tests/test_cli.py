@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeTime
+from conftest import PROGRESS_TIMEOUT, Children, FakeTime, wait_until
 
 from tweetgen.cli import main
 from tweetgen.demo import run_demo
@@ -225,15 +224,14 @@ def test_sandbox_serve_rejects_bad_ports(port: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_sigterm_stops_generate_with_130(tmp_path: Path) -> None:
-    with SandboxServer(faults="hang:20") as server:
+def test_sigterm_stops_generate_with_130(tmp_path: Path, children: Children) -> None:
+    with SandboxServer(faults="hang:600") as server:
         env = _env(GEMINI_BASE_URL=server.url, GEMINI_API_KEY="k-term")
         command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "-q", "--log-file", ""]
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-        while not server.requests:
-            time.sleep(0.02)
+        process = children.start(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: server.requests, what="the request to reach the server", process=process)
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=PROGRESS_TIMEOUT)
     assert process.returncode == 130
     assert stderr.strip() == "tweetgen: interrupted"
 

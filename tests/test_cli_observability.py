@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from conftest import PROGRESS_TIMEOUT, Children, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from tweetgen.sandbox import SandboxServer
@@ -49,33 +50,44 @@ def test_generate_writes_a_metrics_textfile(tmp_path: Path) -> None:
     assert _value(samples, "tweetgen_attempts_total", status_code="200", error_type="none") == 1
 
 
-def test_batch_serves_metrics_while_it_runs(tmp_path: Path) -> None:
+def _ok_requests(text: str) -> float:
+    return _samples(text).get(("tweetgen_requests_total", frozenset({**LABELS, "outcome": "ok"}.items())), 0)
+
+
+def test_batch_serves_metrics_while_it_runs(tmp_path: Path, children: Children) -> None:
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(40)))
     command = [
         sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
         "--db", str(tmp_path / "t.db"), "-q", "--log-file", "", "--concurrency", "2", "--metrics-port", "0",
     ]  # fmt: skip
-    with SandboxServer(latency=0.05) as server:
-        process = subprocess.Popen(command, env=_env(server), stderr=subprocess.PIPE, text=True)
+    # four answers, then the server holds the next two requests until the test has scraped: mid-run for sure
+    with SandboxServer(faults="ok*4,hang:600*2") as server:
+        process = children.start(command, env=_env(server), stderr=subprocess.PIPE, text=True)
         assert process.stderr is not None
         line = ""
         while "metrics at" not in line:
             line = process.stderr.readline()
             assert line, "the batch ended before it announced its metrics endpoint"
         url = line.split("metrics at ", 1)[1].strip()
-        scraped = httpx.get(url, timeout=10).text
-        process.communicate(timeout=60)
+
+        def scrape() -> str | None:
+            text = httpx.get(url, timeout=10).text
+            return text if _ok_requests(text) == 4 else None
+
+        scraped = wait_until(scrape, what="4 ok requests in /metrics", process=process)
+        assert process.poll() is None
+        server.stopping.set()  # releases the held requests (the server keeps serving; the rest answer at once)
+        process.communicate(timeout=PROGRESS_TIMEOUT)
     assert process.returncode == 0
     families = {family.name for family in text_string_to_metric_families(scraped)}
     assert {"tweetgen_requests", "tweetgen_attempts", "tweetgen_call_duration_seconds"} <= families
-    done = _samples(scraped).get(("tweetgen_requests_total", frozenset({**LABELS, "outcome": "ok"}.items())), 0)
-    assert 0 <= done < 40  # scraped mid-run
+    assert len(server.requests) == 40
 
 
-def test_sandbox_serve_with_random_errors_and_metrics() -> None:
+def test_sandbox_serve_with_random_errors_and_metrics(children: Children) -> None:
     command = [sys.executable, "-m", "tweetgen", "sandbox", "serve", "--port", "0", "--metrics-port", "0",
                "--error-rate", "0.5", "--seed", "1"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    process = children.start(command, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     try:
         lines = [process.stderr.readline() for _ in range(3)]
@@ -88,7 +100,7 @@ def test_sandbox_serve_with_random_errors_and_metrics() -> None:
         samples = _samples(httpx.get(metrics_url, timeout=10).text)
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
+        process.communicate(timeout=PROGRESS_TIMEOUT)
     assert set(statuses) == {200, 503}
     for status in (200, 503):
         assert samples[("tweetgen_sandbox_answers_total", frozenset({("status_code", str(status))}))] == statuses.count(

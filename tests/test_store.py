@@ -479,13 +479,18 @@ def _run_writer(path: Path, poison_at: int, kill_after: int | None) -> list[str]
     )
     assert process.stdout is not None
     committed: list[str] = []
-    for line in process.stdout:
-        committed.append(f"c{line.split()[1]}")
-        if kill_after is not None and len(committed) == kill_after:
-            os.kill(process.pid, signal.SIGKILL)
-            break
-    process.wait(timeout=10)
-    process.stdout.close()
+    try:
+        for line in process.stdout:
+            committed.append(f"c{line.split()[1]}")
+            if kill_after is not None and len(committed) == kill_after:
+                os.kill(process.pid, signal.SIGKILL)
+                break
+        process.wait(timeout=60)
+    finally:  # never leave the writer running or its pipe open, even when the test fails
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+        process.stdout.close()
     return committed
 
 
