@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backoff import DEFAULT_MAX_RETRY_AFTER
 from .batchio import Row, read_rows, write_records
 from .errors import CircuitOpenError, InputError, RateLimitError, TweetGenError
 from .generator import TweetGenerator
@@ -27,8 +28,9 @@ from .logs import get_logger
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .request import TweetRequest
 from .results import Tweet
+from .retry import call_deadline
 from .stats import percentile
-from .store import CallRow, Store, idempotency_key
+from .store import CallRow, Store, StoreError, idempotency_key
 from .trace import CallTrace, call_tags
 
 _log = get_logger()
@@ -41,14 +43,49 @@ _INT_FIELDS = ("max_words", "seed")
 MAX_REQUEUES = 3
 
 
+async def _unless_stopping(work: Awaitable[Any], stopping: asyncio.Event | None) -> Any:
+    """Await ``work`` unless the batch starts stopping first; then end the wait at once with ``CancelledError``
+    (the row is abandoned, not failed: a rerun calls it again). Without a ``stopping`` event, just await it."""
+    if stopping is None:
+        return await work
+    if stopping.is_set():
+        with contextlib.suppress(Exception):
+            work.close()  # type: ignore[attr-defined]  # a coroutine never awaited
+        raise asyncio.CancelledError
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+    if not task.done() or task.cancelled():
+        raise asyncio.CancelledError
+    return task.result()
+
+
+def _deadline_left() -> float | None:
+    """Seconds the retried call in progress has left by its deadline (``None``: no deadline)."""
+    until = call_deadline()
+    return None if until is None else until - time.monotonic()
+
+
 class ThrottledProvider:
-    """Wraps a provider: every attempt waits for the rate limiter and for a batch-wide 429 pause."""
+    """Wraps a provider: every attempt waits for the rate limiter and for a batch-wide 429 pause.
+
+    A 429's hint pauses every task, but only hints the retry policy would honour (``max_pause``, the policy's
+    ``max_retry_after``): one absurd ``Retry-After`` must not freeze a batch. A pause that would outlast the
+    call's deadline ends the attempt at once with :class:`RateLimitError`, and every wait here ends at once when
+    the batch is stopping (``stopping``, set by :func:`run_batch`).
+    """
 
     def __init__(
         self,
         inner: Provider,
         *,
         rpm: float | None = None,
+        max_pause: float = DEFAULT_MAX_RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -58,8 +95,10 @@ class ThrottledProvider:
         self.name, self.model = inner.name, inner.model
         self._limiter = AsyncLimiter(rpm, 60) if rpm else None
         self._clock, self._sleep = clock, sleep
+        self.max_pause = max_pause
         self.pause_until = 0.0
         self.pauses = 0
+        self.stopping: asyncio.Event | None = None
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Sync calls are not throttled (batch runs async)."""
@@ -68,13 +107,20 @@ class ThrottledProvider:
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         """Wait for the shared pause and the limiter, then make the attempt; a 429 hint pauses everyone."""
         while (wait := self.pause_until - self._clock()) > 0:
-            await self._sleep(wait)
+            left = _deadline_left()
+            if left is not None and wait > left:
+                raise RateLimitError(
+                    f"the batch is paused for {wait:.0f}s after a rate limit, longer than this call's deadline allows",
+                    status_code=429,
+                    retry_after=wait,
+                )
+            await _unless_stopping(self._sleep(wait), self.stopping)
         if self._limiter is not None:
-            await self._limiter.acquire()
+            await _unless_stopping(self._limiter.acquire(), self.stopping)
         try:
             return await self.inner.agenerate(request)
         except RateLimitError as error:
-            if error.retry_after:
+            if error.retry_after and 0 < error.retry_after <= self.max_pause:
                 self.pause_until = max(self.pause_until, self._clock() + error.retry_after)
                 self.pauses += 1
             raise
@@ -174,10 +220,13 @@ class BatchSummary:
     failed: int = 0
     skipped: int = 0
     abandoned: int = 0
+    unsaved: int = 0
     retries: int = 0
     latencies: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a row
     elapsed: float = 0.0
     interrupted: bool = False
+    #: why the run stopped early because results could not be stored (the CLI then exits 1 with it)
+    store_error: StoreError | None = None
 
     def percentile(self, q: float) -> float | None:
         """Latency percentile of this run's successful calls, in ms."""
@@ -193,6 +242,8 @@ class BatchSummary:
         ]
         if self.abandoned:
             lines.append(f"{self.abandoned} calls in flight were abandoned")
+        if self.unsaved:
+            lines.append(f"{self.unsaved} rows were generated but could not be stored; they run again next time")
         if self.interrupted:
             lines.append("interrupted: finished rows are saved; run the same command again to resume")
         return lines
@@ -262,10 +313,12 @@ class _Runner:
         self.generator, self.store = generator, store
         self.retry_failed, self.batch_id = retry_failed, batch_id
         self.semaphore = asyncio.Semaphore(concurrency)
+        self.sleep = generator.async_sleep
         self.summary = BatchSummary()
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_progress = on_progress
+        self.fatal: StoreError | None = None
 
     def _record_error(self, prepared: PreparedRow) -> None:
         """Store a row's input error once per batch and row (a rerun does not count it again)."""
@@ -276,7 +329,17 @@ class _Runner:
         trace = CallTrace(request_id="input-error", provider=provider.name, model=provider.model)
         trace.inputs = _inputs(prepared.row.values)
         trace.status, trace.error_type, trace.error_message = "failed", "InputError", prepared.error
-        self.store.record(trace, idempotency_key=key, batch_id=self.batch_id, row_number=prepared.row.number)
+        try:
+            self.store.record(trace, idempotency_key=key, batch_id=self.batch_id, row_number=prepared.row.number)
+        except StoreError as error:
+            self._stop_for(error)
+
+    def _stop_for(self, error: StoreError) -> None:
+        """The store cannot keep results: stop scheduling (calls in flight end; their results may be lost too)."""
+        if self.fatal is None:
+            self.fatal = error
+            _log.error("Batch stopped", reason="the store cannot write", exception=str(error))
+        self.stopping.set()
 
     def _already(self, key: str) -> bool:
         if self.store.done(key) is not None:
@@ -295,6 +358,9 @@ class _Runner:
         try:
             with call_tags(**tags):
                 tweet = await self._call(prepared.request, options)
+        except StoreError as error:  # generated (and paid for) but not kept: not ok, and nothing more is called
+            self._stop_for(error)
+            self.summary.unsaved += 1
         except TweetGenError as error:
             self.summary.failed += 1
             self.summary.retries += max(0, (error.attempts or 1) - 1)
@@ -325,11 +391,12 @@ class _Runner:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep (with the generator's injectable sleep) until ``seconds`` pass or the run is stopping."""
-        sleeper = asyncio.ensure_future(self.generator.async_sleep(seconds))
-        stopper = asyncio.ensure_future(self.stopping.wait())
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sleeper, stopper):
-            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await _unless_stopping(self.sleep(seconds), self.stopping)
+
+    async def wait(self, seconds: float) -> None:
+        """The generator's waits between attempts during the run: they end at once when the batch stops."""
+        await _unless_stopping(self.sleep(seconds), self.stopping)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -358,6 +425,7 @@ class _Runner:
                 task.add_done_callback(self._done)
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.summary.store_error = self.fatal
         return self.summary
 
     def interrupt(self) -> None:
@@ -390,9 +458,16 @@ async def run_batch(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, runner.interrupt)
             handled.append(sig)
+    throttled = [p for p in generator.providers if isinstance(p, ThrottledProvider)]
+    for provider in throttled:
+        provider.stopping = runner.stopping
+    generator.async_sleep = runner.wait  # backoff waits end at once on a signal, like every other wait
     try:
         summary = await runner.run(rows)
     finally:
+        generator.async_sleep = runner.sleep
+        for provider in throttled:
+            provider.stopping = None
         for sig in handled:
             loop.remove_signal_handler(sig)
     summary.elapsed = time.monotonic() - started

@@ -102,8 +102,12 @@ class TweetGenerator:
 
     @property
     def async_sleep(self) -> Callable[[float], Awaitable[None]]:
-        """The sleep this generator waits with in async code (injected in tests)."""
+        """The sleep this generator waits with in async code (injected in tests; a batch makes it stoppable)."""
         return self._async_sleep
+
+    @async_sleep.setter
+    def async_sleep(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._async_sleep = sleep
 
     def _breakers(self, option: bool | BreakerSettings | BreakerRegistry) -> BreakerRegistry | None:
         if isinstance(option, BreakerRegistry):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,7 +21,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TweetGenError
+from .logs import redact_text
 from .trace import AttemptTrace, CallTrace, Observer
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "AttemptRow",
     "CallRow",
     "Store",
+    "StoreError",
     "StoreObserver",
     "idempotency_key",
     "utc_iso",
@@ -40,6 +43,13 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 INTERRUPTIONS = frozenset({"KeyboardInterrupt", "SystemExit", "CancelledError", "GeneratorExit"})
 _PAGE = 500
 R = TypeVar("R", "CallRow", "AttemptRow")
+#: SQLite's INTEGER range; counts from a server are clamped into it before they are written
+_MAX_INT = 2**63 - 1
+
+
+class StoreError(TweetGenError):
+    """The store could not write (disk full, read-only, corrupted): what was paid for would be lost, so stop."""
+
 
 _V1 = (
     """CREATE TABLE calls (
@@ -208,28 +218,47 @@ def _connect(path: str, timeout: float) -> sqlite3.Connection:
     return connection
 
 
+def _safe(value: object) -> object:
+    """A value SQLite can store and that holds no secret: text redacted, integers clamped, non-finite floats null."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return max(-_MAX_INT, min(_MAX_INT, value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _safe_row(values: Mapping[str, object]) -> dict[str, object]:
+    return {name: _safe(value) for name, value in values.items()}
+
+
 def _call_values(call: CallTrace, metadata: Mapping[str, object]) -> dict[str, object]:
     """The ``calls`` row of a finished trace, by column (``metadata``: key, batch id and row number)."""
     inputs = call.inputs
-    return {
-        **{name: getattr(call, name) for name in _COPIED_FROM_CALL},
-        **metadata,
-        "created_at": utc_iso(call.started_at),
-        **{name: inputs.get(name) for name in ("topic", "tone", "max_words")},
-        "inputs_json": json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str),
-        "attempts": len(call.attempts),
-        "regenerations": call.regenerations,
-        "latency_ms": call.latency_ms,
-        "waited_seconds": call.waited_seconds,
-        "input_tokens": sum(a.input_tokens for a in call.attempts),
-        "output_tokens": sum(a.output_tokens for a in call.attempts),
-    }
+    return _safe_row(
+        {
+            **{name: getattr(call, name) for name in _COPIED_FROM_CALL},
+            **metadata,
+            "created_at": utc_iso(call.started_at),
+            **{name: inputs.get(name) for name in ("topic", "tone", "max_words")},
+            "inputs_json": json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str),
+            "attempts": len(call.attempts),
+            "regenerations": call.regenerations,
+            "latency_ms": call.latency_ms,
+            "waited_seconds": call.waited_seconds,
+            "input_tokens": sum(a.input_tokens for a in call.attempts),
+            "output_tokens": sum(a.output_tokens for a in call.attempts),
+        }
+    )
 
 
 def _attempt_values(call_id: int, seq: int, attempt: AttemptTrace) -> dict[str, object]:
     """The ``attempts`` row of one attempt, by column."""
     copied = {name: getattr(attempt, name) for name in _COPIED_FROM_ATTEMPT}
-    return {**copied, "call_id": call_id, "seq": seq, "started_at": utc_iso(attempt.started_at)}
+    return _safe_row({**copied, "call_id": call_id, "seq": seq, "started_at": utc_iso(attempt.started_at)})
 
 
 def _insert(table: str, kind: type[CallRow | AttemptRow]) -> str:
@@ -305,16 +334,26 @@ class Store:
             raise ValueError(f"only finished calls can be stored; this one is {call.status!r}")
         given = {"idempotency_key": idempotency_key, "batch_id": batch_id, "row_number": row_number}
         values = _call_values(call, {k: call.scratch.get(k) if v is None else v for k, v in given.items()})
-        with self._transaction() as connection:
-            call_id = connection.execute(_INSERT_CALL, values).lastrowid
-            assert call_id is not None
-            rows = (_attempt_values(call_id, seq, a) for seq, a in enumerate(call.attempts, 1))
-            connection.executemany(_INSERT_ATTEMPT, rows)
+        try:
+            with self._transaction() as connection:
+                call_id = connection.execute(_INSERT_CALL, values).lastrowid
+                assert call_id is not None
+                rows = [_attempt_values(call_id, seq, a) for seq, a in enumerate(call.attempts, 1)]
+                connection.executemany(_INSERT_ATTEMPT, rows)
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(
+                f"cannot write to the tweetgen database {self.path}: {error}; "
+                "free disk space or pass --db PATH with a writable location, then run the same command again"
+            ) from error
         return call_id
 
-    def observer(self, *, batch_id: str | None = None) -> StoreObserver:
-        """An observer that records every call it sees (``batch_id`` unless the call's scratch names one)."""
-        return StoreObserver(self, batch_id=batch_id)
+    def observer(self, *, batch_id: str | None = None, required: bool = False) -> StoreObserver:
+        """An observer that records every call it sees (``batch_id`` unless the call's scratch names one).
+
+        ``required``: a failed write fails the call with :class:`StoreError` (a batch must not count a row
+        as done that was never kept); otherwise it is logged and the call's result stands.
+        """
+        return StoreObserver(self, batch_id=batch_id, required=required)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -382,9 +421,10 @@ class Store:
 class StoreObserver(Observer):
     """Records each finished call in a :class:`Store`; per-call metadata comes from ``call.scratch``."""
 
-    def __init__(self, store: Store, *, batch_id: str | None = None) -> None:
+    def __init__(self, store: Store, *, batch_id: str | None = None, required: bool = False) -> None:
         self.store = store
         self.batch_id = batch_id
+        self.required = required
 
     def __repr__(self) -> str:
         return f"StoreObserver({self.store!r}, batch_id={self.batch_id!r})"

@@ -81,14 +81,21 @@ class CallTrace:
         return sum(a.delay_before for a in self.attempts)
 
     def notify(self, hook: str, *args: Any) -> None:
-        """Call ``hook`` on every observer; an observer's failure never breaks the call."""
+        """Call ``hook`` on every observer. An optional observer's failure is logged and never breaks the call;
+        a ``required`` one's (the store of a batch) is raised once every observer has been told."""
+        failure: Exception | None = None
         for observer in self.observers:
             try:
                 getattr(observer, hook)(self, *args)
-            except Exception:
+            except Exception as error:
+                if getattr(observer, "required", False):
+                    failure = failure or error
+                    continue
                 import logging
 
                 logging.getLogger("tweetgen").exception("observer %r failed in %s", observer, hook)
+        if failure is not None:
+            raise failure
 
 
 class Observer:
