@@ -6,13 +6,17 @@ because a secret must not appear anywhere in the bytes.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 import os
 import re
 import string
+import subprocess
+import sys
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -331,16 +335,33 @@ def test_rejected_tweet_preview_is_cut_like_every_preview(tmp_path: Path) -> Non
     assert rejected["text_preview"][100:] == "..."  # cut at 100 characters and marked
 
 
-def test_oversized_fields_are_truncated_but_exceptions_are_kept(tmp_path: Path) -> None:
+def test_every_field_is_cut_even_exceptions_and_nested_values(tmp_path: Path) -> None:
     log_file, _ = _setup(tmp_path)
     try:
-        raise ValueError("z" * 5000)
+        raise ValueError("z" * 50_000 + " the end")
     except ValueError:
-        get_logger().error("big", blob="x" * 5000, small="y" * 50, exc_info=True)
+        get_logger().error(
+            "big",
+            blob="x" * 50_000,
+            small="y" * 50,
+            nested={"a": ["w" * 50_000]},
+            many=list(range(1000)),
+            exc_info=True,
+        )
     [record] = _read(log_file)
-    assert record["blob"] == "x" * logs.MAX_FIELD_LENGTH + "..."
+    half = logs.MAX_FIELD_LENGTH // 2
+    assert record["blob"].startswith("x" * half)
+    assert record["blob"].endswith("x" * half)
+    assert "characters cut" in record["blob"]
+    assert len(record["blob"]) < logs.MAX_FIELD_LENGTH + 50
     assert record["small"] == "y" * 50
-    assert record["exception"].splitlines()[-1] == "ValueError: " + "z" * 5000
+    assert len(record["nested"]["a"][0]) < logs.MAX_FIELD_LENGTH + 50
+    assert len(record["many"]) == logs.MAX_FIELD_ITEMS + 1
+    exception = record["exception"]
+    assert exception.startswith("Traceback")  # where it happened ...
+    assert exception.endswith(" the end")  # ... and the end of the error itself
+    assert len(exception) < logs.MAX_FIELD_LENGTH + 50
+    assert log_file.stat().st_size < 4 * logs.MAX_FIELD_LENGTH + 2000
 
 
 # --- redaction -----------------------------------------------------------------------------------
@@ -463,3 +484,75 @@ def test_configured_key_never_logged_end_to_end(tmp_path: Path, key: str) -> Non
     assert failed["error_message"] == "API key not valid: [REDACTED]. Please pass a valid API key."
     assert (failed["status_code"], failed["retry_attempted"]) == (400, False)
     assert any(str(r.get("logger", "")).startswith(("httpx", "httpcore")) for r in records)
+
+
+# --- hostile disks, several writers, secrets in other forms ---------------------------------------------------
+
+
+def test_a_log_file_that_cannot_be_written_is_reported_once(capsys: pytest.CaptureFixture[str]) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("this system has no /dev/full to stand for a full disk")
+    setup_logging("INFO", "/dev/full", console=False)
+    _emit(range(240))
+    err = capsys.readouterr().err
+    assert err.count("tweetgen: cannot write the log file /dev/full") == 1
+    assert "No space left on device" in err
+    assert "Traceback" not in err
+
+
+def test_a_full_log_disk_leaves_the_cli_result_and_exit_code_alone(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("this system has no /dev/full to stand for a full disk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "--provider", "sandbox",
+         "--log-file", "/dev/full"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stderr.count("cannot write the log file /dev/full") == 1
+    assert "Traceback" not in result.stderr
+
+
+_WRITER = """
+import sys
+from tweetgen.logs import get_logger, setup_logging
+setup_logging("INFO", sys.argv[1], console=False, max_bytes=2048, backup_count=1000)
+log = get_logger()
+for seq in range(int(sys.argv[3])):
+    log.info("tick", writer=sys.argv[2], seq=seq)
+"""
+
+
+def test_two_processes_rotating_one_file_lose_nothing(tmp_path: Path) -> None:
+    log_file, per_writer = tmp_path / "shared.jsonl", 400
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(log_file), name, str(per_writer)]) for name in "ab"]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("shared.jsonl") and not p.name.endswith(".lock")]
+    records = [r for f in files for r in _read(f)]
+    assert len(files) > 10  # it really rotated, many times
+    for name in "ab":
+        assert sorted(r["seq"] for r in records if r["writer"] == name) == list(range(per_writer))
+
+
+def test_secrets_are_redacted_in_encoded_split_and_url_forms() -> None:
+    secret = "opaque-" + "q1w2e3r4t5" * 3
+    register_secret(secret)
+    half = len(secret) // 2
+    texts = {
+        "percent": urllib.parse.quote(secret + "/", safe=""),
+        "base64": base64.b64encode(b"user:" + secret.encode()).decode(),
+        "urlsafe base64": base64.urlsafe_b64encode(b"x" + secret.encode()).decode(),
+        "split": f"first {secret[:half]} then {secret[half:]}",
+        "split unevenly": f"{secret[:9]}\n{secret[9:]}",
+    }
+    for form, text in texts.items():
+        redacted = redact_text(text)
+        assert "[REDACTED]" in redacted, form
+        for piece in (secret[:8], secret[-8:], secret[half - 4 : half + 4]):
+            assert piece not in redacted, (form, piece)
+    assert redact_text("GET https://bob:hunter2@example.com/v1") == "GET https://[REDACTED]@example.com/v1"
+    own = "pass api_key= or set GEMINI_API_KEY (see https://example.com/docs)"
+    assert redact_text(own) == own.replace("api_key= or", "api_key=[REDACTED]") or redact_text(own) == own

@@ -16,7 +16,7 @@ import structlog
 
 from .config import Settings, load_settings
 from .errors import ConfigurationError, TweetGenError, TweetValidationError
-from .logs import get_logger, preview, redact_text
+from .logs import contains_secret, get_logger, preview, redact_text
 from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .providers.factory import build_providers, falls_back
@@ -306,7 +306,7 @@ class TweetGenerator:
 
     def _checks(self, request: TweetRequest, result: GenerationResult) -> list[TweetCheck]:
         rules = request.rules()
-        checks = [check_tweet(request.finish(clean_tweet(text)), rules) for text in result.texts]
+        checks = [_no_secret(check_tweet(request.finish(clean_tweet(text)), rules)) for text in result.texts]
         return rank_candidates(checks, target_words=request.max_words)
 
     def _rejected(self, trace: CallTrace, reasons: Sequence[str], check: TweetCheck | None, round_: int) -> None:
@@ -414,6 +414,14 @@ class TweetGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _no_secret(check: TweetCheck) -> TweetCheck:
+    """A tweet that repeats a configured key (a hostile or confused server echoing it) is never valid: it would
+    publish the key. Its text is redacted so the key goes nowhere (logs, store, the error's best candidate)."""
+    if not contains_secret(check.text):
+        return check
+    return replace(check, text=redact_text(check.text), reasons=(*check.reasons, "it contains an API key"))
 
 
 def _no_valid(best: TweetCheck | None, regenerations: int) -> TweetValidationError:

@@ -7,19 +7,27 @@ redaction of secrets, truncation of oversized strings, then JSON (file) or JSON 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import logging
 import logging.handlers
 import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+import urllib.parse
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
 from .errors import ConfigurationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: size rotation is then safe for one process only
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "LEVELS",
@@ -55,23 +63,86 @@ _PATTERNS = (
         lambda m: m.group(1) + REDACTED,
     ),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+"), lambda m: m.group(1) + REDACTED),
+    # user-info in URLs: https://user:password@host/...
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@\"'<>]+@"), lambda m: m.group(1) + REDACTED + "@"),
 )
 
 
+#: pieces of a registered secret at least this long are redacted too (a key split in two leaks < 8 characters)
+MIN_SECRET_PIECE = 8
+
+
 def register_secret(value: str | None) -> None:
-    """Add a value that must never appear in any log output (ignored when shorter than 4 chars)."""
+    """Add a value that must never appear in any output (ignored when shorter than 4 chars)."""
     if value and len(value) >= 4:
         with _secrets_lock:
             _secrets.add(value)
 
 
+def _encodings(secret: str) -> set[str]:
+    """The forms a secret takes when something encodes it: percent-encoded, and base64 at every alignment."""
+    raw = secret.encode("utf-8")
+    forms = {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret), urllib.parse.quote(secret)}
+    for offset in range(3):  # inside a longer base64 text, the secret's characters depend on its offset
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * offset + raw).decode("ascii").rstrip("=")
+            start = -(-offset * 4 // 3)  # skip the characters that mix in the padding bytes
+            stop = (offset + len(raw)) * 4 // 3  # and the last ones, which mix in what follows
+            if stop - start >= MIN_SECRET_PIECE:
+                forms.add(encoded[start:stop])
+    forms.discard(secret)
+    return {f for f in forms if len(f) >= MIN_SECRET_PIECE}
+
+
+def _pieces(secret: str) -> str:
+    """A regex for the longest prefix or suffix of ``secret`` (at least :data:`MIN_SECRET_PIECE` long):
+    whatever remains of a key split in two places is shorter than that."""
+    if len(secret) < 2 * MIN_SECRET_PIECE:
+        return re.escape(secret)
+    chars = [re.escape(c) for c in secret]
+    # longest prefix: s[:8] followed by optional nested s[8], s[9], ...
+    nested = ""
+    for c in reversed(chars[MIN_SECRET_PIECE:]):
+        nested = f"(?:{c}{nested})?"
+    longest_prefix = "".join(chars[:MIN_SECRET_PIECE]) + nested
+    # longest suffix: optional nested ..., s[-10], s[-9], then s[-8:]
+    nested = ""
+    for c in chars[:-MIN_SECRET_PIECE]:
+        nested = f"(?:{nested}{c})?"
+    longest_suffix = nested + "".join(chars[-MIN_SECRET_PIECE:])
+    return f"{longest_prefix}|{longest_suffix}"
+
+
+_compiled: dict[str, Any] = {"secrets": frozenset(), "pattern": None}
+
+
+def _secret_pattern() -> re.Pattern[str] | None:
+    """One regex for every registered secret in every form (rebuilt only when the registered set changes)."""
+    with _secrets_lock:
+        current = frozenset(_secrets)
+    if current != _compiled["secrets"]:
+        alternatives = [re.escape(form) for secret in current for form in _encodings(secret)]
+        alternatives += [_pieces(secret) for secret in sorted(current, key=len, reverse=True)]
+        _compiled["pattern"] = re.compile("|".join(alternatives)) if alternatives else None
+        _compiled["secrets"] = current
+    pattern: re.Pattern[str] | None = _compiled["pattern"]
+    return pattern
+
+
+def contains_secret(text: str) -> bool:
+    """Whether ``text`` holds a registered secret in any form (a tweet must never publish one)."""
+    pattern = _secret_pattern()
+    return bool(pattern is not None and pattern.search(text))
+
+
 def redact_text(text: str) -> str:
-    """Replace registered secrets and secret-shaped substrings with ``[REDACTED]``."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(repl, text)
+    """Replace registered secrets (also percent-encoded, base64-encoded or split) and secret-shaped
+    substrings (Google keys, ``key=`` values, auth headers, bearer tokens, URL user-info) with ``[REDACTED]``."""
+    pattern = _secret_pattern()
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    for regex, repl in _PATTERNS:
+        text = regex.sub(repl, text)
     return text
 
 
@@ -118,10 +189,38 @@ class Redactor:
         return event_dict
 
 
+#: at most this many items of a list or mapping field are logged
+MAX_FIELD_ITEMS = 50
+
+
+def _cut(value: Any, depth: int = 0) -> Any:
+    """``value`` with every string cut to :data:`MAX_FIELD_LENGTH` (a traceback keeps its start and its end,
+    where the error is) and every collection to :data:`MAX_FIELD_ITEMS` items, however deeply nested."""
+    if isinstance(value, str):
+        if len(value) <= MAX_FIELD_LENGTH:
+            return value
+        half = MAX_FIELD_LENGTH // 2
+        return f"{value[:half]} ...[{len(value) - 2 * half} characters cut]... {value[-half:]}"
+    if depth > 5:
+        return _cut(repr(value))
+    if isinstance(value, dict):
+        items = list(value.items())
+        cut = {str(_cut(k, depth + 1)): _cut(v, depth + 1) for k, v in items[:MAX_FIELD_ITEMS]}
+        if len(items) > MAX_FIELD_ITEMS:
+            cut["..."] = f"{len(items) - MAX_FIELD_ITEMS} more"
+        return cut
+    if isinstance(value, (list, tuple)):
+        cut_list = [_cut(v, depth + 1) for v in value[:MAX_FIELD_ITEMS]]
+        if len(value) > MAX_FIELD_ITEMS:
+            cut_list.append(f"... {len(value) - MAX_FIELD_ITEMS} more")
+        return cut_list
+    return value
+
+
 def _truncate(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event_dict.items():
-        if isinstance(value, str) and len(value) > MAX_FIELD_LENGTH and key != "exception":
-            event_dict[key] = value[:MAX_FIELD_LENGTH] + "..."
+        if not key.startswith("_"):
+            event_dict[key] = _cut(value)
     return event_dict
 
 
@@ -196,6 +295,7 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def __init__(self, filename: str, *, max_bytes: int = 0, backup_count: int = 0) -> None:
         super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
         self._identity = self._stat_stream()
+        self.failed = False  # a write failed: reported once
 
     def _stat_stream(self) -> tuple[int, int] | None:
         if self.stream is None:
@@ -220,13 +320,53 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         super().doRollover()
         self._identity = self._stat_stream()
 
+    @contextlib.contextmanager
+    def _shared_file(self) -> Iterator[None]:
+        """With size rotation, hold an exclusive lock on ``FILE.lock`` for one check-rotate-write step, so
+        several processes appending to one file never rotate it twice or write into a rotated-away file."""
+        if not self.maxBytes or fcntl is None:
+            yield
+            return
+        with open(self.baseFilename + ".lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._reopen_if_moved()
-        except OSError:
+            with self._shared_file():
+                self._reopen_if_moved()
+                if self.shouldRollover(record):
+                    self.doRollover()
+                logging.FileHandler.emit(self, record)
+        except Exception:
             self.handleError(record)
+
+    def close(self) -> None:
+        """Close the file; a final flush that fails (full disk) was already reported and is not raised."""
+        try:
+            super().close()
+        except OSError:
+            stream, self.stream = self.stream, None
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - the stdlib's name
+        """Say once, in one line on stderr, that the log file cannot be written (full disk...); never a
+        traceback per event, never an exception into the caller. Events that cannot be written are dropped."""
+        if self.failed:
             return
-        super().emit(record)
+        self.failed = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or error or "unknown error"
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"tweetgen: cannot write the log file {self.baseFilename}: {reason}; "
+                "later log events are not written to it (set TWEETGEN_LOG_FILE or --log-file to another place)\n"
+            )
 
 
 def _formatter(renderer: Any) -> logging.Formatter:
