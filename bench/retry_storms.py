@@ -327,8 +327,9 @@ def run(config: Config) -> Section:
             f"a request arriving while K are in service ({SERVICE * 1e3:.0f} ms each) is rejected. Brooker's OCC "
             f"model follows his simulator (aws-samples/aws-arch-backoff-simulator). Network |N({NETWORK[0] * 1e3:.0f} "
             f"ms, {NETWORK[1] * 1e3:.0f} ms)| each way. Outage: {config.outage_seeds} seeds; RetryBudget() and "
-            "CircuitBreaker() with tweetgen's defaults (10 % + 3 retries per 10 s; opens after 5 consecutive "
-            "failures for 30 s) on the virtual clock."
+            "CircuitBreaker() with tweetgen's defaults (10 % + 3 retries per 10 s while fewer than half the attempts "
+            "succeed; opens at 50 % failures over 100 calls or after 10 consecutive failures, for 30 s) on the "
+            "virtual clock."
         ),
         tables=[_contention_table(results), _outage_table(runs)],
         targets=[_ordering_target(results), _amplification_target(runs)],

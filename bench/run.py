@@ -15,6 +15,7 @@ from pathlib import Path
 
 import _report
 import batch_throughput
+import failure_modes
 import logging_cost
 import per_call
 import retry_storms
@@ -23,9 +24,9 @@ from _common import Config, Section
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 #: run order: benchmark 1 first (5 and 4 use its figures), the long batch runs last (they watch the deadline)
-STAGES = ("per-call", "startup", "logging", "storms", "batch")
+STAGES = ("per-call", "startup", "logging", "storms", "failures", "batch")
 #: report order: the issue's numbering
-REPORT_ORDER = ("per-call", "startup", "batch", "logging", "storms")
+REPORT_ORDER = ("per-call", "startup", "batch", "logging", "storms", "failures")
 
 
 class Suite:
@@ -39,6 +40,9 @@ class Suite:
 
     def storms(self) -> Section:
         return retry_storms.run(self.config)
+
+    def failures(self) -> Section:
+        return failure_modes.run(self.config)
 
     def startup(self) -> Section:
         return startup.run(self.config)
@@ -59,6 +63,7 @@ class Suite:
     def stage(self, name: str) -> Callable[[], Section]:
         stages: dict[str, Callable[[], Section]] = {
             "storms": self.storms,
+            "failures": self.failures,
             "startup": self.startup,
             "per-call": self.per_call,
             "logging": self.logging,
