@@ -163,13 +163,23 @@ def _parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser("batch", help="generate one tweet per input row", description="Batch generation.")
     batch.add_argument("input", help="CSV (header with topic), JSON Lines, or text (one topic a line)")
-    batch.add_argument("-o", "--output", required=True, help="output file: JSON Lines, or CSV when it ends in .csv")
+    batch.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file: JSON Lines, or CSV when it ends in .csv; - for stdout (JSON Lines unless --format csv)",
+    )
     batch.add_argument("--input-format", choices=("csv", "jsonl", "txt"), help="default: from the extension")
     batch.add_argument("--format", dest="output_format", choices=("jsonl", "csv"), help="default: from the extension")
     batch.add_argument("--concurrency", type=int, default=8, help="calls in flight (1-256, default 8)")
     batch.add_argument("--rpm", type=_positive_float, help="client-side limit in requests per minute (off by default)")
     batch.add_argument("--retry-failed", action="store_true", help="call again rows that failed in an earlier run")
     batch.add_argument("--db", default="tweetgen.db", help="SQLite store to record and resume from (tweetgen.db)")
+    batch.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another run is using the store, wait for it to end instead of stopping (exit 2) at once",
+    )
     batch.add_argument("--metrics-port", type=_port, help="serve Prometheus /metrics on 127.0.0.1:PORT while running")
     batch.add_argument("--otel", action="store_true", help="emit OpenTelemetry spans (needs tweetgen[otel])")
     batch.add_argument("--template", default="tweet", help="prompt template for every row")

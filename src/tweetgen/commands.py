@@ -135,19 +135,38 @@ def _tracing(args: argparse.Namespace) -> list[Any]:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import ThrottledProvider, prepared_rows, run_batch, write_output
-    from .batchio import check_writable
+    from .batchio import check_writable, is_stdout
     from .progress import Reporter
+    from .runlock import RunLock
     from .store import Store
 
     source, output = Path(args.input), Path(args.output)
     if not source.is_file():
         what = "is a directory" if source.is_dir() else "does not exist"
         raise ConfigurationError(f"input file {source} {what}")
-    check_writable(output)
+    guarded: dict[str, Path] = {"the input file": source}  # -o naming one of these would destroy it
+    if args.db != ":memory:":
+        guarded["the store"] = Path(args.db).expanduser()
+    check_writable(output, not_same_as=guarded)
     if not 1 <= args.concurrency <= 256:
         raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
     fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
-    with Store(args.db) as store, contextlib.ExitStack() as stack:
+    to_stdout = is_stdout(output)
+    where = "stdout" if to_stdout else str(output)
+    command = f"tweetgen batch {source.resolve()} -o {'-' if to_stdout else output.resolve()}"
+
+    def waiting(holder: Any) -> None:
+        who = f" ({holder.describe()})" if holder else ""
+        print(f"tweetgen: another run is using the store {args.db}{who}; waiting for it to end", file=sys.stderr)
+
+    lock = RunLock(args.db, details={"command": command}, wait=args.wait, on_wait=waiting)
+    with lock, Store(args.db) as store, contextlib.ExitStack() as stack:
+        if lock.previous is not None:
+            print(
+                f"tweetgen: the last run on {args.db} ({lock.previous.describe()}) did not end normally; "
+                "its finished rows are kept and this run goes on from there",
+                file=sys.stderr,
+            )
         observers = [store.observer(), *_tracing(args)]
         if args.metrics_port is not None:
             from .metrics import PrometheusObserver, serve
@@ -160,7 +179,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         generator.providers = tuple(ThrottledProvider(p, rpm=args.rpm) for p in generator.providers)
         key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
         defaults = {"template": args.template}
-        batch_id = hashlib.sha256(f"{source.resolve()}\0{output.resolve()}".encode()).hexdigest()[:16]
+        output_id = "-" if to_stdout else output.resolve()
+        batch_id = hashlib.sha256(f"{source.resolve()}\0{output_id}".encode()).hexdigest()[:16]
 
         def rows() -> Any:
             return prepared_rows(source, args.input_format, key_settings, defaults)
@@ -183,14 +203,21 @@ def cmd_batch(args: argparse.Namespace) -> int:
             summary = asyncio.run(run())
         try:
             written = write_output(output, fmt, rows(), store)
-        except OSError as error:
+        except BrokenPipeError:
+            if to_stdout:  # the reader of stdout went away (`| head`): handled as for every command
+                raise
             raise ConfigurationError(
-                f"cannot write output {output}: {error.strerror or error}; every result is saved in {args.db}: "
+                f"cannot write output {where}: its reader went away (broken pipe); every result is saved in {args.db}: "
                 "rerun the same command with another -o to write them"
+            ) from None
+        except (OSError, ConfigurationError) as error:
+            reason = f"cannot write output {where}: {error.strerror or error}" if isinstance(error, OSError) else error
+            raise ConfigurationError(
+                f"{reason}; every result is saved in {args.db}: rerun the same command with another -o to write them"
             ) from None
     for line in summary.lines():
         print(f"tweetgen: {line}", file=sys.stderr)
-    print(f"tweetgen: wrote {written} records to {output}", file=sys.stderr)
+    print(f"tweetgen: wrote {written} records to {where}", file=sys.stderr)
     return 130 if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
 
 
