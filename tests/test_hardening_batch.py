@@ -275,3 +275,26 @@ def test_the_first_sigterm_ends_a_long_rate_limit_wait_at_once(tmp_path: Path, c
     assert took < 30  # far below the 50 s wait (generous for a loaded machine; typically well under a second)
     assert requests == 1
     assert "run the same command again to resume" in stderr
+
+
+def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_path: Path) -> None:
+    _topics(tmp_path / "in.txt", 300)
+    with SandboxServer() as server:
+        first = subprocess.run(_batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        kept = (tmp_path / "out.jsonl").read_bytes()
+        data = bytearray((tmp_path / "t.db").read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 8192] = b"\x13" * 8192  # a damaged page in the middle of the calls
+        (tmp_path / "t.db").write_bytes(bytes(data))
+        again = subprocess.run(_batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120)
+        stats = subprocess.run(
+            [sys.executable, "-m", "tweetgen", "stats", "--db", str(tmp_path / "t.db")],
+            env=_env(server), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    for result in (again, stats):
+        assert result.returncode == 2, result.stderr
+        assert "cannot read the tweetgen database" in result.stderr
+        assert "malformed" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == kept  # nothing half-written over the good output

@@ -403,6 +403,16 @@ class _Runner:
         self.semaphore.release()
 
     async def run(self, rows: Iterator[PreparedRow]) -> BatchSummary:
+        try:
+            await self._schedule(rows)
+        except StoreError as error:  # the store cannot even be read: stop calling, let calls in flight end
+            self._stop_for(error)
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.summary.store_error = self.fatal
+        return self.summary
+
+    async def _schedule(self, rows: Iterator[PreparedRow]) -> None:
         for prepared in rows:
             if self.stopping.is_set():
                 break
@@ -423,10 +433,6 @@ class _Runner:
                 task = asyncio.create_task(self._run_row(prepared))
                 self.tasks.add(task)
                 task.add_done_callback(self._done)
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.summary.store_error = self.fatal
-        return self.summary
 
     def interrupt(self) -> None:
         """First signal: stop scheduling, let in-flight calls finish; second: abandon them."""

@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TweetGenError
 
 __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE"]
 
@@ -167,7 +168,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 "its finished rows are kept and this run goes on from there",
                 file=sys.stderr,
             )
-        observers = [store.observer(), *_tracing(args)]
+        observers = [store.observer(required=True), *_tracing(args)]  # a row is ok only once it is stored
         if args.metrics_port is not None:
             from .metrics import PrometheusObserver, serve
 
@@ -176,7 +177,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             server = stack.enter_context(serve(metrics, args.metrics_port))
             print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
         generator = _generator(args, observers)
-        generator.providers = tuple(ThrottledProvider(p, rpm=args.rpm) for p in generator.providers)
+        pause = generator.policy.max_retry_after
+        generator.providers = tuple(ThrottledProvider(p, rpm=args.rpm, max_pause=pause) for p in generator.providers)
         key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
         defaults = {"template": args.template}
         output_id = "-" if to_stdout else output.resolve()
@@ -201,8 +203,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
         with Reporter(total=sum(1 for _ in rows())) as reporter:
             summary = asyncio.run(run())
+        # when the store is failing, its own error (raised below) is the one that matters: the output is a bonus
+        unwritable: tuple[type[Exception], ...] = (OSError, TweetGenError, sqlite3.Error) if summary.store_error else ()
+        written: int | None = None
         try:
             written = write_output(output, fmt, rows(), store)
+        except unwritable:
+            pass
         except BrokenPipeError:
             if to_stdout:  # the reader of stdout went away (`| head`): handled as for every command
                 raise
@@ -217,7 +224,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
             ) from None
     for line in summary.lines():
         print(f"tweetgen: {line}", file=sys.stderr)
-    print(f"tweetgen: wrote {written} records to {where}", file=sys.stderr)
+    if written is None:
+        print(f"tweetgen: {where} was left as it was (the store could not be read to rewrite it)", file=sys.stderr)
+    else:
+        print(f"tweetgen: wrote {written} records to {where}", file=sys.stderr)
+    if summary.store_error is not None:
+        raise summary.store_error
     return 130 if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
 
 

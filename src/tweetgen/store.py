@@ -31,6 +31,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AttemptRow",
     "CallRow",
+    "DamagedStoreError",
     "Store",
     "StoreError",
     "StoreObserver",
@@ -49,6 +50,10 @@ _MAX_INT = 2**63 - 1
 
 class StoreError(TweetGenError):
     """The store could not write (disk full, read-only, corrupted): what was paid for would be lost, so stop."""
+
+
+class DamagedStoreError(StoreError, ConfigurationError):
+    """The store cannot be read (a damaged file): exit 2, nothing was lost by this run."""
 
 
 _V1 = (
@@ -358,8 +363,14 @@ class Store:
     # --- reading ------------------------------------------------------------------------------
 
     def _fetch(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._connection.execute(sql, params).fetchall()
+        try:
+            with self._lock:
+                return self._connection.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise DamagedStoreError(
+                f"cannot read the tweetgen database {self.path}: {error}; move the file aside (its rows may be saved "
+                f"with: sqlite3 {self.path} .recover) or pass --db PATH, then run the same command again"
+            ) from error
 
     def _calls_where(self, where: str, params: Sequence[object]) -> list[CallRow]:
         return [_row(CallRow, r) for r in self._fetch("SELECT * FROM calls WHERE " + where, params)]  # noqa: S608
