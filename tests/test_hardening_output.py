@@ -93,9 +93,11 @@ def gated() -> Iterator[tuple[SandboxServer, GatedFaults]]:
 # --- finding 9: output like a Unix tool's -------------------------------------------------------------------------
 
 
-def test_dash_writes_the_records_to_stdout_and_nothing_else(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+def test_dash_writes_the_records_to_stdout_and_nothing_else(
+    tmp_path: Path, sandbox_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _topics(tmp_path, 3)
-    os.chdir(tmp_path)  # a file named "-" would land here
+    monkeypatch.chdir(tmp_path)  # the runs inherit it: a file named "-" would land here
     result = _batch(tmp_path, sandbox_server, "-")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
