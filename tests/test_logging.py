@@ -64,6 +64,7 @@ def _restore_logging() -> Iterator[None]:
     logs._secrets.intersection_update(secrets)
     logs._state.update(state)
     structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
 
 
 def _setup(tmp_path: Path, level: str = "INFO", **options: Any) -> tuple[Path, io.StringIO]:
@@ -556,3 +557,42 @@ def test_secrets_are_redacted_in_encoded_split_and_url_forms() -> None:
     assert redact_text("GET https://bob:hunter2@example.com/v1") == "GET https://[REDACTED]@example.com/v1"
     own = "pass api_key= or set GEMINI_API_KEY (see https://example.com/docs)"
     assert redact_text(own) == own.replace("api_key= or", "api_key=[REDACTED]") or redact_text(own) == own
+
+
+def test_the_applications_own_loggers_share_the_file_and_the_redaction(tmp_path: Path) -> None:
+    """setup_logging() is the application's logging set-up (the seed presents it so)."""
+    secret = "app-secret-" + "z9" * 8
+    log_file, _ = _setup(tmp_path, secrets=[secret])
+    structlog.get_logger("myapp").info("order placed", order=42, token=secret)
+    logging.getLogger("myapp.db").warning("slow query %s", "SELECT 1")
+    records = _read(log_file)
+    placed = next(r for r in records if r["event"] == "order placed")
+    assert placed["order"] == 42
+    assert placed["token"] == "[REDACTED]"
+    _assert_shape(placed)
+    slow = next(r for r in records if r["event"] == "slow query SELECT 1")
+    assert slow["level"] == "warning"
+    assert slow["logger"] == "myapp.db"
+
+
+def test_a_library_can_leave_structlog_alone(tmp_path: Path) -> None:
+    structlog.configure(processors=[structlog.processors.KeyValueRenderer()])
+    before = structlog.get_config()["processors"]
+    log_file, _ = _setup(tmp_path, configure_structlog=False)
+    assert structlog.get_config()["processors"] == before
+    get_logger().info("still routed")
+    assert [r["event"] for r in _read(log_file)] == ["still routed"]
+
+
+def test_the_pretty_console_keeps_a_retry_on_one_line_and_its_own_words() -> None:
+    import types
+
+    tty = io.StringIO()
+    tty.isatty = types.MethodType(lambda self: True, tty)  # type: ignore[method-assign]
+    setup_logging("INFO", None, stream=tty, console_format="pretty")
+    get_logger().warning("Retry attempt", attempt=1, exception="HTTP 503: Service temporarily unavailable")
+    get_logger().error("No key", hint="pass api_key=... or use the offline sandbox")
+    lines = [line for line in tty.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 2
+    assert "HTTP 503: Service temporarily unavailable" in lines[0]
+    assert "api_key=... or use" in lines[1]

@@ -26,8 +26,10 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     log_file = settings.log_file if args.log_file is None else args.log_file
-    # a batch shows progress on the console: only warnings and errors there unless a level is asked for
-    console_level = "WARNING" if args.command == "batch" and not args.log_level else None
+    # a person at a terminal sees warnings and errors (a batch: its progress) and the result; the file keeps INFO.
+    # A level asked for applies to both; the demo, which is there to show the events, shows INFO.
+    quiet_console = args.command == "batch" or (sys.stderr.isatty() and args.command != "demo")
+    console_level = "WARNING" if quiet_console and not args.log_level else None
     setup_logging(
         args.log_level or settings.log_level, log_file or None, console=not args.quiet, console_level=console_level
     )

@@ -54,7 +54,8 @@ _PATTERNS = (
     # Google API keys: "AIza" + 35 characters
     (re.compile(r"AIza[0-9A-Za-z_\-]{35}"), lambda m: REDACTED),
     # key=... in query strings and form bodies
-    (re.compile(r"(?i)\b((?:api_?)?key=)[^&\s\"'#]+"), lambda m: m.group(1) + REDACTED),
+    # (values only: at least 8 key characters, so a sentence such as "pass api_key=... or" stays as written)
+    (re.compile(r"(?i)\b((?:api_?)?key=)[A-Za-z0-9_\-.~+/%=]{8,}"), lambda m: m.group(1) + REDACTED),
     # header values, also in reprs such as {'x-goog-api-key': '...'}
     (
         re.compile(
@@ -271,18 +272,21 @@ _shared: list[Any] = [
 ]
 
 
+def _chain() -> list[Any]:
+    """The processors of a structlog logger that hands its events to the handlers ``setup_logging`` installs."""
+    return [
+        structlog.stdlib.filter_by_level,
+        *_shared,
+        structlog.processors.format_exc_info,
+        Redactor(mark=True),
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
+
+
 def get_logger() -> Any:
     """Return tweetgen's logger: structlog over the stdlib logger ``tweetgen`` (silent until set up)."""
     return structlog.wrap_logger(
-        logging.getLogger(LOGGER_NAME),
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *_shared,
-            structlog.processors.format_exc_info,
-            Redactor(mark=True),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logging.getLogger(LOGGER_NAME), processors=_chain(), wrapper_class=structlog.stdlib.BoundLogger
     )
 
 
@@ -383,14 +387,40 @@ def _formatter(renderer: Any) -> logging.Formatter:
     )
 
 
+def _one_line(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """For the human console: an ``exception`` field that is a short description (``HTTP 503: ...``, the seed's
+    ``Retry attempt`` field), not a traceback, stays on the event's line as ``error=...``."""
+    exception = event_dict.get("exception")
+    if isinstance(exception, str) and "\n" not in exception:
+        event_dict["error"] = event_dict.pop("exception")
+    return event_dict
+
+
 def _console_renderer(console_format: str, stream: TextIO) -> Any:
     if console_format == "auto":
         console_format = "pretty" if stream.isatty() else "json"
     if console_format == "json":
         return structlog.processors.JSONRenderer(ensure_ascii=False)
     if console_format == "pretty":
-        return structlog.dev.ConsoleRenderer(colors=stream.isatty(), sort_keys=False)
+        pretty = structlog.dev.ConsoleRenderer(colors=stream.isatty(), sort_keys=False)
+        return lambda logger, method, event_dict: pretty(logger, method, _one_line(logger, method, event_dict))
     raise ConfigurationError(f"console_format must be auto, json or pretty, got {console_format!r}")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes, so a live progress bar that redirects stderr
+    (rich) prints log lines above itself instead of being overwritten by them."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
 
 
 def _file_handler(log_file: str, max_bytes: int, backup_count: int) -> logging.Handler:
@@ -424,8 +454,15 @@ def setup_logging(
     backup_count: int = 5,
     secrets: Iterable[str] = (),
     console_level: str | None = None,
+    configure_structlog: bool = True,
 ) -> None:
-    """Send tweetgen's and other libraries' logs to stderr and a JSON Lines file; safe to call twice."""
+    """The application's logging set-up: tweetgen's events, the application's own structlog and stdlib loggers
+    and other libraries' records go through one chain (context, timestamps, redaction, cuts) to stderr and a
+    JSON Lines file; safe to call twice.
+
+    ``configure_structlog=False`` leaves structlog's global configuration alone (a library embedding tweetgen
+    whose application configures structlog itself); tweetgen's own events are routed either way.
+    """
     level = _check_level(log_level)
     if preview_length < 1 or max_bytes < 0 or backup_count < 0:
         raise ConfigurationError("preview_length must be >= 1, max_bytes and backup_count >= 0")
@@ -436,7 +473,7 @@ def setup_logging(
         handlers.append(file_handler)
     if console:
         out = stream if stream is not None else sys.stderr
-        console_handler = logging.StreamHandler(out)
+        console_handler = logging.StreamHandler(out) if stream is not None else _StderrHandler()
         if console_level is not None:
             console_handler.setLevel(_check_level(console_level))
         console_handler.setFormatter(_formatter(_console_renderer(console_format, out)))
@@ -445,6 +482,13 @@ def setup_logging(
         register_secret(secret)
     _state["preview_length"] = preview_length
     _install(handlers, level)
+    if configure_structlog:
+        structlog.configure(
+            processors=_chain(),
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=False,
+        )
 
 
 def _install(handlers: list[logging.Handler], level: int) -> None:
