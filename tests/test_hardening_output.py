@@ -112,6 +112,24 @@ def test_dash_writes_the_records_to_stdout_and_nothing_else(
     assert len(sandbox_server.requests) == 3  # the second run found every row done
 
 
+def test_dash_with_stdout_closed_is_refused_before_any_call(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+    _topics(tmp_path, 1)
+    command = _command(tmp_path, "-")
+    result = subprocess.run(
+        command,
+        env=_env(sandbox_server),
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # the child starts with stdout closed, as after `>&-`
+    )
+    assert result.returncode == 2
+    assert "standard output is closed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sandbox_server.requests == []
+
+
 def test_a_new_file_follows_the_umask(tmp_path: Path) -> None:
     for mask, expected in ((0o022, 0o644), (0o027, 0o640), (0o002, 0o664)):
         output = tmp_path / f"new-{mask:o}.jsonl"

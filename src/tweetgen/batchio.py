@@ -289,6 +289,8 @@ def check_writable(path: Path, *, not_same_as: Mapping[str, str | Path] | None =
     inode, through symlinks and hard links too.
     """
     if is_stdout(path):
+        if sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise ConfigurationError("cannot write output to stdout (-o -): standard output is closed")
         return
     target = _target(path)
     for what, other in (not_same_as or {}).items():
@@ -332,6 +334,8 @@ def _write(handle: TextIO, records: Iterable[dict[str, Any]], fmt: str) -> int:
 def _write_stdout(records: Iterable[dict[str, Any]], fmt: str) -> int:
     """Stream the records to standard output as UTF-8, whatever the locale."""
     stream = sys.stdout
+    if stream is None:  # closed since the check: an OSError, so the caller says that the store has every result
+        raise OSError("standard output is closed")
     stream.flush()
     buffer = getattr(stream, "buffer", None)
     if buffer is None:  # a replaced sys.stdout without bytes underneath
