@@ -332,7 +332,8 @@ def test_deadline_covers_attempts_and_waits(run: Runner, fake_time: FakeTime) ->
     # 0.5 fail, wait 1, 2.0 fail, wait 2, 4.5 fail: a 4 s wait would pass 5 s
     assert fake_time.sleeps == [1.0, 2.0]
     assert caught.value.attempts == 3
-    assert caught.value.retry_after == 4.0
+    assert caught.value.retry_after is None  # the 4 s wait was ours, not the server's: no "server asked to wait"
+    assert caught.value.message.endswith("(stopped: waiting 4s would pass the 5s deadline)")
 
 
 def test_max_delay_caps_the_schedule(run: Runner, fake_time: FakeTime) -> None:

@@ -3,6 +3,10 @@
 Delay before attempt ``n`` (n >= 2): ``min(max_delay, base_delay * multiplier ** (n - 2))``, then
 jitter; a server hint (``Retry-After``, ``retry-after-ms``, Gemini ``RetryInfo``) on a retried error
 raises the delay to the hint; a hint above ``max_retry_after`` or past the deadline stops at once.
+
+Hints come from the server, so they are parsed defensively: negative, NaN, infinite or unparsable
+values are no hint at all, and anything longer than :data:`MAX_HINT` (a day) counts as a day, so no
+``Retry-After: 1000000000``, ``"1e400s"`` or date in the year 9999 can overflow a sleep or a clock.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_AFTER",
     "JITTERS",
+    "MAX_HINT",
     "SERVER_SIDE",
     "Decision",
     "RetryPolicy",
@@ -45,6 +50,9 @@ DEFAULT_BASE_DELAY = 1.0
 DEFAULT_MAX_DELAY = 10.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
 JITTERS = ("none", "full", "equal", "decorrelated")
+#: the longest server hint kept, in seconds: a longer one means "not today", and is capped here so that no
+#: later sum or sleep can overflow (``max_retry_after`` still decides whether it is honoured at all)
+MAX_HINT = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -93,11 +101,16 @@ def _finite(value: float) -> bool:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do after a failed attempt: retry after ``delay`` seconds, or stop for ``reason``."""
+    """What to do after a failed attempt: retry after ``delay`` seconds, or stop for ``reason``.
+
+    ``deadline`` is true when the policy's deadline is what stopped it (the delay is then tweetgen's
+    own wait, or the server's hint, that would not fit).
+    """
 
     retry: bool
     delay: float = 0.0
     reason: str = ""
+    deadline: bool = False
 
 
 def backoff_delay(
@@ -182,44 +195,62 @@ def decide(
             )
         delay = max(delay, hint)
     if policy.deadline is not None and elapsed + delay >= policy.deadline:
-        return Decision(False, delay, f"waiting {delay:g}s would pass the {policy.deadline:g}s deadline")
+        if elapsed >= policy.deadline:
+            return Decision(False, delay, f"the {policy.deadline:g}s deadline has passed", deadline=True)
+        return Decision(False, delay, f"waiting {delay:g}s would pass the {policy.deadline:g}s deadline", deadline=True)
     return Decision(True, delay)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*s\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})\s*s\s*$")
+
+
+def _hint(seconds: float) -> float | None:
+    """A server's wait in seconds, kept only when it is a finite number >= 0, and capped at :data:`MAX_HINT`."""
+    return min(seconds, MAX_HINT) if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def parse_duration(value: object) -> float | None:
-    """Seconds of a protobuf Duration string such as ``"26s"`` or ``"1.5s"``; ``None`` if not one."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    return float(match.group(1)) if match else None
+    """Seconds of a protobuf Duration string such as ``"26s"`` or ``"1.5s"``; ``None`` if not one.
+
+    At most 30 digits either side of the point (longer is not a duration but an attack on the parser);
+    capped at :data:`MAX_HINT`.
+    """
+    match = _DURATION.match(value) if isinstance(value, str) and len(value) <= 100 else None
+    return _hint(float(match.group(1))) if match else None
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); ``None`` if absent."""
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); ``None`` if absent.
+
+    Negative, NaN, infinite or unparsable values are ignored; long waits are capped at :data:`MAX_HINT`.
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            ms = float(raw_ms)
-            if math.isfinite(ms) and ms >= 0:
-                return ms / 1000
-        except ValueError:
-            pass
+    ms = _number(lowered.get("retry-after-ms"))
+    hint = _hint(ms / 1000) if ms is not None else None
+    if hint is not None:
+        return hint
     raw = lowered.get("retry-after")
-    if raw is None:
+    if raw is None or len(raw) > 100:  # an HTTP date is 29 characters; longer is no hint
         return None
-    try:
-        seconds = float(raw)
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    except ValueError:
-        pass
+    seconds = _number(raw)
+    if seconds is not None:
+        return _hint(seconds)
     try:
         when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+        current = time.time() if now is None else now
+        return _hint(max(0.0, when.timestamp() - current))
+    except (TypeError, ValueError, OverflowError, IndexError, OSError):  # the email parser's ways to say "no date"
         return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+
+
+def _number(raw: str | None) -> float | None:
+    """``raw`` as a float, or ``None`` (not a number, or absurdly long)."""
+    if raw is None or len(raw) > 100:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
 
 
 def describe_error(error: BaseException) -> str:

@@ -32,6 +32,9 @@ DEFAULT_MODEL = "gemini-flash-latest"
 DEFAULT_LOG_FILE = "tweet_generator.log"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: the largest answer read, counted after decompression: 4x the largest real generateContent answer
+#: (8 candidates x 65,536 output tokens x ~4 bytes = 2 MiB; tweetgen asks for 1,024 tokens, a few KiB)
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: what an HTTP header can carry
 PROVIDERS = ("auto", "gemini", "sandbox", "openai")
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -47,6 +50,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "log_level": ("TWEETGEN_LOG_LEVEL",),
     "log_file": ("TWEETGEN_LOG_FILE",),
     "timeout": ("TWEETGEN_TIMEOUT",),
+    "max_response_bytes": ("TWEETGEN_MAX_RESPONSE_BYTES",),
     "openai_api_key": ("OPENAI_API_KEY",),
     "openai_base_url": ("OPENAI_BASE_URL",),
     "openai_model": ("TWEETGEN_OPENAI_MODEL",),
@@ -90,6 +94,7 @@ class Settings:
     log_file: str = DEFAULT_LOG_FILE
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     openai_api_key: Secret | None = None
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
     openai_model: str = DEFAULT_OPENAI_MODEL
@@ -151,6 +156,8 @@ def load_settings(
             values[name], sources[name] = value, "argument"
     if "timeout" in values:
         values["timeout"] = _parse_timeout(values["timeout"], sources["timeout"])
+    if "max_response_bytes" in values:
+        values["max_response_bytes"] = _parse_bytes(values["max_response_bytes"], sources["max_response_bytes"])
     for secret in ("api_key", "openai_api_key"):
         if isinstance(values.get(secret), str):
             values[secret] = Secret(str(values[secret]))
@@ -167,6 +174,20 @@ def _parse_timeout(value: object, source: str) -> float:
     except (TypeError, ValueError):
         raise ConfigurationError(f"timeout from {source} must be a number of seconds, got {value!r}") from None
     return seconds
+
+
+def _parse_bytes(value: object, source: str) -> int:
+    """A response size limit: a whole number of bytes from 1 KiB to 1 GiB (``8_388_608`` or ``8388608``)."""
+    try:
+        size = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value))
+    except ValueError:
+        size = -1
+    if not 1024 <= size <= 1 << 30:
+        raise ConfigurationError(
+            f"maximum response size from {source} must be a whole number of bytes from 1024 to 1073741824 "
+            f"(TWEETGEN_MAX_RESPONSE_BYTES, --max-response-bytes), got {value!r}"
+        )
+    return size
 
 
 def provider_chain(spec: str) -> list[str]:

@@ -12,15 +12,30 @@
     │   ├── BadRequestError                    other 4xx (408 excepted)         not retried
     │   └── ServerError                        5xx, 408 (server timed out)      retried
     ├── NetworkError                           refused, reset, DNS, protocol    retried
-    │   └── RequestTimeoutError                connect / read / write timeout   retried
+    │   └── RequestTimeoutError                attempt over timeout or deadline retried
     ├── InvalidResponseError                   200 but not JSON / odd shape     retried
+    │   ├── ResponseTooLargeError              2xx body over the size limit     not retried
+    │   └── RedirectError                      3xx (the base URL moved)         not retried
     ├── ContentBlockedError                    blockReason or a SAFETY finish   not retried
     ├── EmptyResponseError                     no text (e.g. MAX_TOKENS)        not retried
     ├── TweetValidationError                   the model kept breaking rules    not retried
     └── CircuitOpenError                       fast failure while open          not retried
 
 Every error has ``attempts`` (set when the retry engine gives up) and ``retry_after`` (seconds the
-server asked to wait, or ``None``).
+server, or an open circuit breaker, asks to wait; ``None`` otherwise: tweetgen's own backoff and a stop by
+the deadline never set it).
+
+Bounded by construction: no message is longer than :data:`MAX_MESSAGE_LENGTH` characters (providers cut
+text from the server to :data:`MAX_SERVER_TEXT` first, so their own advice survives), so a server that
+answers with a 50 MB message cannot flood a log, a store or a terminal.
+
+Decisions: an answer over the size limit is not retried, because the same request to the same endpoint
+gives the same answer (a real ``generateContent`` answer is far below the default limit; an endpoint that
+sends more is misconfigured or hostile), and retrying would read the oversized body again. An *error*
+answer (4xx/5xx) over the limit keeps its status class (a 503 stays a retried :class:`ServerError`), only
+its body is not read. A redirect means the base URL points at the wrong place: not retried, and the error
+names the setting to fix. Both are :class:`InvalidResponseError` subclasses, so ``except
+InvalidResponseError`` and provider fallback chains treat them as bad answers.
 """
 
 from __future__ import annotations
@@ -28,6 +43,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "MAX_MESSAGE_LENGTH",
+    "MAX_SERVER_TEXT",
     "APIError",
     "AuthenticationError",
     "BadRequestError",
@@ -40,11 +57,27 @@ __all__ = [
     "ModelNotFoundError",
     "NetworkError",
     "RateLimitError",
+    "RedirectError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "ServerError",
     "TweetGenError",
     "TweetValidationError",
+    "clip",
 ]
+
+#: the longest text from a server (message, reason phrase, status) an error keeps
+MAX_SERVER_TEXT = 1000
+#: the longest message any tweetgen error carries (server text plus tweetgen's own advice)
+MAX_MESSAGE_LENGTH = 2000
+
+
+def clip(text: str, limit: int = MAX_SERVER_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, with a marker that says how much was cut."""
+    if len(text) <= limit:
+        return text
+    marker = f"... [{len(text) - limit:,} more characters cut]"
+    return text[:limit] + marker
 
 
 class TweetGenError(Exception):
@@ -54,6 +87,7 @@ class TweetGenError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        message = clip(message, MAX_MESSAGE_LENGTH)
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
@@ -64,6 +98,11 @@ class TweetGenError(Exception):
     def status_code(self) -> int | None:
         """The HTTP status of the failed attempt, or ``None`` when there was none."""
         return None
+
+    def add_to_message(self, text: str) -> None:
+        """Append ``text`` to the message (the retry engine says why it stopped); the length cap still holds."""
+        self.message = clip(self.message + text, MAX_MESSAGE_LENGTH)
+        self.args = (self.message, *self.args[1:])
 
 
 class ConfigurationError(TweetGenError, ValueError):
@@ -90,7 +129,7 @@ class APIError(TweetGenError):
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         self._status_code = status_code
-        self.status = status
+        self.status = clip(status) if status is not None else None
         self.details = details or []
 
     @property
@@ -133,13 +172,40 @@ class NetworkError(TweetGenError):
 
 
 class RequestTimeoutError(NetworkError):
-    """Connecting, sending or reading took longer than the configured timeout."""
+    """The attempt did not finish in time: ``timeout`` bounds a whole attempt (connecting, sending, reading
+    the headers and the whole body) by the wall clock, and the retry deadline bounds an attempt in flight."""
 
 
 class InvalidResponseError(TweetGenError):
     """A 2xx response whose body is not the JSON shape the API documents."""
 
     retryable = True
+
+
+class ResponseTooLargeError(InvalidResponseError):
+    """A 2xx answer longer than ``max_response_bytes`` (counted after decompression); not retried."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class RedirectError(InvalidResponseError):
+    """A 3xx answer: the base URL points at an address that moved; not retried."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status_code: int, location: str | None) -> None:
+        super().__init__(message)
+        self._status_code = status_code
+        self.location = location
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status of the redirect (301, 302, 307, 308...)."""
+        return self._status_code
 
 
 class ContentBlockedError(TweetGenError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,6 +52,7 @@ __all__ = [
     "aretry_with_custom_backoff",
     "aretry_with_tenacity",
     "backoff_delay",
+    "call_deadline",
     "decide",
     "describe_error",
     "is_retryable",
@@ -62,6 +64,18 @@ __all__ = [
 
 T = TypeVar("T")
 _log = get_logger()
+#: when (``time.monotonic()``) the retried call in progress must end; set while an attempt runs
+_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("tweetgen_call_deadline", default=None)
+
+
+def call_deadline() -> float | None:
+    """The ``time.monotonic()`` by which the retried call in progress must end, or ``None`` without a deadline.
+
+    The hook that lets ``RetryPolicy.deadline`` bound an attempt in flight: the engine sets it before each
+    attempt to what the deadline leaves (measured on the engine's clock, so an injected clock works too),
+    and the providers end their attempt then, whatever their own ``timeout`` still allows.
+    """
+    return _CALL_DEADLINE.get()
 
 
 class _Controller:
@@ -84,6 +98,7 @@ class _Controller:
         self.attempt_start = self.start
         self.previous_delay: float | None = None
         self._tokens: Mapping[str, Any] = {}
+        self._deadline_token: contextvars.Token[float | None] | None = None
         self.trace = current_trace()
         self.last_error: BaseException | None = None
         self._attempt: AttemptTrace | None = None
@@ -95,6 +110,10 @@ class _Controller:
             self.budget.record_request()
         self.attempt_start = self.clock()
         self._tokens = structlog.contextvars.bind_contextvars(attempt=attempt)
+        if self.policy.deadline is not None:
+            left = max(0.0, self.policy.deadline - (self.attempt_start - self.start))
+            until, outer = time.monotonic() + left, _CALL_DEADLINE.get()
+            self._deadline_token = _CALL_DEADLINE.set(until if outer is None else min(until, outer))
         if self.trace is not None:
             delay = self.previous_delay if attempt > 1 and self.previous_delay is not None else 0.0
             self._attempt = AttemptTrace(number=attempt, delay_before=delay)
@@ -129,6 +148,10 @@ class _Controller:
         if self._tokens:
             structlog.contextvars.reset_contextvars(**self._tokens)
             self._tokens = {}
+        if self._deadline_token is not None:
+            with contextlib.suppress(ValueError):  # set in another context (cannot happen in our loops)
+                _CALL_DEADLINE.reset(self._deadline_token)
+            self._deadline_token = None
 
     def _guarded(self, decision: Decision, error: BaseException) -> Decision:
         """Veto a retry the circuit breaker or the retry budget will not allow."""
@@ -192,9 +215,12 @@ class _Controller:
         with contextlib.suppress(AttributeError):
             error.attempts = attempt  # type: ignore[attr-defined]
         if decision.reason != "not retryable":
-            if isinstance(error, TweetGenError) and error.retry_after is None and decision.delay:
+            by_deadline = decision.deadline  # then the delay is our own backoff, no server's request
+            if isinstance(error, TweetGenError) and error.retry_after is None and decision.delay and not by_deadline:
                 error.retry_after = decision.delay
             _log.error("Retries exhausted", attempts=attempt, exception=describe_error(error), reason=decision.reason)
+            if decision.deadline:
+                _say_stopped(error, decision.reason)
 
     def succeeded(self, result: T, attempt: int) -> T:
         if self.breaker is not None:
@@ -209,6 +235,16 @@ class _Controller:
         if attempt > 1:
             _log.info("Retry succeeded", final_attempt=attempt)
         return result
+
+
+def _say_stopped(error: BaseException, reason: str) -> None:
+    """Add to the error's message that the deadline stopped the retries (and how), once."""
+    note = f" (stopped: {reason})"
+    if isinstance(error, TweetGenError):
+        if not error.message.endswith(note):
+            error.add_to_message(note)
+    elif hasattr(error, "add_note"):  # Python 3.11+: any other exception gets a note
+        error.add_note(note.strip(" ()"))
 
 
 def retry_with_custom_backoff(

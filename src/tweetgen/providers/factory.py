@@ -96,6 +96,7 @@ def build_provider(settings: Settings, choice: str | None = None, **transports: 
             base_url=settings.openai_base_url,
             timeout=settings.timeout,
             connect_timeout=settings.connect_timeout,
+            max_response_bytes=settings.max_response_bytes,
             **transports,
         )
     if name == "sandbox":
@@ -112,6 +113,7 @@ def build_provider(settings: Settings, choice: str | None = None, **transports: 
         api_version=settings.api_version,
         timeout=settings.timeout,
         connect_timeout=settings.connect_timeout,
+        max_response_bytes=settings.max_response_bytes,
         name=name,
         secret_key=name != "sandbox",
         **transports,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..config import DEFAULT_API_VERSION, DEFAULT_BASE_URL, Secret
+from ..config import DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, Secret
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -19,9 +19,10 @@ from ..errors import (
     ModelNotFoundError,
     RateLimitError,
     ServerError,
+    clip,
 )
 from ..retry import parse_duration, parse_retry_after
-from ._http import HTTPProvider, json_object
+from ._http import HTTPProvider, json_object, server_text, token_count
 from .base import GenerationRequest, GenerationResult, Usage
 
 __all__ = ["GeminiProvider", "build_body", "error_from_response", "parse_response"]
@@ -63,15 +64,11 @@ def _usage(data: Mapping[str, Any]) -> Usage:
     if not isinstance(meta, Mapping):
         return Usage()
 
-    def count(key: str) -> int:
-        value = meta.get(key, 0)
-        return value if isinstance(value, int) else 0
-
     return Usage(
-        input_tokens=count("promptTokenCount"),
-        output_tokens=count("candidatesTokenCount"),
-        thought_tokens=count("thoughtsTokenCount"),
-        total_tokens=count("totalTokenCount"),
+        input_tokens=token_count(meta.get("promptTokenCount")),
+        output_tokens=token_count(meta.get("candidatesTokenCount")),
+        thought_tokens=token_count(meta.get("thoughtsTokenCount")),
+        total_tokens=token_count(meta.get("totalTokenCount")),
     )
 
 
@@ -82,13 +79,14 @@ def parse_response(content: bytes, *, provider: str, model: str, status_code: in
     block = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
     candidates = data.get("candidates")
     if block:
-        raise ContentBlockedError(f"the prompt was blocked by Gemini's safety filters ({block})", reason=str(block))
+        block = clip(str(block), 100)
+        raise ContentBlockedError(f"the prompt was blocked by Gemini's safety filters ({block})", reason=block)
     if not isinstance(candidates, list) or not candidates:
         raise InvalidResponseError("response has no candidates and no block reason")
     if not all(isinstance(c, Mapping) for c in candidates):
         raise InvalidResponseError("response candidates are not objects")
     texts = tuple(_candidate_text(c) for c in candidates)
-    reasons = tuple(str(c.get("finishReason") or "") for c in candidates)
+    reasons = tuple(clip(str(c.get("finishReason") or ""), 100) for c in candidates)
     kept = tuple((t, r) for t, r in zip(texts, reasons, strict=True) if t and r not in BLOCKING_FINISH_REASONS)
     if not kept:
         reason = reasons[0]
@@ -104,8 +102,8 @@ def parse_response(content: bytes, *, provider: str, model: str, status_code: in
         provider=provider,
         model=model,
         usage=_usage(data),
-        model_version=data.get("modelVersion") if isinstance(data.get("modelVersion"), str) else None,
-        response_id=data.get("responseId") if isinstance(data.get("responseId"), str) else None,
+        model_version=server_text(data.get("modelVersion")),
+        response_id=server_text(data.get("responseId")),
         status_code=status_code,
     )
 
@@ -136,7 +134,7 @@ def error_from_response(response: httpx.Response, *, model: str, api_version: st
     """Map an HTTP error response onto the error tree (DESIGN.md "Errors")."""
     code = response.status_code
     message, status, details = _error_fields(response.content)
-    message = message or response.reason_phrase or f"HTTP {code}"
+    message = clip(message or response.reason_phrase or f"HTTP {code}")
     hints = [parse_retry_after(response.headers), parse_duration(_detail(details, _RETRY_INFO).get("retryDelay"))]
     found = [h for h in hints if h is not None]
     kwargs: dict[str, Any] = {
@@ -174,6 +172,7 @@ class GeminiProvider(HTTPProvider):
     """One ``generateContent`` attempt per call; one reused httpx client (sync) and one async client."""
 
     _key: Secret
+    base_url_setting = "GEMINI_BASE_URL"
 
     def __init__(
         self,
@@ -188,6 +187,7 @@ class GeminiProvider(HTTPProvider):
         secret_key: bool = True,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -199,6 +199,7 @@ class GeminiProvider(HTTPProvider):
             secret_key=secret_key,
             transport=transport,
             async_transport=async_transport,
+            max_response_bytes=max_response_bytes,
         )
         self.api_version = api_version
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from ..config import DEFAULT_OPENAI_BASE_URL, Secret
+from ..config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OPENAI_BASE_URL, Secret
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -39,10 +39,11 @@ from ..errors import (
     RateLimitError,
     ServerError,
     TweetGenError,
+    clip,
 )
 from ..logs import preview
 from ..retry import parse_retry_after
-from ._http import HTTPProvider, json_object
+from ._http import HTTPProvider, json_object, server_text, token_count
 from .base import GenerationRequest, GenerationResult, Usage
 
 __all__ = [
@@ -74,8 +75,7 @@ def build_body(request: GenerationRequest, *, model: str, max_tokens_field: str 
 
 
 def _count(data: object, key: str) -> int:
-    value = data.get(key, 0) if isinstance(data, Mapping) else 0
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return token_count(data.get(key, 0) if isinstance(data, Mapping) else 0)
 
 
 def _usage(data: Mapping[str, Any]) -> Usage:
@@ -118,7 +118,7 @@ def _choice(choice: Mapping[str, Any]) -> _Choice:
     reason = choice.get("finish_reason")
     return _Choice(
         text=_message_text(message),
-        reason=reason if isinstance(reason, str) else "",
+        reason=clip(reason, 100) if isinstance(reason, str) else "",
         refusal=refusal if isinstance(refusal, str) else None,
     )
 
@@ -148,8 +148,7 @@ def _choices(data: Mapping[str, Any]) -> list[_Choice]:
 
 
 def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
+    return server_text(data.get(key))
 
 
 def parse_response(content: bytes, *, provider: str, model: str, status_code: int = 200) -> GenerationResult:
@@ -237,7 +236,7 @@ def error_from_response(response: httpx.Response, *, model: str, base_url: str =
     """Map an HTTP error response onto the error tree (DESIGN.md "Errors"; 408/409 are retried)."""
     code = response.status_code
     info = _error_body(response.content)
-    message = info.message or response.reason_phrase or f"HTTP {code}"
+    message = clip(info.message or response.reason_phrase or f"HTTP {code}")
     kwargs: dict[str, Any] = {
         "status_code": code,
         "status": info.code or info.kind,
@@ -260,6 +259,8 @@ def error_from_response(response: httpx.Response, *, model: str, base_url: str =
 class OpenAIProvider(HTTPProvider):
     """One ``chat/completions`` attempt per call, with a bearer key, or none for local servers."""
 
+    base_url_setting = "OPENAI_BASE_URL"
+
     def __init__(
         self,
         *,
@@ -273,6 +274,7 @@ class OpenAIProvider(HTTPProvider):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         max_tokens_field: str = "max_tokens",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if max_tokens_field not in MAX_TOKENS_FIELDS:
             raise ConfigurationError(f"max_tokens_field must be one of {', '.join(MAX_TOKENS_FIELDS)}")
@@ -288,6 +290,7 @@ class OpenAIProvider(HTTPProvider):
             secret_key=secret_key,
             transport=transport,
             async_transport=async_transport,
+            max_response_bytes=max_response_bytes,
         )
 
     def _headers(self) -> dict[str, str]:
