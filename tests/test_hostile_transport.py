@@ -13,6 +13,7 @@ import gzip
 import json
 import math
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -132,6 +133,26 @@ def test_a_silent_server_ends_within_the_timeout(mode: str) -> None:
     assert elapsed < 0.5 + MARGIN
     assert error.latency_ms is not None
     assert error.latency_ms >= 400
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux drops a SYN when the accept queue is full")
+def test_a_connection_that_never_completes_ends_within_the_connect_timeout() -> None:
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:  # never accepts
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]  # fill the accept queue: later SYNs go unanswered
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        try:
+            provider = GeminiProvider(
+                api_key=KEY, model="m", base_url=f"http://127.0.0.1:{port}", timeout=10, connect_timeout=0.3
+            )
+            error, elapsed = _timed_failure(lambda: _call(provider, "sync"))
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert str(error) == "request timed out: no connection within the 0.3s connect timeout"
+    assert elapsed < 0.3 + MARGIN
 
 
 def test_an_injected_transport_is_bounded_between_reads_of_the_body() -> None:

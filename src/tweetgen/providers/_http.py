@@ -101,24 +101,27 @@ class _Bound:
 
     until: float
     timeout: float
+    connect: float
     by_deadline: bool
 
     @classmethod
-    def start(cls, timeout: float) -> _Bound:
+    def start(cls, timeout: float, connect: float) -> _Bound:
         until, outer = time.monotonic() + timeout, call_deadline()
         if outer is not None and outer < until:
-            return cls(outer, timeout, by_deadline=True)
-        return cls(until, timeout, by_deadline=False)
+            return cls(outer, timeout, connect, by_deadline=True)
+        return cls(until, timeout, connect, by_deadline=False)
 
     def left(self) -> float:
         return max(0.0, self.until - time.monotonic())
 
-    def timeouts(self, connect: float) -> httpx.Timeout:
+    def timeouts(self) -> httpx.Timeout:
         """httpx's per-operation timeouts, none longer than what is left (the backend shortens them as it goes)."""
         left = self.left()
-        return httpx.Timeout(left, connect=min(connect, left), pool=left)
+        return httpx.Timeout(left, connect=min(self.connect, left), pool=left)
 
     def error(self, what: str) -> RequestTimeoutError:
+        if what == "ConnectTimeout" and self.left() > 0:  # the connect timeout, shorter than the attempt's
+            return RequestTimeoutError(f"request timed out: no connection within the {self.connect:g}s connect timeout")
         if self.by_deadline:
             return RequestTimeoutError(f"request timed out: the call's deadline ran out during the attempt ({what})")
         return RequestTimeoutError(
@@ -552,7 +555,7 @@ class HTTPProvider(ABC):
         return mapped
 
     def _exchange(self, request: GenerationRequest, bound: _Bound) -> _Answer:
-        timeouts = bound.timeouts(self.connect_timeout)
+        timeouts = bound.timeouts()
         body = self.build_body(request)
         with self._sync_client().stream("POST", self.url, json=body, timeout=timeouts) as response:
             if 300 <= response.status_code < 400:
@@ -563,7 +566,7 @@ class HTTPProvider(ABC):
                 return _Answer(response, None)
 
     async def _aexchange(self, request: GenerationRequest, bound: _Bound) -> _Answer:
-        timeouts = bound.timeouts(self.connect_timeout)
+        timeouts = bound.timeouts()
         body = self.build_body(request)
         async with self._async_client().stream("POST", self.url, json=body, timeout=timeouts) as response:
             if 300 <= response.status_code < 400:
@@ -577,7 +580,7 @@ class HTTPProvider(ABC):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Make one attempt (no retries), bounded by ``timeout`` and the call's deadline."""
         started = self._started(request)
-        bound = _Bound.start(self.timeout)
+        bound = _Bound.start(self.timeout, self.connect_timeout)
         token = _ATTEMPT_DEADLINE.set(bound.until)
         try:
             answer = self._exchange(request, bound)
@@ -590,7 +593,7 @@ class HTTPProvider(ABC):
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         """Make one attempt without blocking the event loop (no retries), bounded as :meth:`generate`."""
         started = self._started(request)
-        bound = _Bound.start(self.timeout)
+        bound = _Bound.start(self.timeout, self.connect_timeout)
         token = _ATTEMPT_DEADLINE.set(bound.until)
         try:
             answer = await asyncio.wait_for(self._aexchange(request, bound), bound.left() + _ASYNC_GRACE)
