@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import signal
 import sqlite3
 import time
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from .backoff import DEFAULT_MAX_RETRY_AFTER
-from .batchio import Row, read_rows, write_records
+from .batchio import FIELDS, Row, read_rows, write_records
 from .errors import CircuitOpenError, InputError, RateLimitError, TweetGenError
 from .generator import TweetGenerator
 from .logs import get_logger
 from .providers.base import GenerationRequest, GenerationResult, Provider
-from .request import TweetRequest
+from .request import TweetRequest, brief
 from .results import Tweet
 from .retry import call_deadline
 from .stats import percentile
@@ -38,7 +39,14 @@ _log = get_logger()
 __all__ = ["BatchSummary", "PreparedRow", "ThrottledProvider", "output_records", "prepare", "run_batch"]
 
 _BOOL = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+#: The input columns that shape a request (README: other columns are ignored; ``id`` names the row).
+_COLUMNS = frozenset(FIELDS) - {"id"}
+_TEXT_FIELDS = ("topic", "tone", "audience", "call_to_action", "language", "link")
 _INT_FIELDS = ("max_words", "seed")
+#: A whole number as CSV writes it: digits, and a ``.0`` as spreadsheets and pandas add (18 digits fit 64 bits).
+_WHOLE = re.compile(r"\s*[+-]?\d{1,18}(?:\.0*)?\s*")
+#: Longest topic or tone an error record repeats (the output and the store keep them to find the row by).
+MAX_SHOWN_CHARS = 1_000
 #: how many times a row waits for an open circuit to half-open before it counts as failed
 MAX_REQUEUES = 3
 
@@ -146,41 +154,77 @@ class PreparedRow:
     error: str | None = None
 
 
+def _whole(name: str, value: object) -> int:
+    """A whole number from JSON (``12``, or ``12.0``) or CSV text (``"12"``); anything else is the row's error."""
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        return int(value.strip().split(".")[0])
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InputError(f"{name} must be a whole number, got {brief(value)}")
+
+
 def _coerce(values: dict[str, Any]) -> dict[str, Any]:
-    options = {k: v for k, v in values.items() if k in TweetRequest.__dataclass_fields__ and k != "extra"}
+    """The request options of a row: its known columns, types checked, CSV text read as numbers and yes/no."""
+    options = {k: v for k, v in values.items() if k in _COLUMNS and v is not None}
+    topic = options.get("topic")
+    if topic is None or (isinstance(topic, str) and not topic.strip()):
+        raise InputError("topic is empty")
+    for name in _TEXT_FIELDS:
+        if name in options and not isinstance(options[name], str):
+            raise InputError(f"{name} must be a text, got {brief(options[name])}")
     for name in _INT_FIELDS:
-        if isinstance(options.get(name), str):
-            try:
-                options[name] = int(options[name])
-            except ValueError:
-                raise InputError(f"{name} must be a whole number, got {options[name]!r}") from None
+        if name in options:
+            options[name] = _whole(name, options[name])
     emoji = options.get("emoji")
     if isinstance(emoji, str):
         if emoji.strip().lower() not in _BOOL:
-            raise InputError(f"emoji must be yes or no (true/false, 1/0), got {emoji!r}")
+            raise InputError(f"emoji must be yes or no (true/false, 1/0), got {brief(emoji)}")
         options["emoji"] = _BOOL[emoji.strip().lower()]
     elif emoji is not None and not isinstance(emoji, bool):
-        raise InputError(f"emoji must be yes or no, got {emoji!r}")
-    hashtags = options.get("hashtags")
-    if hashtags is not None and not (
-        isinstance(hashtags, str) or (isinstance(hashtags, list) and all(isinstance(t, str) for t in hashtags))
-    ):
-        raise InputError(f"hashtags must be none, auto, or tags such as 'python,ai', got {hashtags!r}")
+        raise InputError(f"emoji must be yes or no, got {brief(emoji)}")
     return options
 
 
+def _shown(values: dict[str, Any]) -> dict[str, Any]:
+    """The values an error record repeats (id, topic, tone, max_words), made safe to write to the output and the
+    store: texts cut to ``MAX_SHOWN_CHARS``, numbers within 64 bits (18 digits), anything else as short text."""
+    shown: dict[str, Any] = {}
+    for name in ("id", "topic", "tone", "max_words"):
+        value = values.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
+            shown[name] = value
+        elif isinstance(value, str) and (len(value) <= 18 or name != "max_words"):
+            shown[name] = value if len(value) <= MAX_SHOWN_CHARS else value[:MAX_SHOWN_CHARS] + "..."
+        else:
+            shown[name] = brief(value)
+    return shown
+
+
+def _failed(row: Row, message: str) -> PreparedRow:
+    return PreparedRow(Row(row.number, _shown(row.values), message), error=message)
+
+
 def prepare(row: Row, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> PreparedRow:
-    """Validate a row into a request and its idempotency key, or say why it cannot run."""
+    """Validate a row into a request and its idempotency key, or say why it cannot run.
+
+    Whatever goes wrong is that row's error, and the batch goes on: input problems have their own sentences;
+    anything else (a bug, a library's surprise) is logged with its traceback and named by its type.
+    """
     if row.error:
-        return PreparedRow(row, error=row.error)
-    if not str(row.values.get("topic") or "").strip():
-        return PreparedRow(row, error="topic is empty")
+        return _failed(row, row.error)
     try:
         request = TweetRequest(**{**(defaults or {}), **_coerce(row.values)})
-    except (InputError, TypeError) as error:
-        return PreparedRow(row, error=str(error))
-    inputs = {k: v for k, v in vars(request).items() if k != "extra"}
-    return PreparedRow(row, key=idempotency_key(inputs, settings), request=request)
+        inputs = {k: v for k, v in vars(request).items() if k != "extra"}
+        return PreparedRow(row, key=idempotency_key(inputs, settings), request=request)
+    except InputError as error:
+        return _failed(row, str(error))
+    except Exception as error:  # the last line of defence: this row fails, not the batch
+        _log.error("Row cannot be prepared", row=row.number, error_type=type(error).__name__, exc_info=True)
+        return _failed(row, f"row cannot be prepared ({type(error).__name__}); the log file has the details")
 
 
 def _duplicates(rows: Iterator[PreparedRow]) -> Iterator[PreparedRow]:

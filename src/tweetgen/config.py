@@ -117,7 +117,15 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         return {}
     if not stat.S_ISREG(st.st_mode):
         return {}
-    return dict(_parse_dotenv(str(path.resolve()), st.st_mtime_ns, st.st_size))
+    try:
+        return dict(_parse_dotenv(str(path.resolve()), st.st_mtime_ns, st.st_size))
+    except UnicodeDecodeError as error:
+        raise ConfigurationError(
+            f"the {path} file is not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
+            "save it as UTF-8 or remove it"
+        ) from None
+    except OSError as error:
+        raise ConfigurationError(f"cannot read the {path} file: {error.strerror or error}") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,26 +203,68 @@ def provider_chain(spec: str) -> list[str]:
     return [part.strip() for part in spec.split(",") if part.strip()]
 
 
+# the command-line option of a setting the CLI passes as an argument
+_FLAGS = {"model": "--model", "timeout": "--timeout", "provider": "--provider"}
+# a model name in a Gemini URL path (gemini-2.5-flash, gemini-flash-latest): no spaces, controls, / ? # or %
+_GEMINI_MODEL = re.compile(r"[A-Za-z0-9._:@+-]+")
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")  # spaces and control characters
+
+
 def _source(settings: Settings, name: str) -> str:
     source = settings.sources.get(name)
-    hint = f"set with {'/'.join(_ENV[name])}" if source is None else f"from {source}"
+    if source is None:
+        hint = f"set with {'/'.join(_ENV[name])}"
+    elif source == "argument" and name in _FLAGS:
+        hint = f"given as {_FLAGS[name]} or {name}="
+    else:
+        hint = f"from {source}"
     return f" ({hint})"
 
 
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL ("" when it is simply not an http(s) URL), or ``None``."""
+    if _URL_UNSAFE.search(url):
+        return "; it contains a space or a control character"
+    try:
+        parts = urlsplit(url)
+        port, host = parts.port, parts.hostname
+    except ValueError as error:  # a bad IPv6 literal or port
+        return f"; it cannot be read ({error})"
+    if parts.scheme not in ("http", "https") or not host:
+        return ""
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        return "; it has a query (?) or fragment (#), where the API path would end up"
+    return None if port != 0 else "; port 0 is not a port"
+
+
+def _check_url(settings: Settings, name: str, what: str, example: str) -> None:
+    url = getattr(settings, name)
+    problem = _url_problem(url) if isinstance(url, str) else ""
+    if problem is not None:
+        got = _shown(str(url)) + problem
+        raise ConfigurationError(f"{what}{_source(settings, name)} must be an http(s) URL such as {example}, got {got}")
+
+
 def _validated(settings: Settings) -> Settings:
-    parts = urlsplit(settings.base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(
-            f"base URL{_source(settings, 'base_url')} must be an http(s) URL such as {DEFAULT_BASE_URL}, "
-            f"got {settings.base_url!r}"
-        )
+    _check_url(settings, "base_url", "base URL", DEFAULT_BASE_URL)
     if settings.provider is not None and not set(provider_chain(settings.provider)) <= set(PROVIDERS):
         raise ConfigurationError(
             f"unknown provider {settings.provider!r}; choose one of {', '.join(PROVIDERS)} (TWEETGEN_PROVIDER)"
         )
-    if not settings.model.strip() or "/" in settings.model.strip("/").removeprefix("models/"):
+    if not isinstance(settings.model, str) or not _GEMINI_MODEL.fullmatch(settings.model.removeprefix("models/")):
         raise ConfigurationError(
-            f"model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL}, got {settings.model!r}"
+            f"model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL} (letters, digits and "
+            f". _ - : @ +), got {_shown(str(settings.model))}"
+        )
+    if not isinstance(settings.openai_model, str) or not _KEY_CHARS.fullmatch(settings.openai_model):
+        raise ConfigurationError(
+            f"OpenAI-compatible model{_source(settings, 'openai_model')} must be a model name such as "
+            f"{DEFAULT_OPENAI_MODEL} (printable characters, no spaces), got {_shown(str(settings.openai_model))}"
         )
     if not 0 < settings.timeout <= 3600 or not 0 < settings.connect_timeout <= 3600:
         raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
@@ -226,12 +276,7 @@ def _validated(settings: Settings) -> Settings:
                 f"the {'/'.join(_ENV[name])} value{_source(settings, name)} contains spaces, quotes or "
                 "non-ASCII characters; paste the key alone, without quotes"
             )
-    openai = urlsplit(settings.openai_base_url)
-    if openai.scheme not in ("http", "https") or not openai.netloc:
-        raise ConfigurationError(
-            f"OpenAI-compatible base URL{_source(settings, 'openai_base_url')} must be an http(s) URL such as "
-            f"{DEFAULT_OPENAI_BASE_URL}, got {settings.openai_base_url!r}"
-        )
+    _check_url(settings, "openai_base_url", "OpenAI-compatible base URL", DEFAULT_OPENAI_BASE_URL)
     return replace(
         settings,
         base_url=settings.base_url.rstrip("/"),

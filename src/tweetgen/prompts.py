@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 import sys
 from collections.abc import Mapping
@@ -13,6 +14,8 @@ from .errors import InputError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "MAX_FORMAT_WIDTH",
+    "MAX_PROMPT_CHARS",
     "THREAD_TEMPLATE",
     "TONES",
     "PromptTemplate",
@@ -25,6 +28,34 @@ __all__ = [
 
 class TemplateError(InputError):
     """A template is malformed, unknown, or rendered with missing or unknown variables."""
+
+
+#: Largest width or precision in a placeholder's format spec (``{topic:>40}``): enough to pad or cut any
+#: variable, while ``{topic:x>100000000}`` would render a 100 MB prompt.
+MAX_FORMAT_WIDTH = 1_000
+#: Longest rendered prompt, in characters: far beyond a tweet prompt with a few examples (Gemini bills every
+#: token of it); a longer one is refused before any call.
+MAX_PROMPT_CHARS = 100_000
+_NUMBER = re.compile(r"\d+")
+
+
+def _check_spec(spec: str) -> None:
+    """Refuse a format spec whose width or precision is over ``MAX_FORMAT_WIDTH`` (a digit fill character is
+    small, so any number in the spec over the limit is a width or a precision)."""
+    for number in _NUMBER.findall(spec):
+        if len(number) > 6 or int(number) > MAX_FORMAT_WIDTH:
+            raise TemplateError(
+                f"format spec {spec[:40]!r} asks for a width or precision of {number[:12]}; the limit is "
+                f"{MAX_FORMAT_WIDTH}"
+            )
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` that checks every format spec once its nested fields are filled in."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        _check_spec(format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 #: Tone presets: name -> how the model should sound.
@@ -62,6 +93,8 @@ def _fields(text: str) -> frozenset[str]:
         names.add(name)
         if spec and "{" in spec:
             names |= _fields(spec)
+        elif spec:
+            _check_spec(spec)
     return frozenset(names)
 
 
@@ -94,9 +127,15 @@ class PromptTemplate:
                 f"template {self.name!r}: {'; '.join(parts)} (it takes: {', '.join(sorted(self.variables))})"
             )
         try:
-            return self.text.format(**merged)
+            text = _Formatter().vformat(self.text, (), merged)
         except (KeyError, IndexError, ValueError) as exc:
             raise TemplateError(f"template {self.name!r} cannot be rendered: {exc}") from None
+        if len(text) > MAX_PROMPT_CHARS:
+            raise TemplateError(
+                f"template {self.name!r} renders a prompt of {len(text):,} characters; the limit is "
+                f"{MAX_PROMPT_CHARS:,}"
+            )
+        return text
 
 
 DEFAULT_TEMPLATE = PromptTemplate(
@@ -134,8 +173,11 @@ class TemplateRegistry:
         self._templates: dict[str, PromptTemplate] = dict(templates or {})
 
     def register(self, template: PromptTemplate) -> PromptTemplate:
-        """Add or replace a template (its variables are checked now, not at render time)."""
-        _ = template.variables
+        """Add or replace a template (its variables and format specs are checked now, not at render time)."""
+        try:
+            _ = template.variables
+        except TemplateError as error:
+            raise TemplateError(f"template {template.name!r}: {error}") from None
         self._templates[template.name] = template
         return template
 

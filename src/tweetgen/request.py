@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -14,44 +15,92 @@ __all__ = [
     "MAX_TOPIC_LENGTH",
     "MAX_VARIANTS",
     "MAX_WORDS_RANGE",
+    "NOT_A_THREAD",
+    "SEED_RANGE",
+    "TEMPERATURE_RANGE",
     "TweetRequest",
+    "brief",
     "check_input",
+    "check_text",
 ]
 
 MAX_TOPIC_LENGTH = 200
 MAX_WORDS_RANGE = (1, 60)
 MAX_VARIANTS = 8
 MAX_THREAD_TWEETS = 25
+#: Sampling seeds: a 32-bit signed integer, what Gemini's ``generationConfig.seed`` takes (OpenAI takes more).
+SEED_RANGE = (-(2**31), 2**31 - 1)
+#: Sampling temperature, as Gemini and OpenAI accept it.
+TEMPERATURE_RANGE = (0.0, 2.0)
 AUTO_HASHTAGS = 2
 _HASHTAG = re.compile(r"^#?(\w{1,100})$")
 _URL = re.compile(r"^https?://\S+$")
 _TAG_IN_TEXT = re.compile(r"(?<![\w&])#\w+")  # whole hashtags: #ai is not inside #AITools
+# C0 and C1 control characters: never part of a topic, option or phrase (whitespace is collapsed before the check)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class _NotAThread(int):
+    """The ``thread`` default: 0, but not the same object as a 0 that was asked for (which is not a thread)."""
+
+    def __repr__(self) -> str:
+        return "0"
+
+
+#: ``TweetRequest.thread`` when the request is one tweet, not a thread (an explicit ``thread=0`` is refused).
+NOT_A_THREAD: int = _NotAThread(0)
+
+
+def brief(value: object, limit: int = 40) -> str:
+    """A value for an error message: its repr (JSON's spelling for non-text values), cut to ``limit`` characters."""
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_text(name: str, value: object, *, limit: int = MAX_TOPIC_LENGTH) -> str:
+    """Return ``value`` if it is a non-blank text of at most ``limit`` characters without control characters."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        got = f"{len(value):,} characters" if isinstance(value, str) and len(value) > limit else brief(value)
+        raise InputError(f"{name} must be a non-empty text of at most {limit} characters, got {got}")
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise InputError(f"{name} contains a control character (U+{ord(control.group()):04X}); remove it")
+    return value
 
 
 def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
     """Normalise and validate the core request; raises ``InputError`` (a ``ValueError``) with the fix."""
     if not isinstance(topic, str) or not topic.strip():
-        raise InputError("topic must be a non-empty text, e.g. topic='Python Programming'")
+        raise InputError(f"topic must be a non-empty text, e.g. 'Python Programming', got {brief(topic)}")
     topic = " ".join(topic.split())
     if len(topic) > MAX_TOPIC_LENGTH:
-        raise InputError(f"topic is {len(topic)} characters; the limit is {MAX_TOPIC_LENGTH}")
+        raise InputError(f"topic is {len(topic):,} characters; the limit is {MAX_TOPIC_LENGTH}")
+    check_text("topic", topic)
     if not isinstance(tone, str) or tone.strip().lower() not in TONES:
-        raise InputError(f"unknown tone {tone!r}; choose one of {', '.join(sorted(TONES))} or register_tone()")
+        raise InputError(f"unknown tone {brief(tone)}; choose one of {', '.join(sorted(TONES))} or register_tone()")
     low, high = MAX_WORDS_RANGE
     if isinstance(max_words, bool) or not isinstance(max_words, int) or not low <= max_words <= high:
-        raise InputError(f"max_words must be a whole number from {low} to {high}, got {max_words!r}")
+        raise InputError(f"max_words must be a whole number from {low} to {high}, got {brief(max_words)}")
     return topic, tone.strip().lower(), max_words
 
 
-def _hashtags(value: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]:
+def _hashtags(value: object) -> str | tuple[str, ...]:
     if isinstance(value, str) and value in ("none", "auto"):
         return value
+    if not isinstance(value, str | tuple | list) or not all(isinstance(tag, str) for tag in value):
+        raise InputError(f"hashtags must be none, auto, or tags such as 'python,ai', got {brief(value)}")
     tags = value.replace(",", " ").split() if isinstance(value, str) else list(value)
     cleaned = []
     for tag in tags:
         match = _HASHTAG.match(tag.strip())
         if match is None:
-            raise InputError(f"hashtag {tag!r} is not a hashtag; use words like 'python' or '#python'")
+            raise InputError(f"hashtag {brief(tag)} is not a hashtag; use words like 'python' or '#python'")
         cleaned.append("#" + match.group(1))
     if not cleaned:
         raise InputError("hashtags must be 'none', 'auto' or one or more tags")
@@ -60,8 +109,24 @@ def _hashtags(value: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]
 
 def _count(name: str, value: object, high: int, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise InputError(f"{name} must be a whole number from {low} to {high}, got {brief(value)}")
     return value
+
+
+def _phrases(value: object) -> tuple[str, ...]:
+    """Banned phrases: a list or tuple of non-blank texts (a single text would be banned letter by letter)."""
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise InputError(f"banned phrases must be a list of phrases, got {brief(value)}")
+    for phrase in value:
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise InputError(f"a banned phrase (--ban) must be a non-empty text, got {brief(phrase)}")
+        check_text("a banned phrase (--ban)", phrase, limit=MAX_TOPIC_LENGTH)
+    return tuple(value)
+
+
+def _number(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InputError(f"{name} must be between {low:g} and {high:g}, got {brief(value)}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +145,7 @@ class TweetRequest:
     link: str | None = None
     banned_phrases: tuple[str, ...] = ()
     variants: int = 1
-    thread: int = 0
+    thread: int = NOT_A_THREAD
     numbering: bool = True
     seed: int | None = None
     temperature: float | None = None
@@ -91,17 +156,27 @@ class TweetRequest:
         object.__setattr__(self, "topic", topic)
         object.__setattr__(self, "tone", tone)
         object.__setattr__(self, "hashtags", _hashtags(self.hashtags))
+        object.__setattr__(self, "banned_phrases", _phrases(self.banned_phrases))
         _count("variants", self.variants, MAX_VARIANTS)
-        if self.thread:
+        if not isinstance(self.thread, _NotAThread):  # a thread of 0 tweets is refused too, before any call
             _count("thread tweets", self.thread, MAX_THREAD_TWEETS, low=2)
-        if self.link is not None and not _URL.match(self.link):
-            raise InputError(f"link must be an http(s) URL without spaces, got {self.link!r}")
-        if self.temperature is not None and not 0 <= self.temperature <= 2:
-            raise InputError(f"temperature must be between 0 and 2, got {self.temperature}")
+        if not isinstance(self.template, str) or not self.template:
+            raise InputError(f"template must be a template name, got {brief(self.template)}")
+        if not isinstance(self.numbering, bool):
+            raise InputError(f"numbering must be true or false, got {brief(self.numbering)}")
+        if self.link is not None and (not isinstance(self.link, str) or not _URL.match(self.link)):
+            raise InputError(f"link must be an http(s) URL without spaces, got {brief(self.link)}")
+        if self.link is not None:
+            check_text("link", self.link, limit=2_000)
+        if self.seed is not None:
+            _count("seed", self.seed, SEED_RANGE[1], low=SEED_RANGE[0])
+        if self.temperature is not None:
+            _number("temperature", self.temperature, *TEMPERATURE_RANGE)
         for name in ("audience", "call_to_action", "language"):
-            value = getattr(self, name)
-            if value is not None and (not value.strip() or len(value) > MAX_TOPIC_LENGTH):
-                raise InputError(f"{name} must be a non-empty text of at most {MAX_TOPIC_LENGTH} characters")
+            if getattr(self, name) is not None:
+                check_text(name, getattr(self, name))
+        if not isinstance(self.extra, dict) or not all(isinstance(v, str) for v in self.extra.values()):
+            raise InputError(f"extra template values must be texts by name, got {brief(self.extra)}")
 
     @property
     def words_for_model(self) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "number_thread",
     "rank_candidates",
     "split_thread",
+    "strip_controls",
     "weighted_length",
 ]
 
@@ -59,6 +60,11 @@ _OPENING_CONTEXT = "([{"
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _EXTRA_BLANK_LINES = re.compile(r"\n{3,}")
 _NEWLINES = re.compile(r"\r\n|\r")
+# C0 and C1 control characters, ESC (which starts every terminal escape sequence) included; the whitespace among
+# them (tab, line breaks, \x1c-\x1f, NEL) would be turned into spaces or line breaks by _normalise_whitespace anyway.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+# Characters X refuses in a tweet (twitter-text's invalid characters: U+FFFE, U+FEFF, U+FFFF)
+_INVALID = re.compile("[\ufffe\ufeff\uffff]")
 
 
 # A URL needs a dot followed by a letter or digit ("example.com"); text without one has no URL.
@@ -203,9 +209,21 @@ def _strip_quotes(text: str) -> str:
     return inner
 
 
+def strip_controls(text: str) -> str:
+    """Turn every control character other than a line break or tab into a space.
+
+    A model's answer is printed on terminals and written to files: an escape sequence in it could recolour,
+    retitle or rewrite the reader's terminal, and no control character belongs in a tweet. They are removed,
+    not refused (the rest of the answer is usually a good tweet), and each becomes a space so that no two words
+    are glued into a new one: ``"\\x1b[31mred"`` loses its ESC and reads ``[31mred``, harmless plain text.
+    """
+    return text if text.isprintable() else _CONTROLS.sub(" ", text)
+
+
 def clean_tweet(raw: str) -> str:
-    """Strip code fences, preambles, wrapping quotes and stray spaces; idempotent."""
-    text = raw
+    """Strip terminal escapes and control characters, code fences, preambles, wrapping quotes and stray
+    spaces; idempotent."""
+    text = strip_controls(raw)
     while True:
         previous = text
         text = _normalise_whitespace(text)
@@ -302,6 +320,9 @@ def check_tweet(text: str, rules: TweetRules) -> TweetCheck:
         hashtags=count_hashtags(text),
     )
     reasons = ("it was empty",) if not text.strip() else _reasons(check, rules)
+    invalid = None if text.isascii() else _INVALID.search(text)
+    if invalid is not None:  # after the other reasons: the text is not empty, so they were computed
+        reasons = (*reasons, f"it contained a character X does not allow (U+{ord(invalid.group()):04X})")
     return replace(check, reasons=reasons)
 
 
