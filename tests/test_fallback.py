@@ -17,6 +17,7 @@ from tweetgen.config import load_settings
 from tweetgen.errors import ConfigurationError
 from tweetgen.providers import GeminiProvider, OpenAIProvider
 from tweetgen.providers.factory import resolve_providers
+from tweetgen.resilience import BreakerSettings
 from tweetgen.sandbox import SandboxServer
 from tweetgen.trace import CallTrace
 
@@ -59,11 +60,12 @@ def test_open_breaker_moves_on_without_calling_gemini() -> None:
     fake = FakeTime()
     with SandboxServer(faults="503*20") as gemini, SandboxServer() as openai:
         with _chain(gemini, openai, fake, retry_budget=False) as generator:
-            generator.generate("AI")  # 4 failures
-            generator.generate("AI")  # the 5th opens the breaker
+            streak = BreakerSettings().consecutive_failures
+            while len(gemini.requests) < streak:  # 4 failures a call until the streak opens the breaker
+                generator.generate("AI")
             calls = len(gemini.requests)
             tweet = generator.generate("AI")
-        assert len(gemini.requests) == calls == 5
+        assert len(gemini.requests) == calls == streak
     assert tweet.provider == "openai"
 
 

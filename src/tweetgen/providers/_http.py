@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import threading
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -445,6 +446,7 @@ class HTTPProvider(ABC):
         self._transport = transport
         self._async_transport = async_transport
         self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._aclient: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -472,9 +474,13 @@ class HTTPProvider(ABC):
 
     def _sync_client(self) -> httpx.Client:
         if self._client is None:
-            client = httpx.Client(timeout=self._timeout, transport=self._transport, headers=self._client_headers())
-            install_deadline_backend(client)
-            self._client = client
+            with self._client_lock:  # threads share a provider: one client (and pool), never a leaked extra
+                if self._client is None:
+                    client = httpx.Client(
+                        timeout=self._timeout, transport=self._transport, headers=self._client_headers()
+                    )
+                    install_deadline_backend(client)
+                    self._client = client
         return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
