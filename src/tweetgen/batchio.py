@@ -87,7 +87,7 @@ MAX_ROW_BYTES = 65_536
 MAX_JSON_DEPTH = 32
 #: Largest number in a JSON Lines row, in absolute value: a float's range. ``1e400`` (which Python would read as
 #: infinity), ``NaN`` and ``Infinity`` (which JSON does not have) and a whole number longer than Python reads
-#: (4,300 digits, ``sys.get_int_max_str_digits``) are that row's error; each field's own range is checked later.
+#: (4,300 digits by default since Python 3.10.7) are that row's error; each field's own range is checked later.
 MAX_JSON_NUMBER = sys.float_info.max
 
 
@@ -213,8 +213,8 @@ def _jsonl_row(text: str) -> dict[str, Any]:
         raise _RowError(f"line is not valid JSON: {error.msg}") from None
     except _RowError:
         raise
-    except ValueError:  # Python's limit on the digits of a whole number
-        raise _RowError(f"line has a whole number of more than {sys.get_int_max_str_digits():,} digits") from None
+    except ValueError:  # Python's limit on the digits of a whole number (sys.set_int_max_str_digits)
+        raise _RowError("line has a whole number with more digits than Python reads (4,300 by default)") from None
     if isinstance(value, str):
         value = {"topic": value}
     if not isinstance(value, dict):
