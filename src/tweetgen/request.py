@@ -24,9 +24,14 @@ __all__ = [
     "check_text",
 ]
 
+#: Longest topic (after its whitespace is collapsed), and longest audience, call to action, language or banned
+#: phrase, in characters.
 MAX_TOPIC_LENGTH = 200
+#: Words a tweet may ask for (a tweet of 280 characters holds about 60 words).
 MAX_WORDS_RANGE = (1, 60)
+#: Most variants from one call (Gemini's ``candidateCount`` limit).
 MAX_VARIANTS = 8
+#: Most tweets in a thread (a thread needs at least 2).
 MAX_THREAD_TWEETS = 25
 #: Sampling seeds: a 32-bit signed integer, what Gemini's ``generationConfig.seed`` takes (OpenAI takes more).
 SEED_RANGE = (-(2**31), 2**31 - 1)
