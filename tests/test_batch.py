@@ -201,7 +201,7 @@ def test_text_and_jsonl_inputs_and_csv_output(tmp_path: Path, sandbox_server: Sa
         command[command.index("-o") + 1] = str(tmp_path / f"{name}.csv")
         subprocess.run(command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60)
     text_rows = (tmp_path / "topics.txt.csv").read_text().splitlines()
-    assert text_rows[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error"
+    assert text_rows[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error,provider,model"
     assert [line.split(",")[:2] for line in text_rows[1:]] == [["1", "Rust"], ["2", "Go"]]
     json_rows = [line.split(",")[0] for line in (tmp_path / "rows.jsonl.csv").read_text().splitlines()[1:]]
     assert json_rows == ["z1", "2", "3", "4"]

@@ -53,7 +53,11 @@ def test_no_key_uses_the_sandbox_and_prints_json(tmp_path: Path) -> None:
     assert record["attempts"] == 1
     assert record["model"] == "gemini-flash-latest"
     assert record["latency_ms"] > 0
-    assert result.stderr.count("using the offline sandbox") == 1
+    assert result.stderr.count("uses the offline sandbox") == 1
+    notice = next(line for line in result.stderr.splitlines() if "offline sandbox" in line)
+    assert "placeholder" in notice
+    assert "GEMINI_API_KEY" in notice
+    assert ".env" in notice
     log_lines = (tmp_path / "tweet_generator.log").read_text().splitlines()
     assert [json.loads(line)["event"] for line in log_lines] == ["Making API request", "API request successful"]
 

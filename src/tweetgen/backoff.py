@@ -104,13 +104,16 @@ class Decision:
     """What to do after a failed attempt: retry after ``delay`` seconds, or stop for ``reason``.
 
     ``deadline`` is true when the policy's deadline is what stopped it (the delay is then tweetgen's
-    own wait, or the server's hint, that would not fit).
+    own wait, or the server's hint, that would not fit). ``stopped_by`` names what ended a retryable
+    call, in words a summary can count: ``attempts``, ``server hint``, ``deadline``, ``retry budget`` or
+    ``circuit breaker`` (``None`` when the error is not retryable or the call goes on).
     """
 
     retry: bool
     delay: float = 0.0
     reason: str = ""
     deadline: bool = False
+    stopped_by: str | None = None
 
 
 def backoff_delay(
@@ -185,19 +188,20 @@ def decide(
     if not is_retryable(error, policy):
         return Decision(False, reason="not retryable")
     if attempt >= policy.max_attempts:
-        return Decision(False, reason=f"all {policy.max_attempts} attempts failed")
+        return Decision(False, reason=f"all {policy.max_attempts} attempts failed", stopped_by="attempts")
     delay = backoff_delay(policy, attempt + 1, previous=previous_delay, rng=rng)
     hint = getattr(error, "retry_after", None)
     if hint is not None:
         if hint > policy.max_retry_after:
-            return Decision(
-                False, hint, f"server asked to wait {hint:g}s, above max_retry_after {policy.max_retry_after:g}s"
-            )
+            reason = f"server asked to wait {hint:g}s, above max_retry_after {policy.max_retry_after:g}s"
+            return Decision(False, hint, reason, stopped_by="server hint")
         delay = max(delay, hint)
     if policy.deadline is not None and elapsed + delay >= policy.deadline:
         if elapsed >= policy.deadline:
-            return Decision(False, delay, f"the {policy.deadline:g}s deadline has passed", deadline=True)
-        return Decision(False, delay, f"waiting {delay:g}s would pass the {policy.deadline:g}s deadline", deadline=True)
+            reason = f"the {policy.deadline:g}s deadline has passed"
+        else:
+            reason = f"waiting {delay:g}s would pass the {policy.deadline:g}s deadline"
+        return Decision(False, delay, reason, deadline=True, stopped_by="deadline")
     return Decision(True, delay)
 
 

@@ -9,6 +9,7 @@ store in input order: one line per row, none twice.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import re
@@ -23,7 +24,16 @@ from typing import Any
 
 from .backoff import DEFAULT_MAX_RETRY_AFTER
 from .batchio import FIELDS, Row, read_rows, write_records
-from .errors import CircuitOpenError, InputError, RateLimitError, TweetGenError
+from .errors import (
+    CircuitOpenError,
+    InputError,
+    InvalidResponseError,
+    NetworkError,
+    RateLimitError,
+    RequestTimeoutError,
+    TweetGenError,
+    TweetValidationError,
+)
 from .generator import TweetGenerator
 from .logs import get_logger
 from .providers.base import GenerationRequest, GenerationResult, Provider
@@ -265,7 +275,11 @@ class BatchSummary:
     skipped: int = 0
     abandoned: int = 0
     unsaved: int = 0
+    #: rows whose last call, in an earlier run, failed (not called again without ``retry_failed``)
+    still_failed: int = 0
     retries: int = 0
+    #: why this run's rows failed, counted by kind (see :func:`failure_kind`)
+    reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     latencies: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a row
     elapsed: float = 0.0
     interrupted: bool = False
@@ -280,10 +294,13 @@ class BatchSummary:
         """A human summary."""
         p50, p95 = self.percentile(50), self.percentile(95)
         timing = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms" if p50 is not None and p95 is not None else "no calls"
+        earlier = f", {self.still_failed} still failed from an earlier run" if self.still_failed else ""
         lines = [
-            f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already done; "
+            f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already done{earlier}; "
             f"{self.retries} retries; {timing}; {self.elapsed:.1f} s"
         ]
+        if self.reasons:
+            lines.append("failed: " + ", ".join(f"{n} {kind}" for kind, n in self.reasons.most_common()))
         if self.abandoned:
             lines.append(f"{self.abandoned} calls in flight were abandoned")
         if self.unsaved:
@@ -291,6 +308,30 @@ class BatchSummary:
         if self.interrupted:
             lines.append("interrupted: finished rows are saved; run the same command again to resume")
         return lines
+
+
+def failure_kind(error: BaseException) -> str:
+    """Why a call failed, in the words a summary counts: ``HTTP 503``, ``timeout``, ``tweet rules``, ``bad input``,
+    and what stopped the retries when it was not the error itself (``retry budget (HTTP 503)``)."""
+    if isinstance(error, InputError):
+        return "bad input"
+    if isinstance(error, TweetValidationError):
+        return "tweet rules"
+    if isinstance(error, CircuitOpenError):
+        return "circuit breaker"
+    status = getattr(error, "status_code", None)
+    if status is not None:
+        kind = f"HTTP {status}"
+    elif isinstance(error, RequestTimeoutError):
+        kind = "timeout"
+    elif isinstance(error, NetworkError):
+        kind = "network error"
+    elif isinstance(error, InvalidResponseError):
+        kind = "invalid answer"
+    else:
+        kind = type(error).__name__
+    stopped = getattr(error, "stopped_by", None)
+    return f"{stopped} ({kind})" if stopped in ("retry budget", "circuit breaker", "deadline") else kind
 
 
 def _error_record(row: Row, message: str) -> dict[str, Any]:
@@ -302,6 +343,8 @@ def _error_record(row: Row, message: str) -> dict[str, Any]:
         "attempts": 0,
         "latency_ms": None,
         "error": message,
+        "provider": None,
+        "model": None,
     }
 
 
@@ -325,6 +368,8 @@ def _call_record(row: Row, request: TweetRequest, call: CallRow) -> dict[str, An
         "attempts": call.attempts,
         "latency_ms": call.latency_ms,
         "error": error,
+        "provider": call.provider,
+        "model": call.model,
     }
 
 
@@ -385,11 +430,15 @@ class _Runner:
             _log.error("Batch stopped", reason="the store cannot write", exception=str(error))
         self.stopping.set()
 
-    def _already(self, key: str) -> bool:
+    def _earlier(self, key: str) -> str | None:
+        """``done`` or ``failed`` when an earlier run settled this row (a failed one runs again only with
+        ``retry_failed``; a row that only waited for an open circuit always runs again); ``None`` otherwise."""
         if self.store.done(key) is not None:
-            return True
+            return "done"
         latest = None if self.retry_failed else self.store.latest(key)
-        return latest is not None and latest.error_type not in ("InputError", "CircuitOpenError")
+        if latest is not None and latest.error_type not in ("InputError", "CircuitOpenError"):
+            return "failed"
+        return None
 
     async def _run_row(self, prepared: PreparedRow) -> None:
         assert prepared.request is not None
@@ -407,12 +456,14 @@ class _Runner:
             self.summary.unsaved += 1
         except TweetGenError as error:
             self.summary.failed += 1
+            self.summary.reasons[failure_kind(error)] += 1
             self.summary.retries += max(0, (error.attempts or 1) - 1)
         except asyncio.CancelledError:
             self.summary.abandoned += 1
             raise
         except Exception as error:  # a bug or an unforeseen library error fails the row, not the batch
             self.summary.failed += 1
+            self.summary.reasons[failure_kind(error)] += 1
             _log.error(
                 "Row failed unexpectedly", row=prepared.row.number, error_type=type(error).__name__, exc_info=True
             )
@@ -461,12 +512,17 @@ class _Runner:
             if self.stopping.is_set():
                 break
             self.summary.total += 1
+            earlier = self._earlier(prepared.key) if prepared.error is None and prepared.key is not None else None
             if prepared.error is not None:
                 self._record_error(prepared)
                 self.summary.failed += 1
+                self.summary.reasons["bad input"] += 1
                 self.on_progress(self.summary)
-            elif prepared.key is not None and self._already(prepared.key):
+            elif earlier == "done":
                 self.summary.skipped += 1
+                self.on_progress(self.summary)
+            elif earlier == "failed":
+                self.summary.still_failed += 1
                 self.on_progress(self.summary)
             else:
                 await self.semaphore.acquire()

@@ -48,7 +48,19 @@ FIELDS = (
     "link",
     "seed",
 )
-OUTPUT_FIELDS = ("id", "topic", "tone", "max_words", "text", "status", "attempts", "latency_ms", "error")
+OUTPUT_FIELDS = (
+    "id",
+    "topic",
+    "tone",
+    "max_words",
+    "text",
+    "status",
+    "attempts",
+    "latency_ms",
+    "error",
+    "provider",
+    "model",
+)
 INPUT_FORMATS = ("csv", "jsonl", "txt")
 
 

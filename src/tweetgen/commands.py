@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import shlex
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -66,7 +67,7 @@ def _templates(args: argparse.Namespace) -> Any:
 
 def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
-    from .config import load_settings
+    from .config import SANDBOX_NOTICE, load_settings
     from .generator import DEFAULT_RETRY_RESERVE, TweetGenerator
     from .providers.factory import resolve_providers
     from .resilience import RetryBudget
@@ -77,7 +78,7 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     spec = args.provider or settings.provider or "auto"
     provider = ",".join(resolve_providers(settings, spec, offline=True))
     if spec == "auto" and provider == "sandbox":
-        print("tweetgen: no Gemini API key configured; using the offline sandbox", file=sys.stderr)
+        print(SANDBOX_NOTICE, file=sys.stderr)
     policy = RetryPolicy.from_retries(
         args.max_retries,
         base_delay=args.base_delay,
@@ -232,7 +233,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"tweetgen: wrote {written} records to {where}", file=sys.stderr)
     if summary.store_error is not None:
         raise summary.store_error
-    return 130 if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
+    if summary.failed or summary.still_failed:
+        again = [word for word in getattr(args, "argv", []) if word != "--retry-failed"] + ["--retry-failed"]
+        print(f"tweetgen: to call the failed rows again: tweetgen {shlex.join(again)}", file=sys.stderr)
+    return 130 if summary.interrupted else EXIT_FAILED if summary.failed or summary.still_failed else EXIT_OK
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

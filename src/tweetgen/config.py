@@ -283,3 +283,11 @@ def _validated(settings: Settings) -> Settings:
         openai_base_url=settings.openai_base_url.rstrip("/"),
         model=settings.model.removeprefix("models/"),
     )
+
+
+#: what the CLI and the demo say once on stderr when ``auto`` becomes the sandbox for lack of a key
+SANDBOX_NOTICE = (
+    "tweetgen: no Gemini API key is set, so this uses the offline sandbox: its tweets are placeholder text, "
+    "not written by a model. For real tweets set GEMINI_API_KEY in the environment or in a .env file "
+    "(cp .env.example .env)."
+)

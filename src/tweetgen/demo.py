@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from .config import Settings, load_settings
+from .config import SANDBOX_NOTICE, Settings, load_settings
 from .errors import TweetGenError
 from .generator import TweetGenerator
 from .providers.gemini import GeminiProvider
@@ -45,7 +45,7 @@ def _scenario(title: str, faults: str, settings: Settings, sleep: Callable[[floa
 def _normal(settings: Settings, out: TextIO) -> bool:
     provider = "gemini" if settings.api_key else "sandbox"
     if provider == "sandbox":
-        print("tweetgen: no Gemini API key configured; using the offline sandbox", file=sys.stderr)
+        print(SANDBOX_NOTICE, file=sys.stderr)
     print(f"== Normal generation ({provider}, model {settings.model})", file=out)
     try:
         with TweetGenerator(provider=provider, settings=settings) as generator:

@@ -93,6 +93,9 @@ class TweetGenError(Exception):
         self.retry_after = retry_after
         self.attempts: int | None = None
         self.latency_ms: float | None = None
+        #: what ended the retries of a retryable error (``deadline``, ``retry budget``, ``circuit breaker``,
+        #: ``attempts``, ``server hint``); ``None`` when it was not retried or not through the engine
+        self.stopped_by: str | None = None
 
     @property
     def status_code(self) -> int | None:

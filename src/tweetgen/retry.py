@@ -128,7 +128,8 @@ class _Controller:
         except CircuitOpenError as error:
             if self.last_error is None:
                 raise
-            decision = Decision(False, error.retry_after or 0.0, f"circuit {self.breaker.name} opened")
+            reason = f"circuit {self.breaker.name} opened"
+            decision = Decision(False, error.retry_after or 0.0, reason, stopped_by="circuit breaker")
             self._give_up(self.last_error, attempt - 1, decision)
             raise self.last_error from None
 
@@ -166,12 +167,14 @@ class _Controller:
         if not decision.retry:
             return decision
         if self.breaker is not None and not self.breaker.allows():
-            return Decision(False, self.breaker.retry_after(), f"circuit {self.breaker.name} is open")
+            reason = f"circuit {self.breaker.name} is open"
+            return Decision(False, self.breaker.retry_after(), reason, stopped_by="circuit breaker")
         if self.budget is not None and not self.budget.try_spend():
             if self.trace is not None:
                 self.trace.retries_denied += 1
             _log.warning("Retry denied", reason="retry budget exhausted", budget=vars(self.budget.snapshot()))
-            return Decision(False, 0.0, "retry budget exhausted: retries are limited to a share of requests")
+            reason = "retry budget exhausted: retries are limited to a share of requests"
+            return Decision(False, 0.0, reason, stopped_by="retry budget")
         return decision
 
     def failed(self, error: BaseException, attempt: int) -> Decision:
@@ -219,7 +222,9 @@ class _Controller:
             if isinstance(error, TweetGenError) and error.retry_after is None and decision.delay and not by_deadline:
                 error.retry_after = decision.delay
             _log.error("Retries exhausted", attempts=attempt, exception=describe_error(error), reason=decision.reason)
-            if decision.deadline:
+            if isinstance(error, TweetGenError):
+                error.stopped_by = decision.stopped_by
+            if decision.stopped_by in _SAID:  # not the server's last word: the error says what stopped the call
                 _say_stopped(error, decision.reason)
 
     def succeeded(self, result: T, attempt: int) -> T:
@@ -237,8 +242,12 @@ class _Controller:
         return result
 
 
+#: what stopped a retryable call that its last error would not tell: the message says so
+_SAID = frozenset({"deadline", "retry budget", "circuit breaker"})
+
+
 def _say_stopped(error: BaseException, reason: str) -> None:
-    """Add to the error's message that the deadline stopped the retries (and how), once."""
+    """Add to the error's message what stopped the retries (the deadline, the budget, the breaker), once."""
     note = f" (stopped: {reason})"
     if isinstance(error, TweetGenError):
         if not error.message.endswith(note):
