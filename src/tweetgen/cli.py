@@ -132,7 +132,11 @@ def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
     parser.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
     parser.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
     parser.add_argument("--provider", type=_providers, help=PROVIDER_HELP)
-    parser.add_argument("--timeout", type=_positive_float, help="seconds one attempt may take in all: connect, send, every read (TWEETGEN_TIMEOUT; default 30)")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        help="seconds one attempt may take in all: connect, send, every read (TWEETGEN_TIMEOUT; default 30)",
+    )
     parser.add_argument("--db", help="also record the call in this SQLite store (see tweetgen stats)")
     parser.add_argument("--metrics-file", help="write Prometheus metrics here (node_exporter textfile collector)")
     parser.add_argument("--otel", action="store_true", help="emit OpenTelemetry spans (needs tweetgen[otel])")
@@ -187,7 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--regenerations", type=_count, default=2, help="new tries when a tweet breaks the rules")
     batch.add_argument("--model", help="default: TWEETGEN_MODEL or gemini-flash-latest")
     batch.add_argument("--provider", type=_providers, help=PROVIDER_HELP)
-    batch.add_argument("--timeout", type=_positive_float, help="seconds one attempt may take in all: connect, send, every read (TWEETGEN_TIMEOUT; default 30)")
+    batch.add_argument(
+        "--timeout",
+        type=_positive_float,
+        help="seconds one attempt may take in all: connect, send, every read (TWEETGEN_TIMEOUT; default 30)",
+    )
     _add_retry(batch, jitter="full", rate_limits=True, budget=0.2)
     _add_logging(batch)
 
