@@ -8,7 +8,8 @@ nothing at all. Every wait of the server ends as soon as the client hangs up or 
 test never waits for this server longer than the client under test does. Each connection carries one
 request and is closed after it (``Connection: close``).
 
-Handlers ready to use: :func:`answer` (any status, body, headers and reason phrase), :func:`gemini_ok`,
+Handlers ready to use: :func:`answer` (any status, body, headers and reason phrase), :func:`echo` (a request
+header said back in the error message, the reason phrase, a non-JSON body or a response header), :func:`gemini_ok`,
 :func:`trickle` (a body a few bytes at a time), :func:`header_trickle` (the status line and headers a byte at
 a time), :func:`silent` (accept, read, never answer), :func:`huge` (a long body streamed in chunks) and
 :func:`gzip_bomb`. Writing one is a function of an :class:`Exchange`; for instance a server that echoes the
@@ -45,6 +46,7 @@ __all__ = [
     "HostileServer",
     "Request",
     "answer",
+    "echo",
     "gemini_body",
     "gemini_ok",
     "gzip_bomb",
@@ -316,6 +318,33 @@ def answer(
 def gemini_ok(text: str = "Tests keep code honest and teams calm.", **extra: Any) -> Handler:
     """A successful ``generateContent`` answer (see :func:`gemini_body`)."""
     return answer(json=gemini_body(text, **extra))
+
+
+ECHO_PLACES = ("message", "reason", "body", "header")
+
+
+def echo(header: str = "x-goog-api-key", *, where: str = "message", status: int = 400) -> Handler:
+    """Say the request's ``header`` back (a key, say): in the JSON error ``message``, the ``reason`` phrase, a
+    non-JSON ``body``, or a response ``header`` (``X-Echo``)."""
+    if where not in ECHO_PLACES:
+        raise ValueError(f"where must be one of {', '.join(ECHO_PLACES)}")
+
+    def handler(exchange: Exchange) -> None:
+        value = exchange.request.headers.get(header.lower(), "")
+        if where == "message":
+            exchange.respond(status, json={"error": {"code": status, "message": f"rejected {value}", "status": "X"}})
+        elif where == "reason":
+            exchange.respond(status, b"", reason=f"Rejected {value}")
+        elif where == "body":
+            exchange.respond(
+                status, f"<html><body>rejected {value}</body></html>", headers=[("Content-Type", "text/html")]
+            )
+        else:
+            exchange.respond(
+                status, json={"error": {"code": status, "message": "rejected"}}, headers=[("X-Echo", value)]
+            )
+
+    return handler
 
 
 def trickle(interval: float, body: bytes | None = None, *, size: int = 1, status: int = 200) -> Handler:

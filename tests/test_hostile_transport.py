@@ -32,6 +32,7 @@ from hostile import (
     Handler,
     HostileServer,
     answer,
+    echo,
     gemini_body,
     gemini_ok,
     gzip_bomb,
@@ -654,6 +655,21 @@ def test_cli_overflowing_token_count_is_kept_as_zero(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["text"] == "Tests keep code honest and teams calm."
     with contextlib.closing(sqlite3.connect(db)) as connection:
         assert connection.execute("SELECT status, input_tokens, output_tokens FROM calls").fetchall() == [("ok", 0, 9)]
+
+
+@pytest.mark.parametrize("where", ["message", "reason", "body", "header"])
+def test_hostile_server_echoes_a_request_header(where: str) -> None:
+    with HostileServer(echo(where=where)) as server, httpx.Client() as client:
+        response = client.post(server.url, headers={"x-goog-api-key": "echo-me-123"}, content=b"{}")
+    said = {
+        "message": response.text,
+        "reason": response.reason_phrase,
+        "body": response.text,
+        "header": response.headers.get("x-echo", ""),
+    }[where]
+    assert response.status_code == 400
+    assert "echo-me-123" in said
+    assert server.requests[0].body == b"{}"
 
 
 def test_hostile_server_stops_when_the_client_hangs_up() -> None:
