@@ -191,9 +191,10 @@ def _parse_bytes(value: object, source: str) -> int:
     except ValueError:
         size = -1
     if not 1024 <= size <= 1 << 30:
+        where = "given as --max-response-bytes or max_response_bytes=" if source == "argument" else f"from {source}"
         raise ConfigurationError(
-            f"maximum response size from {source} must be a whole number of bytes from 1024 to 1073741824 "
-            f"(TWEETGEN_MAX_RESPONSE_BYTES, --max-response-bytes), got {value!r}"
+            f"the maximum response size ({where}) must be a whole number of bytes from 1024 to 1073741824 "
+            f"(TWEETGEN_MAX_RESPONSE_BYTES), got {_shown(str(value))}"
         )
     return size
 
