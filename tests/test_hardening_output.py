@@ -107,7 +107,7 @@ def test_dash_writes_the_records_to_stdout_and_nothing_else(
     as_csv = _batch(tmp_path, sandbox_server, "-", "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     lines = as_csv.stdout.splitlines()
-    assert lines[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error"
+    assert lines[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error,provider,model"
     assert len(lines) == 4
     assert len(sandbox_server.requests) == 3  # the second run found every row done
 
