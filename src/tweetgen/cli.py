@@ -89,6 +89,11 @@ def _add_retry(
     )
     group.add_argument("--deadline", type=_positive_float, help="seconds for all attempts and waits together")
     group.add_argument(
+        "--max-response-bytes",
+        type=_count,
+        help="largest answer read, counted after decompression (TWEETGEN_MAX_RESPONSE_BYTES; default 8388608)",
+    )
+    group.add_argument(
         "--retry-rate-limits",
         action=argparse.BooleanOptionalAction,
         default=rate_limits,
@@ -257,7 +262,12 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except TweetGenError as error:
         attempts = f" (after {error.attempts} attempt{'s' if error.attempts != 1 else ''})" if error.attempts else ""
-        wait = f"; the server asked to wait {error.retry_after:g}s" if error.retry_after else ""
+        who = (
+            "the circuit breaker will try again in"
+            if error.stopped_by == "circuit breaker"
+            else "the server asked to wait"
+        )
+        wait = f"; {who} {error.retry_after:g}s" if error.retry_after else ""
         print(f"tweetgen: failed{attempts}: {redact_text(str(error))}{wait}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

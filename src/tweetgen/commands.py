@@ -73,7 +73,7 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     from .resilience import RetryBudget
     from .retry import RetryPolicy
 
-    settings = load_settings(model=args.model, timeout=args.timeout)
+    settings = load_settings(model=args.model, timeout=args.timeout, max_response_bytes=args.max_response_bytes)
     _setup_logging(args)
     spec = args.provider or settings.provider or "auto"
     provider = ",".join(resolve_providers(settings, spec, offline=True))
