@@ -31,7 +31,15 @@ from .retry import (
     retry_with_tenacity,
 )
 from .trace import CallTrace, Observer, call_scope, current_tags, current_trace
-from .tweets import TweetCheck, check_tweet, clean_tweet, number_thread, rank_candidates, split_thread
+from .tweets import (
+    TweetCheck,
+    check_tweet,
+    clean_tweet,
+    number_thread,
+    rank_candidates,
+    split_thread,
+    thread_counters,
+)
 
 __all__ = ["DEFAULT_REGENERATIONS", "DEFAULT_RETRY_RESERVE", "TweetGenerator", "log_breaker_change"]
 
@@ -354,14 +362,23 @@ class TweetGenerator:
         return ranked[: request.variants]
 
     def _thread_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[Thread]:
+        """The whole thread from one call, numbered ``1/5`` unless ``numbering`` is off.
+
+        The prompt and the check agree on every tweet's words: the model is asked for ``words_for_model`` words
+        (``max_words``, less one when a link is appended) and told not to number the tweets; the appended
+        counter is counted in the 280 characters, as X counts it, but not in ``max_words``, as a reader reads it
+        (a page number, not a word of the message). So a model that writes exactly the words it was asked for
+        passes at every ``max_words``.
+        """
         reasons: list[str] = []
         worst: TweetCheck | None = None
         for round_ in range(self.regenerations + 1):
             result = yield self._ask(request, reasons)
             parts = [request.finish(p) for p in split_thread(result.text)]
+            counters = [""] * len(parts)
             if request.numbering and len(parts) == request.thread:
-                parts = number_thread(parts)
-            checks = [check_tweet(p, request.rules()) for p in parts]
+                parts, counters = number_thread(parts), thread_counters(len(parts))
+            checks = [check_tweet(p, request.rules(), counter=c) for p, c in zip(parts, counters, strict=True)]
             reasons = [f"tweet {i}: {r}" for i, c in enumerate(checks, 1) for r in c.reasons]
             if len(parts) != request.thread:
                 reasons.insert(0, f"that thread had {len(parts)} tweets; it needs {request.thread}")

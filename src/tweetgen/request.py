@@ -173,6 +173,11 @@ class TweetRequest:
             raise InputError(f"link must be an http(s) URL without spaces, got {brief(self.link)}")
         if self.link is not None:
             check_text("link", self.link, limit=2_000)
+            if self.max_words < 2:  # the link is one of the words: none would be left for the text
+                raise InputError(
+                    f"a link (--link) counts as one of the max_words (--max-words) words and the text needs at "
+                    f"least one more: ask for 2 words or more, got {self.max_words}"
+                )
         if self.seed is not None:
             _count("seed", self.seed, SEED_RANGE[1], low=SEED_RANGE[0])
         if self.temperature is not None:
@@ -185,8 +190,13 @@ class TweetRequest:
 
     @property
     def words_for_model(self) -> int:
-        """The word limit to ask the model for (one word is kept for an appended link)."""
-        return max(1, self.max_words - (1 if self.link else 0))
+        """The word limit to ask the model for: ``max_words``, less the one word kept for an appended link.
+
+        A thread's counter (``1/5``) keeps no word: it is counted in the 280 characters, as X counts it, but not
+        in ``max_words`` (a reader takes it for a page number), so a model that writes exactly this many words
+        passes, numbered or not. With a link, ``max_words`` is at least 2 (checked when the request is built).
+        """
+        return self.max_words - (1 if self.link else 0)
 
     def instructions(self) -> str:
         """The option sentences the default templates add after their core instruction."""

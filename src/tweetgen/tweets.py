@@ -32,6 +32,7 @@ __all__ = [
     "rank_candidates",
     "split_thread",
     "strip_controls",
+    "thread_counters",
     "weighted_length",
 ]
 
@@ -311,12 +312,20 @@ def _reasons(check: TweetCheck, rules: TweetRules) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def check_tweet(text: str, rules: TweetRules) -> TweetCheck:
-    """Measure ``text`` and list every way it breaks ``rules``."""
+def check_tweet(text: str, rules: TweetRules, *, counter: str = "") -> TweetCheck:
+    """Measure ``text`` and list every way it breaks ``rules``.
+
+    ``counter`` is a thread counter (``"2/5"``) that ``number_thread`` put at the end of ``text``. X counts its
+    characters, so the weighted length includes it; a reader takes it for the thread's page number, not for a word
+    of the message, so it is not one of the ``max_words`` words (``words`` leaves it out).
+    """
+    counted = text
+    if counter and text.endswith(counter):
+        counted = text[: len(text) - len(counter)]
     check = TweetCheck(
         text=text,
         weighted_length=weighted_length(text),
-        words=count_words(text),
+        words=count_words(counted),
         hashtags=count_hashtags(text),
     )
     reasons = ("it was empty",) if not text.strip() else _reasons(check, rules)
@@ -346,12 +355,20 @@ def split_thread(raw: str) -> list[str]:
     return [part for part in parts if part.strip()]
 
 
-def number_thread(texts: Sequence[str], *, style: str = "{i}/{n}") -> list[str]:
-    """Append a ' 1/5'-style counter (placeholders {i} and {n}) to each tweet."""
-    total = len(texts)
+def thread_counters(total: int, *, style: str = "{i}/{n}") -> list[str]:
+    """The counters of a thread of ``total`` tweets: ``["1/3", "2/3", "3/3"]`` (placeholders {i} and {n})."""
     try:
-        labels = [style.format(i=index, n=total) for index in range(1, total + 1)]
+        return [style.format(i=index, n=total) for index in range(1, total + 1)]
     except (AttributeError, IndexError, KeyError, ValueError) as error:
         msg = f"style {style!r} may only use the placeholders {{i}} and {{n}}"
         raise ValueError(msg) from error
+
+
+def number_thread(texts: Sequence[str], *, style: str = "{i}/{n}") -> list[str]:
+    """Append a ' 1/5'-style counter (placeholders {i} and {n}) to each tweet.
+
+    The counter is counted in the tweet's characters, as X counts it, but not in its words: check a numbered
+    tweet with ``check_tweet(text, rules, counter=...)`` (the counters are ``thread_counters(len(texts))``).
+    """
+    labels = thread_counters(len(texts), style=style)
     return [f"{text.rstrip()} {label}" for text, label in zip(texts, labels, strict=True)]
