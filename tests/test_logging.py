@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 import structlog
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from optional_tools import HealthCheck, given, settings, st
 
 from tweetgen import logs
 from tweetgen.config import load_settings
@@ -596,3 +595,9 @@ def test_the_pretty_console_keeps_a_retry_on_one_line_and_its_own_words() -> Non
     assert len(lines) == 2
     assert "HTTP 503: Service temporarily unavailable" in lines[0]
     assert "api_key=... or use" in lines[1]
+
+
+def test_a_low_entropy_piece_of_a_key_does_not_redact_ordinary_text() -> None:
+    register_secret("AIza" + "x" * 35)  # a test key: its 8-character suffix is "xxxxxxxx"
+    assert redact_text("padding xxxxxxxxxxxx here") == "padding xxxxxxxxxxxx here"
+    assert redact_text("AIza" + "x" * 35) == "[REDACTED]"
