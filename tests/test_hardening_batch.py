@@ -298,3 +298,37 @@ def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_pa
         assert "malformed" in result.stderr
         assert "Traceback" not in result.stderr
     assert (tmp_path / "out.jsonl").read_bytes() == kept  # nothing half-written over the good output
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_signal_ends_the_batch_within_the_timeout_of_calls_in_flight(
+    tmp_path: Path, children: Children, signals: int
+) -> None:
+    """One signal: calls in flight end within --timeout and nothing new starts; two: they are abandoned."""
+    from hostile import HostileServer, silent
+
+    _topics(tmp_path / "in.txt", 10)
+    timeout = 3.0 if signals == 1 else 60.0
+    with HostileServer(silent) as server:
+        env = {**_env(SandboxServer()), "GEMINI_BASE_URL": server.url}  # (the sandbox object is never started)
+        process = children.start(
+            _batch_command(tmp_path, "--concurrency", "2", "--timeout", f"{timeout:g}"),
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until(lambda: server.count >= 2, what="two calls in flight", process=process)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        if signals == 2:  # signals sent back to back merge into one: wait until the first was handled
+            log = tmp_path / "t.log"
+            wait_until(lambda: log.exists() and "Batch stopping" in log.read_text(), what="the first", process=process)
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=PROGRESS_TIMEOUT)
+        took = time.monotonic() - signalled
+        requests = server.count
+    assert process.returncode == 130
+    assert requests == 2  # nothing new was started after the signal
+    assert took < (timeout + 1 if signals == 1 else 1) + 10  # + slack for a loaded machine
+    if signals == 2:
+        assert took < timeout / 2

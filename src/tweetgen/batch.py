@@ -535,10 +535,13 @@ class _Runner:
                 task.add_done_callback(self._done)
 
     def interrupt(self) -> None:
-        """First signal: stop scheduling, let in-flight calls finish; second: abandon them."""
+        """First signal: stop scheduling, end every wait, let in-flight calls finish; second: abandon them."""
         if self.stopping.is_set():
+            _log.warning("Batch abandoning calls", in_flight=len(self.tasks))
             for task in list(self.tasks):
                 task.cancel()
+        else:
+            _log.warning("Batch stopping", in_flight=len(self.tasks), reason="signal")
         self.stopping.set()
         self.summary.interrupted = True
 
