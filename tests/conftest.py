@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from optional_tools import HAS_HYPOTHESIS, HealthCheck, settings
 
 from tweetgen.sandbox import SandboxServer
 
@@ -29,8 +29,9 @@ T = TypeVar("T")
 #: condition that holds ends the wait at once.
 PROGRESS_TIMEOUT = 60.0
 
-settings.register_profile("tweetgen", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("tweetgen")
+if HAS_HYPOTHESIS:  # without it (the seed's Testing section) the property tests skip: see optional_tools
+    settings.register_profile("tweetgen", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("tweetgen")
 
 
 class FakeTime:

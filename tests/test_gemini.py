@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from optional_tools import given, settings, st
 
 from tweetgen.errors import (
     APIError,

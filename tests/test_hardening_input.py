@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from optional_tools import given, st
 
 from tweetgen import batch, batchio
 from tweetgen.batch import PreparedRow, prepare, prepared_rows

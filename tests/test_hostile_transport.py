@@ -41,8 +41,7 @@ from hostile import (
     silent,
     trickle,
 )
-from hypothesis import given
-from hypothesis import strategies as st
+from optional_tools import given, st
 
 from tweetgen.backoff import MAX_HINT, parse_duration, parse_retry_after
 from tweetgen.config import DEFAULT_MAX_RESPONSE_BYTES, load_settings

@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import FakeTime, names
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from optional_tools import given, settings, st
 
 import tweetgen
 from tweetgen.config import Secret, load_settings

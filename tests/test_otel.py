@@ -9,6 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+
+pytest.importorskip(
+    "opentelemetry.sdk",
+    reason="needs the otel extra: pip install -e '.[otel]' (or '.[dev]' for every optional test tool)",
+)
+
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

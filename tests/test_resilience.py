@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import FakeTime
-from hypothesis import given
-from hypothesis import strategies as st
+from optional_tools import given, st
 
 from tweetgen import resilience
 from tweetgen.errors import CircuitOpenError, ConfigurationError

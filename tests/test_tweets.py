@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from optional_tools import assume, given, settings, st
 
 from tweetgen.tweets import (
     TweetCheck,
