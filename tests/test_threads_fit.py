@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from hostile import Exchange, HostileServer, gemini_body
 
 from tweetgen import TweetGenerator
 from tweetgen.errors import InputError, TweetValidationError
+from tweetgen.logs import register_secret
 from tweetgen.providers.base import GenerationRequest, GenerationResult
 from tweetgen.request import MAX_WORDS_RANGE
 from tweetgen.tweets import TweetRules, check_tweet, count_words, number_thread, thread_counters
@@ -178,3 +180,23 @@ def test_cli_one_word_numbered_with_a_link_is_exit_2_before_any_call(tmp_path: P
     assert "--link" in result.stderr
     assert "--max-words" in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_a_thread_tweet_that_repeats_a_key_is_never_valid() -> None:
+    key = "thread-key-" + uuid.uuid4().hex  # registered as a secret, as a configured API key is
+    register_secret(key)
+
+    class Leaky(ObeyingModel):
+        def generate(self, request: GenerationRequest) -> GenerationResult:
+            self.prompts.append(request.prompt)
+            text = f"go we\n---\nmy key is {key}\n---\ndo it"
+            return GenerationResult(texts=(text,), provider=self.name, model=self.model)
+
+    model = Leaky()
+    with TweetGenerator(provider=model, regenerations=1) as generator, pytest.raises(TweetValidationError) as caught:
+        generator.generate_thread("Go", max_words=10, tweets=3)
+    assert "tweet 2: it contains an API key" in str(caught.value)
+    assert key not in str(caught.value)
+    assert key not in (caught.value.best or "")
+    assert len(model.prompts) == 2
+    assert key not in model.prompts[1]  # the feedback does not say it back either

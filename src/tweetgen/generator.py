@@ -378,7 +378,8 @@ class TweetGenerator:
             counters = [""] * len(parts)
             if request.numbering and len(parts) == request.thread:
                 parts, counters = number_thread(parts), thread_counters(len(parts))
-            checks = [check_tweet(p, request.rules(), counter=c) for p, c in zip(parts, counters, strict=True)]
+            rules = request.rules()
+            checks = [_no_secret(check_tweet(p, rules, counter=c)) for p, c in zip(parts, counters, strict=True)]
             reasons = [f"tweet {i}: {r}" for i, c in enumerate(checks, 1) for r in c.reasons]
             if len(parts) != request.thread:
                 reasons.insert(0, f"that thread had {len(parts)} tweets; it needs {request.thread}")
