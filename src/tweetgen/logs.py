@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -95,59 +96,82 @@ def _encodings(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_PIECE}
 
 
-def _pieces(secret: str) -> str:
-    """A regex for the longest prefix or suffix of ``secret`` (at least :data:`MIN_SECRET_PIECE` long):
-    whatever remains of a key split in two places is shorter than that."""
-    if len(secret) < 2 * MIN_SECRET_PIECE:
-        return re.escape(secret)
-    chars = [re.escape(c) for c in secret]
-    # longest prefix: s[:8] followed by optional nested s[8], s[9], ...
-    nested = ""
-    for c in reversed(chars[MIN_SECRET_PIECE:]):
-        nested = f"(?:{c}{nested})?"
-    longest_prefix = "".join(chars[:MIN_SECRET_PIECE]) + nested
-    # longest suffix: optional nested ..., s[-10], s[-9], then s[-8:]
-    nested = ""
-    for c in chars[:-MIN_SECRET_PIECE]:
-        nested = f"(?:{nested}{c})?"
-    longest_suffix = nested + "".join(chars[-MIN_SECRET_PIECE:])
-    # a piece that is nearly one repeated character ("xxxxxxxx" of a test key) would redact ordinary text
-    pieces = [
-        regex
-        for regex, piece in ((longest_prefix, secret[:MIN_SECRET_PIECE]), (longest_suffix, secret[-MIN_SECRET_PIECE:]))
-        if len(set(piece)) >= 4
-    ]
-    return "|".join([re.escape(secret), *pieces])
+@dataclasses.dataclass(frozen=True)
+class _Secret:
+    """A registered secret and what finds it cheaply: its encoded forms, and the 8-character ends from which a
+    piece of it (a key split in two) is grown to its full length. Plain substring search finds the anchors, so
+    text without a secret costs a few ``in`` tests, not a regex pass."""
+
+    value: str
+    forms: tuple[str, ...]
+    prefix: str | None
+    suffix: str | None
+
+    @classmethod
+    def of(cls, value: str) -> _Secret:
+        def usable(piece: str) -> str | None:
+            # a piece that is nearly one repeated character ("xxxxxxxx" of a test key) would redact ordinary text
+            split = len(value) >= 2 * MIN_SECRET_PIECE and len(set(piece)) >= 4
+            return piece if split else None
+
+        forms = tuple(sorted(_encodings(value), key=len, reverse=True))
+        return cls(value, forms, usable(value[:MIN_SECRET_PIECE]), usable(value[-MIN_SECRET_PIECE:]))
+
+    def found(self, text: str) -> bool:
+        anchors = (self.value, *self.forms, self.prefix, self.suffix)
+        return any(anchor is not None and anchor in text for anchor in anchors)
+
+    def redact(self, text: str) -> str:
+        for whole in (self.value, *self.forms):
+            if whole in text:
+                text = text.replace(whole, REDACTED)
+        if self.prefix is not None and self.prefix in text:
+            text = self._grow(text, self.prefix, forward=True)
+        if self.suffix is not None and self.suffix in text:
+            text = self._grow(text, self.suffix, forward=False)
+        return text
+
+    def _grow(self, text: str, anchor: str, *, forward: bool) -> str:
+        """Redact every occurrence of ``anchor`` grown to the longest prefix (or suffix) of the secret."""
+        value, pieces, position = self.value, [], 0
+        while (found := text.find(anchor, position)) >= 0:
+            start, stop = found, found + len(anchor)
+            if forward:
+                while stop < len(text) and stop - start < len(value) and text[stop] == value[stop - start]:
+                    stop += 1
+            else:
+                left = len(value) - len(anchor)
+                while start > position and left > 0 and text[start - 1] == value[left - 1]:
+                    start, left = start - 1, left - 1
+            pieces += [text[position:start], REDACTED]
+            position = stop
+        return "".join(pieces) + text[position:]
 
 
-_compiled: dict[str, Any] = {"secrets": frozenset(), "pattern": None}
+_registered: dict[str, Any] = {"secrets": frozenset(), "found": ()}
 
 
-def _secret_pattern() -> re.Pattern[str] | None:
-    """One regex for every registered secret in every form (rebuilt only when the registered set changes)."""
+def _registered_secrets() -> tuple[_Secret, ...]:
+    """The registered secrets, longest first (rebuilt only when the registered set changes)."""
     with _secrets_lock:
         current = frozenset(_secrets)
-    if current != _compiled["secrets"]:
-        alternatives = [re.escape(form) for secret in current for form in _encodings(secret)]
-        alternatives += [_pieces(secret) for secret in sorted(current, key=len, reverse=True)]
-        _compiled["pattern"] = re.compile("|".join(alternatives)) if alternatives else None
-        _compiled["secrets"] = current
-    pattern: re.Pattern[str] | None = _compiled["pattern"]
-    return pattern
+    if current != _registered["secrets"]:
+        _registered["found"] = tuple(_Secret.of(v) for v in sorted(current, key=len, reverse=True))
+        _registered["secrets"] = current
+    found: tuple[_Secret, ...] = _registered["found"]
+    return found
 
 
 def contains_secret(text: str) -> bool:
     """Whether ``text`` holds a registered secret in any form (a tweet must never publish one)."""
-    pattern = _secret_pattern()
-    return bool(pattern is not None and pattern.search(text))
+    return any(secret.found(text) for secret in _registered_secrets())
 
 
 def redact_text(text: str) -> str:
     """Replace registered secrets (also percent-encoded, base64-encoded or split) and secret-shaped
     substrings (Google keys, ``key=`` values, auth headers, bearer tokens, URL user-info) with ``[REDACTED]``."""
-    pattern = _secret_pattern()
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
+    for secret in _registered_secrets():
+        text = secret.redact(text)
     for regex, repl in _PATTERNS:
         text = regex.sub(repl, text)
     return text
