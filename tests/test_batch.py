@@ -155,10 +155,10 @@ def test_bad_rows_are_reported_per_row(tmp_path: Path, sandbox_server: SandboxSe
     assert errors[0] == ("1", "ok", None)
     assert errors[1:] == [
         ("2", "failed", "topic is empty"),
-        ("3", "failed", f"unknown tone 'grumpy'; choose one of {TONE_NAMES} or register_tone()"),
+        ("3", "failed", f"unknown tone 'grumpy'; choose one of {TONE_NAMES}"),
         ("4", "failed", "duplicate of row 1"),
         ("5", "failed", "row is not valid UTF-8"),
-        ("6", "failed", "max_words must be a whole number from 1 to 60, got 99"),
+        ("6", "failed", "the word limit must be a whole number from 1 to 60, got 99"),
     ]  # fmt: skip
     assert len(sandbox_server.requests) == 1
     assert _db(tmp_path, "SELECT COUNT(*) FROM calls WHERE error_type = 'InputError'") == [(5,)]

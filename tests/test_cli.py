@@ -98,7 +98,7 @@ def test_api_failure_exits_1_without_a_traceback(tmp_path: Path) -> None:
     [
         (["--topic", "  "], "topic must be a non-empty text"),
         (["--topic", "x" * 201], "the limit is 200"),
-        (["--topic", "AI", "--max-words", "61"], "max_words must be a whole number from 1 to 60"),
+        (["--topic", "AI", "--max-words", "61"], "--max-words: the word limit must be a whole number from 1 to 60"),
         (["--topic", "AI", "--tone", "grumpy"], "unknown tone 'grumpy'"),
         (["--topic", "AI", "--template", "nope"], "unknown template 'nope'"),
     ],
@@ -132,7 +132,7 @@ def test_bad_environment_exits_2(
 ) -> None:
     monkeypatch.setenv("TWEETGEN_TIMEOUT", "soon")
     assert main(["generate", "--topic", "AI", "-q"]) == 2
-    assert "timeout from environment TWEETGEN_TIMEOUT" in capsys.readouterr().err
+    assert "the timeout (from environment TWEETGEN_TIMEOUT)" in capsys.readouterr().err
 
 
 def test_unwritable_log_file_exits_2(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,7 +88,7 @@ def test_provider_specs() -> None:
         resolve_providers(SETTINGS, "openai")
     with pytest.raises(ConfigurationError, match="twice"):
         resolve_providers(keys, "gemini,gemini")
-    with pytest.raises(ConfigurationError, match="'auto' cannot be part"):
+    with pytest.raises(ConfigurationError, match="includes auto, which cannot be part"):
         resolve_providers(keys, "auto,openai")
 
 

@@ -62,7 +62,7 @@ class Recorder(Observer):
         ({"variants": 9}, "variants must be a whole number from 1 to 8"),
         ({"thread": 1}, "thread tweets must be a whole number from 2 to 25"),
         ({"link": "example.com/x"}, "link must be an http"),
-        ({"temperature": 3.0}, "temperature must be between 0 and 2"),
+        ({"temperature": 3.0}, "the temperature must be a number from 0 to 2"),
         ({"audience": "  "}, "audience must be a non-empty text"),
     ],
 )

@@ -62,7 +62,7 @@ POISONED_ROWS = [
     ("max-words-1e400", '{"topic": "x", "max_words": 1e400}', "line has a number out of range: 1e400"),
     ("max-words-inf", '{"topic": "x", "max_words": Infinity}', "Infinity is not a JSON number"),
     ("max-words-nan", '{"topic": "x", "max_words": NaN}', "NaN is not a JSON number"),
-    ("max-words-negative", '{"topic": "x", "max_words": -1}', "max_words must be a whole number from 1 to 60, got -1"),
+    ("max-words-negative", '{"topic": "x", "max_words": -1}', "word limit must be a whole number from 1 to 60, got -1"),
     ("max-words-10**100", '{"topic": "x", "max_words": 1' + "0" * 100 + "}", "from 1 to 60, got 10000000000"),
     ("max-words-5000-digits", '{"topic": "x", "max_words": ' + "9" * 5000 + "}", "more digits than Python reads"),
     ("max-words-true", '{"topic": "x", "max_words": true}', "max_words must be a whole number, got true"),
@@ -459,8 +459,8 @@ def test_base_urls_that_work_still_pass() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["generate", "--topic", "AI", "--ban", ""], "a banned phrase (--ban) must be a non-empty text, got ''"),
-        (["generate", "--topic", "AI", "--ban", "ok", "--ban", "  "], "a banned phrase (--ban) must be a non-empty"),
+        (["generate", "--topic", "AI", "--ban", ""], "--ban: a banned phrase must be a non-empty text, got ''"),
+        (["generate", "--topic", "AI", "--ban", "ok", "--ban", "  "], "--ban: a banned phrase must be a non-empty"),
         (["thread", "--topic", "AI", "--tweets", "0"], "thread tweets must be a whole number from 2 to 25, got 0"),
         (["generate", "--topic", "A\x00I"], "topic contains a control character (U+0000)"),
         (["generate", "--topic", "AI", "--seed", "99999999999"], "seed must be a whole number from -2147483648"),

@@ -275,7 +275,10 @@ def test_unwritable_log_path_raises_configuration_error(tmp_path: Path, where: s
     with pytest.raises(ConfigurationError, match="cannot write log file") as caught:
         setup_logging("INFO", str(target), console=False)
     assert str(target) in str(caught.value)
-    assert "log_file=" in str(caught.value)
+    assert "TWEETGEN_LOG_FILE" in str(caught.value)
+    assert caught.value.setting == "log_file"  # the CLI names --log-file; the message no Python parameter
+    reason = f"{blocker} is a file, not a directory" if where == "under-a-file" else f"{target} is a directory"
+    assert reason in str(caught.value)
 
 
 def test_third_party_records_are_json_with_the_same_shape(tmp_path: Path) -> None:

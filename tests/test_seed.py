@@ -71,4 +71,4 @@ def test_library_without_key_or_sandbox_refuses(tmp_path: Path) -> None:
     result = _run(0, tmp_path)
     assert result.returncode == 1
     assert "tweetgen.errors.ConfigurationError: no Gemini API key configured" in result.stderr
-    assert "provider='sandbox'" in result.stderr
+    assert "TWEETGEN_PROVIDER=sandbox" in result.stderr

@@ -15,6 +15,35 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as tweetgen.logs.LEVELS, without importing structlog at --help
 
+#: the option that sets each library setting: a ConfigurationError's ``setting`` (a Python parameter, never shown)
+#: is shown as this flag in front of the message, which names the setting in words (``--max-words: the word ...``)
+FLAGS = {
+    "topic": "--topic",
+    "tone": "--tone",
+    "max_words": "--max-words",
+    "hashtags": "--hashtags",
+    "emoji": "--emoji",
+    "audience": "--audience",
+    "call_to_action": "--cta",
+    "language": "--language",
+    "link": "--link",
+    "banned_phrases": "--ban",
+    "seed": "--seed",
+    "temperature": "--temperature",
+    "template": "--template",
+    "templates_file": "--templates-file",
+    "regenerations": "--regenerations",
+    "variants": "--variants",
+    "thread": "--tweets",
+    "numbering": "--no-numbering",
+    "model": "--model",
+    "provider": "--provider",
+    "timeout": "--timeout",
+    "max_response_bytes": "--max-response-bytes",
+    "log_file": "--log-file",
+    "log_level": "--log-level",
+}
+
 
 def _positive_float(text: str) -> float:
     try:
@@ -258,7 +287,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigurationError as error:
-        print(f"tweetgen: error: {redact_text(str(error))}", file=sys.stderr)
+        flag = FLAGS.get(error.setting or "")
+        print(f"tweetgen: error: {flag + ': ' if flag else ''}{redact_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except TweetGenError as error:
         attempts = f" (after {error.attempts} attempt{'s' if error.attempts != 1 else ''})" if error.attempts else ""

@@ -176,11 +176,24 @@ def load_settings(
     return _validated(settings)
 
 
+def _origin(name: str, source: str | None) -> tuple[str, str | None]:
+    """Where a value came from, for an error message (`` (from environment TWEETGEN_TIMEOUT)``), and the setting
+    to put on the error when it was an argument (the CLI names the argument's flag; the message stays neutral)."""
+    if source is None:
+        return f" (set with {'/'.join(_ENV[name])})", None
+    if source == "argument":
+        return "", name
+    return f" (from {source})", None
+
+
 def _parse_timeout(value: object, source: str) -> float:
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigurationError(f"timeout from {source} must be a number of seconds, got {value!r}") from None
+        where, setting = _origin("timeout", source)
+        raise ConfigurationError(
+            f"the timeout{where} must be a number of seconds, got {_shown(str(value))}", setting=setting
+        ) from None
     return seconds
 
 
@@ -191,10 +204,11 @@ def _parse_bytes(value: object, source: str) -> int:
     except ValueError:
         size = -1
     if not 1024 <= size <= 1 << 30:
-        where = "given as --max-response-bytes or max_response_bytes=" if source == "argument" else f"from {source}"
+        where, setting = _origin("max_response_bytes", source)
         raise ConfigurationError(
-            f"the maximum response size ({where}) must be a whole number of bytes from 1024 to 1073741824 "
-            f"(TWEETGEN_MAX_RESPONSE_BYTES), got {_shown(str(value))}"
+            f"the largest answer to read{where} must be a whole number of bytes from 1024 (1 KiB) to 1073741824 "
+            f"(1 GiB), got {_shown(str(value))}",
+            setting=setting,
         )
     return size
 
@@ -204,22 +218,18 @@ def provider_chain(spec: str) -> list[str]:
     return [part.strip() for part in spec.split(",") if part.strip()]
 
 
-# the command-line option of a setting the CLI passes as an argument
-_FLAGS = {"model": "--model", "timeout": "--timeout", "provider": "--provider"}
 # a model name in a Gemini URL path (gemini-2.5-flash, gemini-flash-latest): no spaces, controls, / ? # or %
 _GEMINI_MODEL = re.compile(r"[A-Za-z0-9._:@+-]+")
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")  # spaces and control characters
 
 
 def _source(settings: Settings, name: str) -> str:
-    source = settings.sources.get(name)
-    if source is None:
-        hint = f"set with {'/'.join(_ENV[name])}"
-    elif source == "argument" and name in _FLAGS:
-        hint = f"given as {_FLAGS[name]} or {name}="
-    else:
-        hint = f"from {source}"
-    return f" ({hint})"
+    return _origin(name, settings.sources.get(name))[0]
+
+
+def _setting(settings: Settings, name: str) -> str | None:
+    """``name`` when its value was an argument (the error's ``setting``), else ``None``."""
+    return _origin(name, settings.sources.get(name))[1]
 
 
 def _shown(value: str) -> str:
@@ -248,34 +258,50 @@ def _check_url(settings: Settings, name: str, what: str, example: str) -> None:
     problem = _url_problem(url) if isinstance(url, str) else ""
     if problem is not None:
         got = _shown(str(url)) + problem
-        raise ConfigurationError(f"{what}{_source(settings, name)} must be an http(s) URL such as {example}, got {got}")
+        raise ConfigurationError(
+            f"the {what}{_source(settings, name)} must be an http(s) URL such as {example}, got {got}",
+            setting=_setting(settings, name),
+        )
 
 
 def _validated(settings: Settings) -> Settings:
     _check_url(settings, "base_url", "base URL", DEFAULT_BASE_URL)
     if settings.provider is not None and not set(provider_chain(settings.provider)) <= set(PROVIDERS):
         raise ConfigurationError(
-            f"unknown provider {settings.provider!r}; choose one of {', '.join(PROVIDERS)} (TWEETGEN_PROVIDER)"
+            f"unknown provider {_shown(str(settings.provider))}{_source(settings, 'provider')}; choose one of "
+            f"{', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai",
+            setting=_setting(settings, "provider"),
         )
     if not isinstance(settings.model, str) or not _GEMINI_MODEL.fullmatch(settings.model.removeprefix("models/")):
         raise ConfigurationError(
-            f"model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL} (letters, digits and "
-            f". _ - : @ +), got {_shown(str(settings.model))}"
+            f"the model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL} (letters, digits "
+            f"and . _ - : @ +), got {_shown(str(settings.model))}",
+            setting=_setting(settings, "model"),
         )
     if not isinstance(settings.openai_model, str) or not _KEY_CHARS.fullmatch(settings.openai_model):
         raise ConfigurationError(
-            f"OpenAI-compatible model{_source(settings, 'openai_model')} must be a model name such as "
-            f"{DEFAULT_OPENAI_MODEL} (printable characters, no spaces), got {_shown(str(settings.openai_model))}"
+            f"the OpenAI-compatible model{_source(settings, 'openai_model')} must be a model name such as "
+            f"{DEFAULT_OPENAI_MODEL} (printable characters, no spaces), got {_shown(str(settings.openai_model))}",
+            setting=_setting(settings, "openai_model"),
         )
-    if not 0 < settings.timeout <= 3600 or not 0 < settings.connect_timeout <= 3600:
-        raise ConfigurationError(f"timeout must be between 0 and 3600 seconds, got {settings.timeout}")
-    for name in ("api_key", "openai_api_key"):
+    for name, seconds, what in (
+        ("timeout", settings.timeout, "the timeout"),
+        ("connect_timeout", settings.connect_timeout, "the connect timeout"),
+    ):
+        if not 0 < seconds <= 3600:  # also false for NaN
+            where, setting = _origin(name, settings.sources.get(name, "argument"))
+            raise ConfigurationError(
+                f"{what}{where} must be more than 0 seconds and at most 3600 (an hour), got {seconds:g}",
+                setting=setting,
+            )
+    for name, what in (("api_key", "the Gemini API key"), ("openai_api_key", "the OpenAI API key")):
         secret = getattr(settings, name)
         value = secret.reveal() if secret is not None else ""
         if secret is not None and (not _KEY_CHARS.fullmatch(value) or value[:1] in "'\"" or value[-1:] in "'\""):
             raise ConfigurationError(
-                f"the {'/'.join(_ENV[name])} value{_source(settings, name)} contains spaces, quotes or "
-                "non-ASCII characters; paste the key alone, without quotes"
+                f"{what}{_source(settings, name)} contains spaces, quotes or non-ASCII characters; paste the key "
+                "alone, without quotes",
+                setting=_setting(settings, name),
             )
     _check_url(settings, "openai_base_url", "OpenAI-compatible base URL", DEFAULT_OPENAI_BASE_URL)
     return replace(

@@ -109,9 +109,20 @@ class TweetGenError(Exception):
 
 
 class ConfigurationError(TweetGenError, ValueError):
-    """The settings cannot work (missing key, bad URL, unwritable log file...)."""
+    """The settings cannot work (missing key, bad URL, unwritable log file...).
+
+    The message names the setting in words and names environment variables, never a Python parameter, so that it
+    reads the same from Python and from the command line. ``setting`` is the keyword argument whose value is at
+    fault (``"max_words"``), or ``None`` when the value came from elsewhere (the environment, ``.env``, which the
+    message names) or no single setting is; the ``tweetgen`` command puts that option's flag before the message
+    (``--max-words: the word limit must be ...``).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, setting: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.setting = setting
 
 
 class InputError(ConfigurationError):

@@ -459,9 +459,12 @@ def _file_handler(log_file: str, max_bytes: int, backup_count: int) -> logging.H
         path.parent.mkdir(parents=True, exist_ok=True)
         return WatchedRotatingFileHandler(str(path), max_bytes=max_bytes, backup_count=backup_count)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        from .oserrors import explain_path_error
+
         raise ConfigurationError(
-            f"cannot write log file {path}: {reason} (choose another path with log_file= or TWEETGEN_LOG_FILE)"
+            f"cannot write log file {path}: {explain_path_error(exc, path)}; choose another path "
+            "(TWEETGEN_LOG_FILE, or an empty value for no log file)",
+            setting="log_file",
         ) from None
 
 

@@ -187,7 +187,7 @@ class TemplateRegistry:
             return self._templates[name]
         except KeyError:
             known = ", ".join(sorted(self._templates)) or "none"
-            raise TemplateError(f"unknown template {name!r}; known templates: {known}") from None
+            raise TemplateError(f"unknown template {name!r}; known templates: {known}", setting="template") from None
 
     def names(self) -> list[str]:
         """The registered template names, sorted."""
@@ -201,7 +201,7 @@ class TemplateRegistry:
             if isinstance(spec, str):
                 spec = {"text": spec}
             if not isinstance(spec, dict) or not isinstance(spec.get("text"), str):
-                raise TemplateError(f"{path}: template {name!r} needs a 'text' string")
+                raise TemplateError(f"{path}: template {name!r} needs a 'text' string", setting="templates_file")
             loaded.append(
                 self.register(
                     PromptTemplate(name=name, text=spec["text"], description=str(spec.get("description", "")))
@@ -213,17 +213,23 @@ class TemplateRegistry:
 def _read_template_file(path: Path) -> dict[str, object]:
     try:
         raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"cannot read template file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise TemplateError(f"cannot read template file {path}: it is not UTF-8", setting="templates_file") from None
+    except OSError as exc:
+        from .oserrors import explain_path_error
+
+        reason = "it does not exist" if isinstance(exc, FileNotFoundError) else explain_path_error(exc, path)
+        raise TemplateError(f"cannot read template file {path}: {reason}", setting="templates_file") from None
     try:
         if path.suffix == ".toml":
             data: object = _load_toml(raw, path)
         else:
             data = json.loads(raw)
     except ValueError as exc:
-        raise TemplateError(f"{path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+        kind = path.suffix.lstrip(".").upper() if path.suffix == ".toml" else "JSON"
+        raise TemplateError(f"{path} is not valid {kind}: {exc}", setting="templates_file") from None
     if not isinstance(data, dict):
-        raise TemplateError(f"{path} must hold an object of templates by name")
+        raise TemplateError(f"{path} must hold an object of templates by name", setting="templates_file")
     return data
 
 
@@ -232,7 +238,7 @@ def _load_toml(raw: str, path: Path) -> object:
         import tomllib
 
         return tomllib.loads(raw)
-    raise TemplateError(f"{path}: TOML templates need Python 3.11+; use JSON")
+    raise TemplateError(f"{path}: TOML templates need Python 3.11+; use JSON", setting="templates_file")
 
 
 default_registry = TemplateRegistry({t.name: t for t in (DEFAULT_TEMPLATE, THREAD_TEMPLATE)})

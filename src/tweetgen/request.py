@@ -43,6 +43,30 @@ _URL = re.compile(r"^https?://\S+$")
 _TAG_IN_TEXT = re.compile(r"(?<![\w&])#\w+")  # whole hashtags: #ai is not inside #AITools
 # C0 and C1 control characters: never part of a topic, option or phrase (whitespace is collapsed before the check)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: each setting in the words of an error message: the same words for Python and for the command line, whose
+#: errors put the option's flag in front (``--max-words: the word limit must be ...``); see ``InputError.setting``
+SETTING_WORDS = {
+    "topic": "the topic",
+    "tone": "the tone",
+    "max_words": "the word limit",
+    "hashtags": "the hashtags",
+    "audience": "the audience",
+    "call_to_action": "the call to action",
+    "language": "the language",
+    "link": "the link",
+    "banned_phrases": "a banned phrase",
+    "variants": "the number of variants",
+    "thread": "the number of tweets in a thread",
+    "template": "the template",
+    "numbering": "numbering",
+    "seed": "the seed",
+    "temperature": "the temperature",
+    "extra": "the extra template values",
+}
+
+
+def _invalid(setting: str, message: str) -> InputError:
+    return InputError(message, setting=setting)
 
 
 class _NotAThread(int):
@@ -69,69 +93,74 @@ def brief(value: object, limit: int = 40) -> str:
 
 
 def check_text(name: str, value: object, *, limit: int = MAX_TOPIC_LENGTH) -> str:
-    """Return ``value`` if it is a non-blank text of at most ``limit`` characters without control characters."""
+    """Return ``value`` if it is a non-blank text of at most ``limit`` characters without control characters.
+
+    ``name`` is the setting (``"call_to_action"``); the error says it in words (:data:`SETTING_WORDS`).
+    """
+    words = SETTING_WORDS.get(name, name)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         got = f"{len(value):,} characters" if isinstance(value, str) and len(value) > limit else brief(value)
-        raise InputError(f"{name} must be a non-empty text of at most {limit} characters, got {got}")
+        raise _invalid(name, f"{words} must be a non-empty text of at most {limit:,} characters, got {got}")
     control = _CONTROL.search(value)
     if control is not None:
-        raise InputError(f"{name} contains a control character (U+{ord(control.group()):04X}); remove it")
+        raise _invalid(name, f"{words} contains a control character (U+{ord(control.group()):04X}); remove it")
     return value
 
 
 def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
     """Normalise and validate the core request; raises ``InputError`` (a ``ValueError``) with the fix."""
     if not isinstance(topic, str) or not topic.strip():
-        raise InputError(f"topic must be a non-empty text, e.g. 'Python Programming', got {brief(topic)}")
+        raise _invalid("topic", f"the topic must be a non-empty text such as 'Python Programming', got {brief(topic)}")
     topic = " ".join(topic.split())
     if len(topic) > MAX_TOPIC_LENGTH:
-        raise InputError(f"topic is {len(topic):,} characters; the limit is {MAX_TOPIC_LENGTH}")
+        raise _invalid("topic", f"the topic is {len(topic):,} characters long; the limit is {MAX_TOPIC_LENGTH}")
     check_text("topic", topic)
     if not isinstance(tone, str) or tone.strip().lower() not in TONES:
-        raise InputError(f"unknown tone {brief(tone)}; choose one of {', '.join(sorted(TONES))} or register_tone()")
+        raise _invalid("tone", f"unknown tone {brief(tone)}; choose one of {', '.join(sorted(TONES))}")
     low, high = MAX_WORDS_RANGE
-    if isinstance(max_words, bool) or not isinstance(max_words, int) or not low <= max_words <= high:
-        raise InputError(f"max_words must be a whole number from {low} to {high}, got {brief(max_words)}")
-    return topic, tone.strip().lower(), max_words
+    return topic, tone.strip().lower(), _count("max_words", max_words, high, low=low)
 
 
 def _hashtags(value: object) -> str | tuple[str, ...]:
     if isinstance(value, str) and value in ("none", "auto"):
         return value
     if not isinstance(value, str | tuple | list) or not all(isinstance(tag, str) for tag in value):
-        raise InputError(f"hashtags must be none, auto, or tags such as 'python,ai', got {brief(value)}")
+        raise _invalid("hashtags", f"hashtags must be none, auto, or tags such as 'python,ai', got {brief(value)}")
     tags = value.replace(",", " ").split() if isinstance(value, str) else list(value)
     cleaned = []
     for tag in tags:
         match = _HASHTAG.match(tag.strip())
         if match is None:
-            raise InputError(f"hashtag {brief(tag)} is not a hashtag; use words like 'python' or '#python'")
+            raise _invalid("hashtags", f"{brief(tag)} is not a hashtag; use words like 'python' or '#python'")
         cleaned.append("#" + match.group(1))
     if not cleaned:
-        raise InputError("hashtags must be 'none', 'auto' or one or more tags")
+        raise _invalid("hashtags", "hashtags must be 'none', 'auto' or one or more tags")
     return tuple(cleaned)
 
 
 def _count(name: str, value: object, high: int, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}, got {brief(value)}")
+        words = SETTING_WORDS.get(name, name)
+        raise _invalid(name, f"{words} must be a whole number from {low} to {high}, got {brief(value)}")
     return value
 
 
 def _phrases(value: object) -> tuple[str, ...]:
     """Banned phrases: a list or tuple of non-blank texts (a single text would be banned letter by letter)."""
     if isinstance(value, str) or not isinstance(value, tuple | list):
-        raise InputError(f"banned phrases must be a list of phrases, got {brief(value)}")
+        raise _invalid("banned_phrases", f"banned phrases must be a list of phrases, got {brief(value)}")
     for phrase in value:
         if not isinstance(phrase, str) or not phrase.strip():
-            raise InputError(f"a banned phrase (--ban) must be a non-empty text, got {brief(phrase)}")
-        check_text("a banned phrase (--ban)", phrase, limit=MAX_TOPIC_LENGTH)
+            raise _invalid("banned_phrases", f"a banned phrase must be a non-empty text, got {brief(phrase)}")
+        check_text("banned_phrases", phrase, limit=MAX_TOPIC_LENGTH)
     return tuple(value)
 
 
 def _number(name: str, value: object, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InputError(f"{name} must be between {low:g} and {high:g}, got {brief(value)}")
+        got = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else brief(value)
+        words = SETTING_WORDS.get(name, name)
+        raise _invalid(name, f"{words} must be a number from {low:g} to {high:g}, got {got}")
 
 
 @dataclass(frozen=True)
@@ -166,17 +195,18 @@ class TweetRequest:
         if not isinstance(self.thread, _NotAThread):  # a thread of 0 tweets is refused too, before any call
             _count("thread tweets", self.thread, MAX_THREAD_TWEETS, low=2)
         if not isinstance(self.template, str) or not self.template:
-            raise InputError(f"template must be a template name, got {brief(self.template)}")
+            raise _invalid("template", f"the template must be a template name, got {brief(self.template)}")
         if not isinstance(self.numbering, bool):
-            raise InputError(f"numbering must be true or false, got {brief(self.numbering)}")
+            raise _invalid("numbering", f"numbering must be true or false, got {brief(self.numbering)}")
         if self.link is not None and (not isinstance(self.link, str) or not _URL.match(self.link)):
-            raise InputError(f"link must be an http(s) URL without spaces, got {brief(self.link)}")
+            raise _invalid("link", f"the link must be an http(s) URL without spaces, got {brief(self.link)}")
         if self.link is not None:
             check_text("link", self.link, limit=2_000)
             if self.max_words < 2:  # the link is one of the words: none would be left for the text
-                raise InputError(
-                    f"a link (--link) counts as one of the max_words (--max-words) words and the text needs at "
-                    f"least one more: ask for 2 words or more, got {self.max_words}"
+                raise _invalid(
+                    "max_words",
+                    "a link counts as one of the words of the word limit and the text needs at least one more: "
+                    f"ask for 2 words or more, got {self.max_words}",
                 )
         if self.seed is not None:
             _count("seed", self.seed, SEED_RANGE[1], low=SEED_RANGE[0])
@@ -186,7 +216,7 @@ class TweetRequest:
             if getattr(self, name) is not None:
                 check_text(name, getattr(self, name))
         if not isinstance(self.extra, dict) or not all(isinstance(v, str) for v in self.extra.values()):
-            raise InputError(f"extra template values must be texts by name, got {brief(self.extra)}")
+            raise _invalid("extra", f"extra template values must be texts by name, got {brief(self.extra)}")
 
     @property
     def words_for_model(self) -> int:

@@ -157,9 +157,12 @@ class RunLock:
             raise self._cannot(error) from None
 
     def _cannot(self, error: OSError) -> ConfigurationError:
+        from .oserrors import explain_path_error
+
+        reason = explain_path_error(error, self.path or self.store)
         return ConfigurationError(
-            f"cannot lock the store {self.store}: cannot open {self.path}: {error.strerror or error}; "
-            "pass --db PATH with a writable location"
+            f"cannot lock the store {self.store}: cannot open {self.path}: {reason}; pass --db PATH with a writable "
+            "location"
         )
 
     def acquire(self) -> RunLock:

@@ -301,8 +301,11 @@ class Store:
         try:
             self._connection = _connect(self.path, timeout)
         except (sqlite3.Error, OSError) as error:
+            from .oserrors import explain_path_error
+
             raise ConfigurationError(
-                f"cannot open the tweetgen database {self.path}: {error}; pass --db PATH with a writable location"
+                f"cannot open the tweetgen database {self.path}: {explain_path_error(error, self.path)}; "
+                "pass --db PATH with a writable location"
             ) from error
 
     def __repr__(self) -> str:

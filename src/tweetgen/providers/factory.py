@@ -60,8 +60,9 @@ def resolve_provider(settings: Settings, choice: str | None = None, *, offline: 
             return "sandbox"
     if choice in (None, "gemini") and not settings.api_key:
         raise ConfigurationError(
-            "no Gemini API key configured: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or .env, "
-            "pass api_key=..., or use the offline sandbox with provider='sandbox' (TWEETGEN_PROVIDER=sandbox)"
+            "no Gemini API key configured: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in a .env "
+            "file, or choose the offline sandbox as the provider (TWEETGEN_PROVIDER=sandbox), whose tweets are "
+            "placeholder text"
         )
     if choice == "openai" and not settings.openai_api_key and settings.openai_base_url == DEFAULT_OPENAI_BASE_URL:
         raise ConfigurationError(
@@ -70,7 +71,8 @@ def resolve_provider(settings: Settings, choice: str | None = None, *, offline: 
         )
     if choice is not None and choice not in NAMES:
         raise ConfigurationError(
-            f"unknown provider {choice!r}; choose auto, {', '.join(NAMES)} or a chain like gemini,openai"
+            f"unknown provider {choice!r}; choose auto, {', '.join(NAMES)} or a chain like gemini,openai",
+            setting="provider",
         )
     return choice or "gemini"
 
@@ -79,9 +81,12 @@ def resolve_providers(settings: Settings, spec: str | None = None, *, offline: b
     """The names of a provider spec, in fallback order (``auto`` only on its own)."""
     names = provider_chain(spec or settings.provider or "") or [""]
     if len(names) > 1 and "auto" in names:
-        raise ConfigurationError("'auto' cannot be part of a fallback chain; name the providers")
+        raise ConfigurationError(
+            f"the provider chain {spec!r} includes auto, which cannot be part of a fallback chain; name the "
+            "providers, e.g. gemini,openai"
+        )
     if len(set(names)) != len(names):
-        raise ConfigurationError(f"provider chain {spec!r} names a provider twice")
+        raise ConfigurationError(f"the provider chain {spec!r} names a provider twice")
     return [resolve_provider(settings, name or None, offline=offline) for name in names]
 
 
