@@ -242,7 +242,7 @@ def test_the_deadline_cuts_an_attempt_in_flight(mode: str, engine: str) -> None:
     policy = RetryPolicy(max_attempts=4, deadline=0.5)
     with HostileServer(silent) as server:
         error, elapsed = _timed_failure(_retried(_provider(server, timeout=10), mode, engine, policy))
-        assert server.count == 1
+        assert server.count <= 1  # one attempt (a loaded server may not have read it before the deadline)
     assert isinstance(error, RequestTimeoutError)
     assert elapsed < 0.5 + MARGIN
     assert "deadline ran out during the attempt" in str(error)
@@ -251,13 +251,14 @@ def test_the_deadline_cuts_an_attempt_in_flight(mode: str, engine: str) -> None:
 
 
 def test_a_deadline_stop_does_not_say_the_server_asked_to_wait() -> None:
-    # the 503 carries no hint: the 2 s wait that would pass the deadline is tweetgen's own backoff
-    policy = RetryPolicy(max_attempts=4, base_delay=2.0, deadline=1.0)
+    # the 503 carries no hint: the 20 s wait that would pass the deadline is tweetgen's own backoff
+    # (a deadline far above the answer's time, so a loaded machine still gets the 503 first)
+    policy = RetryPolicy(max_attempts=4, base_delay=20.0, max_delay=20.0, deadline=10.0)
     with HostileServer(answer(503, json={"error": {"code": 503, "message": "overloaded"}})) as server:
         error, _ = _timed_failure(_retried(_provider(server), "sync", "custom", policy))
     assert isinstance(error, ServerError)
     assert error.retry_after is None
-    assert str(error) == "HTTP 503: overloaded (stopped: waiting 2s would pass the 1s deadline)"
+    assert str(error) == "HTTP 503: overloaded (stopped: waiting 20s would pass the 10s deadline)"
 
 
 def test_a_deadline_leaves_an_attempt_its_own_timeout_when_that_is_shorter() -> None:
