@@ -310,7 +310,7 @@ def test_a_signal_ends_the_batch_within_the_timeout_of_calls_in_flight(
     _topics(tmp_path / "in.txt", 10)
     timeout = 3.0 if signals == 1 else 60.0
     with HostileServer(silent) as server:
-        env = {**_env(SandboxServer()), "GEMINI_BASE_URL": server.url}  # (the sandbox object is never started)
+        env = _env(server)  # type: ignore[arg-type]  # only .url is read (a SandboxServer() here leaked its socket)
         process = children.start(
             _batch_command(tmp_path, "--concurrency", "2", "--timeout", f"{timeout:g}"),
             env=env,
