@@ -60,7 +60,7 @@ class Recorder(Observer):
     [
         ({"hashtags": "not a tag!"}, "is not a hashtag"),
         ({"variants": 9}, "variants must be a whole number from 1 to 8"),
-        ({"thread": 1}, "thread tweets must be a whole number from 2 to 25"),
+        ({"thread": 1}, "the number of tweets in a thread must be a whole number from 2 to 25"),
         ({"link": "example.com/x"}, "link must be an http"),
         ({"temperature": 3.0}, "the temperature must be a number from 0 to 2"),
         ({"audience": "  "}, "audience must be a non-empty text"),

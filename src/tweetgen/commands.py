@@ -23,9 +23,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _setup_logging(args: argparse.Namespace) -> None:
     from .config import load_settings
-    from .logs import setup_logging
+    from .logs import LEVELS, setup_logging
 
     settings = load_settings()
+    if not args.log_level and settings.log_level.strip().upper() not in LEVELS:
+        where = settings.sources.get("log_level", "environment TWEETGEN_LOG_LEVEL")
+        raise ConfigurationError(
+            f"the log level (from {where}) must be one of {', '.join(LEVELS)} (any case), got {settings.log_level!r}"
+        )
     log_file = settings.log_file if args.log_file is None else args.log_file
     # a person at a terminal sees warnings and errors (a batch: its progress) and the result; the file keeps INFO.
     # A level asked for applies to both; the demo, which is there to show the events, shows INFO.
@@ -73,6 +78,7 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     from .resilience import RetryBudget
     from .retry import RetryPolicy
 
+    _check_delays(args)
     settings = load_settings(model=args.model, timeout=args.timeout, max_response_bytes=args.max_response_bytes)
     _setup_logging(args)
     spec = args.provider or settings.provider or "auto"
@@ -105,6 +111,25 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     )
 
 
+def _check_delays(args: argparse.Namespace) -> None:
+    """--base-delay above --max-delay (given or default) is a usage error in the options' own words."""
+    from .backoff import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
+
+    base = DEFAULT_BASE_DELAY if args.base_delay is None else args.base_delay
+    cap = DEFAULT_MAX_DELAY if args.max_delay is None else args.max_delay
+    if base > cap:
+        given = f"--base-delay ({_seconds(base)}{'' if args.base_delay is not None else ', its default'})"
+        limit = f"--max-delay ({_seconds(cap)}{'' if args.max_delay is not None else ', its default'})"
+        raise ConfigurationError(
+            f"{given} is longer than {limit}, the longest wait between attempts; raise --max-delay or lower "
+            "--base-delay"
+        )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} second{'' if value == 1 else 's'}"
+
+
 @contextlib.contextmanager
 def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
     """The observers the options ask for (store, metrics file, OpenTelemetry); closed or flushed afterwards."""
@@ -130,11 +155,15 @@ def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
 
 
 def _tracing(args: argparse.Namespace) -> list[Any]:
+    """The OpenTelemetry observer ``--otel`` asks for; a warning when no tracer provider would receive its spans."""
     if not args.otel:
         return []
-    from .otel import OpenTelemetryObserver
+    from .otel import NO_PROVIDER_WARNING, OpenTelemetryObserver, tracer_provider_configured
 
-    return [OpenTelemetryObserver()]
+    observer = OpenTelemetryObserver()
+    if not tracer_provider_configured():
+        print(f"tweetgen: warning: --otel: {NO_PROVIDER_WARNING}", file=sys.stderr)
+    return [observer]
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

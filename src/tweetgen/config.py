@@ -312,6 +312,9 @@ def _validated(settings: Settings) -> Settings:
     )
 
 
+#: how to install the ``otel`` extra, in the README's words (the CLI's --otel help and the missing-package error)
+OTEL_INSTALL_HINT = "pip install -e '.[otel]' from a checkout, or pip install 'tweetgen[otel]'"
+
 #: what the CLI and the demo say once on stderr when ``auto`` becomes the sandbox for lack of a key
 SANDBOX_NOTICE = (
     "tweetgen: no Gemini API key is set, so this uses the offline sandbox: its tweets are placeholder text, "

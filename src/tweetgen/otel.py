@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .config import OTEL_INSTALL_HINT
 from .errors import ConfigurationError
 from .logs import add_trace_ids, redact_text, trace_ids
 from .trace import AttemptTrace, CallTrace, Observer
@@ -25,9 +26,23 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
     from opentelemetry.util.types import AttributeValue
 
-__all__ = ["OPERATION_NAME", "PROVIDER_NAMES", "OpenTelemetryObserver", "add_trace_ids", "trace_ids"]
+__all__ = [
+    "NO_PROVIDER_WARNING",
+    "OPERATION_NAME",
+    "PROVIDER_NAMES",
+    "OpenTelemetryObserver",
+    "add_trace_ids",
+    "trace_ids",
+    "tracer_provider_configured",
+]
 
 OPERATION_NAME = "generate_content"
+#: what ``--otel`` says (once, on stderr) when nothing would receive its spans
+NO_PROVIDER_WARNING = (
+    "no OpenTelemetry tracer provider is configured, so no spans will be exported: run the command under "
+    "opentelemetry-instrument with the OTEL_* environment variables (e.g. OTEL_TRACES_EXPORTER=otlp and "
+    "OTEL_EXPORTER_OTLP_ENDPOINT), or call opentelemetry.trace.set_tracer_provider() in your code"
+)
 
 #: tweetgen provider -> ``gen_ai.provider.name`` (the sandbox speaks Gemini's API); others pass through.
 PROVIDER_NAMES = {"gemini": "gcp.gemini", "sandbox": "gcp.gemini", "openai": "openai"}
@@ -72,6 +87,14 @@ def _fail(span: Span, error_type: str, message: str | None) -> None:
     span.set_status(Status(StatusCode.ERROR, redact_text(message) if message else error_type))
 
 
+def tracer_provider_configured() -> bool:
+    """Whether a real tracer provider is set globally (the default proxy and the no-op provider export nothing)."""
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 class OpenTelemetryObserver(Observer):
     """Turns every call into a ``generate_content {model}`` span with one child span per attempt."""
 
@@ -79,9 +102,7 @@ class OpenTelemetryObserver(Observer):
         try:
             from opentelemetry import trace
         except ImportError as error:
-            raise ConfigurationError(
-                "OpenTelemetry tracing needs the opentelemetry packages: pip install tweetgen[otel]"
-            ) from error
+            raise ConfigurationError(f"OpenTelemetry tracing needs the otel extra: {OTEL_INSTALL_HINT}") from error
         from . import __version__
 
         self.tracer = trace.get_tracer("tweetgen", __version__, tracer_provider=tracer_provider)

@@ -193,7 +193,7 @@ class TweetRequest:
         object.__setattr__(self, "banned_phrases", _phrases(self.banned_phrases))
         _count("variants", self.variants, MAX_VARIANTS)
         if not isinstance(self.thread, _NotAThread):  # a thread of 0 tweets is refused too, before any call
-            _count("thread tweets", self.thread, MAX_THREAD_TWEETS, low=2)
+            _count("thread", self.thread, MAX_THREAD_TWEETS, low=2)
         if not isinstance(self.template, str) or not self.template:
             raise _invalid("template", f"the template must be a template name, got {brief(self.template)}")
         if not isinstance(self.numbering, bool):
