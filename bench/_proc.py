@@ -149,7 +149,9 @@ def tweetgen_command() -> str:
     beside = Path(sys.executable).with_name("tweetgen")
     found = str(beside) if beside.exists() else shutil.which("tweetgen")
     if found is None:
-        raise RuntimeError("no tweetgen command found: install the package (make test or pip install -e .)")
+        raise RuntimeError(
+            "no tweetgen command found: install the package (make test or pip install -e .)"
+        )
     return found
 
 

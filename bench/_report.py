@@ -64,7 +64,10 @@ def _git(*args: str) -> str:
 def checkout() -> str:
     """The commit checked out, and whether ``src/`` has uncommitted changes."""
     try:
-        head, dirty = _git("rev-parse", "--short", "HEAD"), _git("status", "--porcelain", "--", "src")
+        head, dirty = (
+            _git("rev-parse", "--short", "HEAD"),
+            _git("status", "--porcelain", "--", "src"),
+        )
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return f"{head}{' with uncommitted changes under src/' if dirty else ''}"
@@ -90,7 +93,10 @@ def _console_table(table: Table) -> list[str]:
     widths = _widths(table)
     line = "  ".join("-" * w for w in widths)
     rows = [table.headers, *table.rows]
-    body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    body = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     return [table.title, body[0], line, *body[1:], ""]
 
 
@@ -102,7 +108,9 @@ def console(run: Run) -> str:
         for table in section.tables:
             lines += _console_table(table)
     summary = Table(
-        "Targets", ("target", "verdict", "measured"), [(t.name, t.verdict, t.measured) for t in run.targets]
+        "Targets",
+        ("target", "verdict", "measured"),
+        [(t.name, t.verdict, t.measured) for t in run.targets],
     )
     lines += _console_table(summary)
     lines.append(f"{'quick smoke run' if run.quick else 'full run'}: {run.seconds:.0f} s")
@@ -153,7 +161,8 @@ def markdown(run: Run) -> str:
         "## Targets",
         "",
         *_md_table(
-            ("target", "goal", "measured", "verdict"), [(t.name, t.goal, t.measured, t.verdict) for t in run.targets]
+            ("target", "goal", "measured", "verdict"),
+            [(t.name, t.goal, t.measured, t.verdict) for t in run.targets],
         ),
     ]
     for section in run.sections:

@@ -102,7 +102,12 @@ def raw_batch(rows: int, latency: float, concurrency: int, parent: Path) -> Batc
         topics, out = _topics(work / "topics.txt", rows), work / "out.jsonl"
         with sandbox_process(latency) as server:
             command = [sys.executable, str(RAW_SCRIPT), str(topics), server.url, "-o", str(out)]
-            child = run_child([*command, "--concurrency", str(concurrency)], cwd=work, env=bench_env(), sample_rss=True)
+            child = run_child(
+                [*command, "--concurrency", str(concurrency)],
+                cwd=work,
+                env=bench_env(),
+                sample_rss=True,
+            )
         _check(child, "", command)
         return BatchRun(rows, _ok_rows(out), child, server.cpu)
 
@@ -152,9 +157,21 @@ def _throughput_table(ours: list[BatchRun], raws: list[BatchRun], ideal: float) 
         loop = _sample(loops)
         speed = f"{ours[0].rows / loop.median:.0f}"
         rows.append(
-            ("tweetgen's run loop (its summary line)", loop.show(unit=" s"), f"{ideal / loop.median:.2f}", speed)
+            (
+                "tweetgen's run loop (its summary line)",
+                loop.show(unit=" s"),
+                f"{ideal / loop.median:.2f}",
+                speed,
+            )
         )
-    rows.append(("ideal: N x latency / concurrency", f"{ideal:.2f} s", "1.00", f"{ours[0].rows / ideal:.0f}"))
+    rows.append(
+        (
+            "ideal: N x latency / concurrency",
+            f"{ideal:.2f} s",
+            "1.00",
+            f"{ours[0].rows / ideal:.0f}",
+        )
+    )
     headers = (
         "run",
         "wall: median (IQR, n)",
@@ -165,20 +182,27 @@ def _throughput_table(ours: list[BatchRun], raws: list[BatchRun], ideal: float) 
         "sandbox CPU/row",
         "peak RSS",
     )
-    return Table("Batch throughput", headers, [row + ("",) * (len(headers) - len(row)) for row in rows])
+    return Table(
+        "Batch throughput", headers, [row + ("",) * (len(headers) - len(row)) for row in rows]
+    )
 
 
 def _cpu_per_row_ms(runs: list[BatchRun]) -> float:
     return _sample([r.child.cpu / r.rows * 1e3 for r in runs]).median
 
 
-def _throughput_target(ours: list[BatchRun], raws: list[BatchRun], ideal: float, known_ms: dict[str, float]) -> Target:
+def _throughput_target(
+    ours: list[BatchRun], raws: list[BatchRun], ideal: float, known_ms: dict[str, float]
+) -> Target:
     walls, raw_walls = _walls(ours), _walls(raws)
     efficiency = ideal / walls.median
     low, high = paired_ratios(walls, raw_walls).quartiles
     busy = _sample([r.child.cpu / r.child.wall for r in ours]).median
     need = LATENCY / CONCURRENCY * 1e3
-    known = "".join(f"{name}: {ms:.2f} ms, " for name, ms in known_ms.items()) or "validation, two INFO log events, "
+    known = (
+        "".join(f"{name}: {ms:.2f} ms, " for name, ms in known_ms.items())
+        or "validation, two INFO log events, "
+    )
     lead = "CPU, not latency." if busy >= CPU_BOUND else "Partly CPU."
     limits = (
         f"{lead} To keep {CONCURRENCY} calls of {LATENCY * 1e3:.0f} ms in flight a client may spend at "
@@ -231,7 +255,9 @@ def _memory_table(runs: list[BatchRun]) -> Table:
         for r in runs
     ]
     headers = ("rows", "ok", "wall (n=1)", "rows/s", "peak RSS (n=1)", f"vs {runs[0].rows:,} rows")
-    return Table(f"Peak RSS of tweetgen batch, instant sandbox, concurrency {CONCURRENCY}", headers, rows)
+    return Table(
+        f"Peak RSS of tweetgen batch, instant sandbox, concurrency {CONCURRENCY}", headers, rows
+    )
 
 
 def _memory_target(runs: list[BatchRun], wanted: int) -> Target:
@@ -239,11 +265,17 @@ def _memory_target(runs: list[BatchRun], wanted: int) -> Target:
     if len(runs) < 2:
         why = "the suite's time budget left no room for a larger run"
         return Target(
-            "4b. batch memory", goal, f"{runs[0].child.max_rss_mb:.1f} MB at {runs[0].rows:,} rows", None, why
+            "4b. batch memory",
+            goal,
+            f"{runs[0].child.max_rss_mb:.1f} MB at {runs[0].rows:,} rows",
+            None,
+            why,
         )
     small, big = runs
     growth = big.child.max_rss_mb / small.child.max_rss_mb
-    per_k = (big.child.max_rss_mb - small.child.max_rss_mb) * 1024 / ((big.rows - small.rows) / 1000)
+    per_k = (
+        (big.child.max_rss_mb - small.child.max_rss_mb) * 1024 / ((big.rows - small.rows) / 1000)
+    )
     measured = (
         f"{big.child.max_rss_mb:.1f} MB at {big.rows:,} rows vs {small.child.max_rss_mb:.1f} MB at "
         f"{small.rows:,}: {growth:.2f}x ({per_k:+.1f} KB per 1,000 rows)"
@@ -256,15 +288,21 @@ def _memory_target(runs: list[BatchRun], wanted: int) -> Target:
         )
     if growth > FLAT:
         limits.append(f"RSS grows about {per_k * 1.024:.0f} bytes per row. {MEMORY_DIAGNOSIS}")
-    return Target("4b. batch memory", goal, measured, growth <= FLAT and big.rows >= wanted, "; ".join(limits))
+    return Target(
+        "4b. batch memory", goal, measured, growth <= FLAT and big.rows >= wanted, "; ".join(limits)
+    )
 
 
-def run(config: Config, workdir: Path, deadline: float, known_ms: dict[str, float] | None = None) -> Section:
+def run(
+    config: Config, workdir: Path, deadline: float, known_ms: dict[str, float] | None = None
+) -> Section:
     """Benchmark 4 as a report section; the large memory run shrinks if ``deadline`` would be passed."""
     ours, raws = _throughput(config, workdir)
     ideal = config.batch_rows * LATENCY / CONCURRENCY
     memory, wanted = _memory(config, workdir, deadline)
-    example = tweetgen_batch_command(Path("topics.txt"), Path("out.jsonl"), Path("store.db"), CONCURRENCY)
+    example = tweetgen_batch_command(
+        Path("topics.txt"), Path("out.jsonl"), Path("store.db"), CONCURRENCY
+    )
     example[0] = shown(example[0])
     return Section(
         title="4. Batch throughput and memory",
@@ -279,7 +317,10 @@ def run(config: Config, workdir: Path, deadline: float, known_ms: dict[str, floa
             f"at each size against an instant sandbox, concurrency {CONCURRENCY}."
         ),
         tables=[_throughput_table(ours, raws, ideal), _memory_table(memory)],
-        targets=[_throughput_target(ours, raws, ideal, known_ms or {}), _memory_target(memory, wanted)],
+        targets=[
+            _throughput_target(ours, raws, ideal, known_ms or {}),
+            _memory_target(memory, wanted),
+        ],
         commands=[
             f"GEMINI_BASE_URL=SANDBOX GEMINI_API_KEY={KEY} {' '.join(example)}",
             f"{shown(sys.executable)} {shown(RAW_SCRIPT)} topics.txt SANDBOX -o out.jsonl --concurrency {CONCURRENCY}",

@@ -63,7 +63,9 @@ class _Trickle:
         with conn:
             try:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                )
                 while not self.closed.wait(TRICKLE_INTERVAL):
                     conn.sendall(b" ")
             except OSError:
@@ -75,9 +77,20 @@ class _Trickle:
 
 
 def _generate(url: str, timeout: float) -> tuple[float, int]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     env.update(GEMINI_BASE_URL=url, GEMINI_API_KEY="bench-key")
-    command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "--provider", "gemini"]
+    command = [
+        sys.executable,
+        "-m",
+        "tweetgen",
+        "generate",
+        "--topic",
+        "AI",
+        "--provider",
+        "gemini",
+    ]
     command += ["--timeout", f"{timeout:g}", "--max-retries", "0", "--log-file", "", "-q"]
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, timeout=timeout * 10 + 60)  # noqa: S603 - our CLI
@@ -120,7 +133,9 @@ def _degraded(seed: int) -> SandboxServer:
 
 
 def _generator(url: str, fake: _Fake, **options: Any) -> TweetGenerator:
-    provider = GeminiProvider(api_key="k", model="m", base_url=url, name="sandbox", secret_key=False)
+    provider = GeminiProvider(
+        api_key="k", model="m", base_url=url, name="sandbox", secret_key=False
+    )
     return TweetGenerator(
         provider=provider,
         settings=SETTINGS,
@@ -150,7 +165,9 @@ def threads(seed: int) -> float:
         done = 0
         for j in range(10):
             try:
-                generate_tweet(f"topic {index}-{j}", api_key="k", base_url=server.url, sleep=fake.sleep)
+                generate_tweet(
+                    f"topic {index}-{j}", api_key="k", base_url=server.url, sleep=fake.sleep
+                )
                 done += 1
             except TweetGenError:
                 pass
@@ -170,7 +187,11 @@ def batch(seed: int, rows: int = 500) -> float:
         source.write_text("".join(f"topic number {i}\n" for i in range(rows)))
         with Store(Path(tmp) / "t.db") as store, _degraded(seed) as server:
             generator = _generator(
-                server.url, fake, jitter="full", retry_budget=RetryBudget(ratio=0.2), observers=[store.observer()]
+                server.url,
+                fake,
+                jitter="full",
+                retry_budget=RetryBudget(ratio=0.2),
+                observers=[store.observer()],
             )
 
             async def go() -> Any:
@@ -228,7 +249,10 @@ def run(config: Config) -> Section:
         "total outage",
         ("scenario", "succeeded", "requests per call"),
         [
-            *((name, sample.show(scale=100, unit=" %", digits=1), "") for name, sample in rates.items()),
+            *(
+                (name, sample.show(scale=100, unit=" %", digits=1), "")
+                for name, sample in rates.items()
+            ),
             ("total outage, 4 waves of 50, defaults", "0 %", f"{with_guards:.2f}x"),
             ("total outage, breaker and budget off", "0 %", f"{without:.2f}x"),
         ],

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from _common import Config, Sample, Section, Table, Target, interleave, paired_ratios, per_call, ratio
+from _common import (
+    Config,
+    Sample,
+    Section,
+    Table,
+    Target,
+    interleave,
+    paired_ratios,
+    per_call,
+    ratio,
+)
 from per_call import QUIET, TOPIC, TWEETGEN, PerCallResult
 
 from tweetgen.config import DEFAULT_MODEL
@@ -25,8 +35,13 @@ from tweetgen.request import TweetRequest
 
 __all__ = ["run"]
 
-OURS, PLAIN = "tweetgen pipeline (structlog, redaction, JSON) to a file", "bare stdlib logging of the same JSON"
-SECRET = "AIza" + "B" * 35  # a Google-key-shaped value: the redactor's patterns and its secret list both run
+OURS, PLAIN = (
+    "tweetgen pipeline (structlog, redaction, JSON) to a file",
+    "bare stdlib logging of the same JSON",
+)
+SECRET = (
+    "AIza" + "B" * 35
+)  # a Google-key-shaped value: the redactor's patterns and its secret list both run
 ANSWER = "Python Programming is reshaping how teams deliver value. Worth your time this week. #PythonProgramming"
 EVENTS_PER_CALL = 2
 
@@ -80,7 +95,9 @@ def _plain(log_file: Path, prompt: str) -> Callable[[], None]:
 
     def line(event: str, fields: dict[str, Any]) -> str:
         stamp = datetime.now(timezone.utc).isoformat()
-        return json.dumps({"event": event, "level": "info", "timestamp": stamp, **fields}, ensure_ascii=False)
+        return json.dumps(
+            {"event": event, "level": "info", "timestamp": stamp, **fields}, ensure_ascii=False
+        )
 
     def emit() -> None:
         logger.info(line(started, {**started_fields, "prompt_preview": prompt[:100]}))
@@ -116,20 +133,32 @@ def _table(samples: dict[str, Sample], calls: PerCallResult | None) -> Table:
         (name, sample.show(scale=1e6, unit=" us", digits=1), f"{1 / sample.median:,.0f}")
         for name, sample in samples.items()
     ]
-    rows.append(("tweetgen / bare", f"{ratio(ours, plain):.2f}x (paired IQR {low:.2f}-{high:.2f})", ""))
+    rows.append(
+        ("tweetgen / bare", f"{ratio(ours, plain):.2f}x (paired IQR {low:.2f}-{high:.2f})", "")
+    )
     if calls is not None:
         per_call_cost = EVENTS_PER_CALL * ours.median
         measured = calls.instant[TWEETGEN].median - calls.instant[QUIET].median
-        rows.append(("2 events as a share of one tweetgen call", f"{calls.share(per_call_cost):.0%}", ""))
-        rows.append(("measured in benchmark 1 (INFO minus logging off)", f"{calls.share(measured):.0%}", ""))
-    return Table("Logging cost per event", ("pipeline", "per event: median (IQR, n)", "events/s"), rows)
+        rows.append(
+            ("2 events as a share of one tweetgen call", f"{calls.share(per_call_cost):.0%}", "")
+        )
+        rows.append(
+            ("measured in benchmark 1 (INFO minus logging off)", f"{calls.share(measured):.0%}", "")
+        )
+    return Table(
+        "Logging cost per event", ("pipeline", "per event: median (IQR, n)", "events/s"), rows
+    )
 
 
 def run(config: Config, workdir: Path, calls: PerCallResult | None = None) -> tuple[Section, float]:
     """Benchmark 5 as a report section, and the seconds one call's events take; ``calls`` gives the share."""
     samples = measure(config, workdir)
     ours = samples[OURS]
-    share = f"; {calls.share(EVENTS_PER_CALL * ours.median):.0%} of one instant-sandbox call" if calls else ""
+    share = (
+        f"; {calls.share(EVENTS_PER_CALL * ours.median):.0%} of one instant-sandbox call"
+        if calls
+        else ""
+    )
     section = Section(
         title="5. Logging cost",
         method=(
@@ -147,6 +176,8 @@ def run(config: Config, workdir: Path, calls: PerCallResult | None = None) -> tu
                 None,
             )
         ],
-        commands=["setup_logging('INFO', LOG_FILE, console=False, secrets=[KEY]); get_logger().info(EVENT, **FIELDS)"],
+        commands=[
+            "setup_logging('INFO', LOG_FILE, console=False, secrets=[KEY]); get_logger().info(EVENT, **FIELDS)"
+        ],
     )
     return section, EVENTS_PER_CALL * ours.median

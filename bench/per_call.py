@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import Config, Sample, Section, Table, Target, interleave, paired_ratios, per_call, ratio
+from _common import (
+    Config,
+    Sample,
+    Section,
+    Table,
+    Target,
+    interleave,
+    paired_ratios,
+    per_call,
+    ratio,
+)
 from _proc import sandbox_process
 
 from tweetgen import generate_tweet
@@ -33,12 +43,15 @@ KEY = "bench-key"
 WARMUP = 30
 SLOW_WARMUP = 5
 SLOW_LATENCY = 0.05
-RAW, SDK, TWEETGEN, QUIET = "raw httpx post", "google-genai SDK", "tweetgen generate_tweet", "tweetgen, logging off"
+RAW, SDK, TWEETGEN, QUIET = (
+    "raw httpx post",
+    "google-genai SDK",
+    "tweetgen generate_tweet",
+    "tweetgen, logging off",
+)
 TARGET_OVERHEAD = 1.15
 #: a tweet as Gemini often writes them: an emoji and a link send validation through twitter-text
-RICH_TWEET = (
-    "Python 3.13 is out \U0001f680 free-threading, a new REPL, better errors: https://docs.python.org/3.13/ #Python"
-)
+RICH_TWEET = "Python 3.13 is out \U0001f680 free-threading, a new REPL, better errors: https://docs.python.org/3.13/ #Python"
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,9 @@ def _wire(base_url: str) -> Wire:
 
 
 def _raw(wire: Wire, stack: contextlib.ExitStack) -> Callable[[], object]:
-    client = stack.enter_context(httpx.Client(headers={"x-goog-api-key": KEY, "content-type": "application/json"}))
+    client = stack.enter_context(
+        httpx.Client(headers={"x-goog-api-key": KEY, "content-type": "application/json"})
+    )
     body = wire.body
     return lambda: client.post(wire.endpoint, json=body)
 
@@ -91,9 +106,14 @@ def _sdk(wire: Wire) -> Callable[[], object] | None:
     options = types.HttpOptions(base_url=wire.base_url, api_version="v1beta")
     client = genai.Client(api_key=KEY, http_options=options)
     config = types.GenerateContentConfig(
-        max_output_tokens=wire.request.max_output_tokens, candidate_count=wire.request.candidate_count
+        max_output_tokens=wire.request.max_output_tokens,
+        candidate_count=wire.request.candidate_count,
     )
-    return lambda: client.models.generate_content(model=DEFAULT_MODEL, contents=wire.request.prompt, config=config).text
+    return lambda: (
+        client.models.generate_content(
+            model=DEFAULT_MODEL, contents=wire.request.prompt, config=config
+        ).text
+    )
 
 
 def _tweetgen(wire: Wire) -> Callable[[], object]:
@@ -121,7 +141,9 @@ class Plan:
     warmup: int
 
 
-def _calls(wire: Wire, stack: contextlib.ExitStack) -> dict[str, tuple[str, Callable[[], object] | None]]:
+def _calls(
+    wire: Wire, stack: contextlib.ExitStack
+) -> dict[str, tuple[str, Callable[[], object] | None]]:
     """Each variant's call and the tweetgen log level it runs under (the SDK is absent when not installed)."""
     return {
         RAW: ("WARNING", _raw(wire, stack)),
@@ -164,7 +186,9 @@ def _validation(config: Config) -> tuple[Sample, Sample]:
     sandbox's answer to the benchmark prompt, and a tweet with an emoji and a link."""
     with sandbox_process(0.0) as server:
         answer = _answer(server.url)
-    checks = {text: per_call(_checker(text), config.call_inner * 4) for text in (answer, RICH_TWEET)}
+    checks = {
+        text: per_call(_checker(text), config.call_inner * 4) for text in (answer, RICH_TWEET)
+    }
     for check in checks.values():
         check()
     samples = interleave(checks, config.call_rounds)
@@ -174,8 +198,13 @@ def _validation(config: Config) -> tuple[Sample, Sample]:
 def measure(config: Config, workdir: Path) -> PerCallResult:
     """Run every variant, interleaved, against an instant sandbox and against one that answers after 50 ms."""
     log_file = workdir / "per_call.log"
-    instant = _measure(Plan(0.0, (RAW, SDK, TWEETGEN, QUIET), config.call_rounds, config.call_inner, WARMUP), log_file)
-    slow_plan = Plan(SLOW_LATENCY, (RAW, SDK, TWEETGEN), config.slow_rounds, config.slow_inner, SLOW_WARMUP)
+    instant = _measure(
+        Plan(0.0, (RAW, SDK, TWEETGEN, QUIET), config.call_rounds, config.call_inner, WARMUP),
+        log_file,
+    )
+    slow_plan = Plan(
+        SLOW_LATENCY, (RAW, SDK, TWEETGEN), config.slow_rounds, config.slow_inner, SLOW_WARMUP
+    )
     slow = _measure(slow_plan, log_file)
     setup_logging("WARNING", None, console=False)
     return PerCallResult(instant, slow, *_validation(config))
@@ -236,11 +265,29 @@ def _breakdown(result: PerCallResult) -> Table:
         ("tweet validation: clean, X weighted length, word count, rules", parts.validation),
         ("the rest: settings, retry engine, breaker, budget, trace, parsing", parts.rest),
     ]
-    rows = [(name, f"{seconds * 1e3:.3f} ms", f"{result.share(seconds):.0%}") for name, seconds in named]
-    rows.append(("tweetgen generate_tweet (total)", f"{result.instant[TWEETGEN].median * 1e3:.3f} ms", "100%"))
+    rows = [
+        (name, f"{seconds * 1e3:.3f} ms", f"{result.share(seconds):.0%}") for name, seconds in named
+    ]
+    rows.append(
+        (
+            "tweetgen generate_tweet (total)",
+            f"{result.instant[TWEETGEN].median * 1e3:.3f} ms",
+            "100%",
+        )
+    )
     rich = result.rich_validation.median
-    rows.append(("(not in the call) validating a tweet with an emoji and a link", f"{rich * 1e3:.3f} ms", ""))
-    return Table("Where one tweetgen call's time goes (instant sandbox; medians)", ("part", "per call", "share"), rows)
+    rows.append(
+        (
+            "(not in the call) validating a tweet with an emoji and a link",
+            f"{rich * 1e3:.3f} ms",
+            "",
+        )
+    )
+    return Table(
+        "Where one tweetgen call's time goes (instant sandbox; medians)",
+        ("part", "per call", "share"),
+        rows,
+    )
 
 
 def _overhead_target(result: PerCallResult) -> Target:
@@ -274,7 +321,9 @@ def _sdk_target(result: PerCallResult) -> Target:
         f"{Parts.of(result).added()}. With a {SLOW_LATENCY * 1e3:.0f} ms answer: "
         f"{_ratio_cell(result.slow, TWEETGEN, SDK)}."
     )
-    return Target("2. against the SDK", goal, _ratio_cell(samples, TWEETGEN, SDK), met, "" if met else limits)
+    return Target(
+        "2. against the SDK", goal, _ratio_cell(samples, TWEETGEN, SDK), met, "" if met else limits
+    )
 
 
 def run(config: Config, workdir: Path) -> tuple[Section, PerCallResult]:

@@ -22,7 +22,9 @@ from tweetgen.request import TweetRequest
 KEY = "bench-key"
 
 
-async def _one(client: httpx.AsyncClient, endpoint: str, topic: str, gate: asyncio.Semaphore) -> str:
+async def _one(
+    client: httpx.AsyncClient, endpoint: str, topic: str, gate: asyncio.Semaphore
+) -> str:
     body = build_body(GenerationRequest(prompt=TweetRequest(topic).render(default_registry)))
     async with gate:
         response = await client.post(endpoint, json=body)
@@ -44,7 +46,9 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON Lines out")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight")
     args = parser.parse_args()
-    topics = [line.strip() for line in args.input.read_text(encoding="utf-8").splitlines() if line.strip()]
+    topics = [
+        line.strip() for line in args.input.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     texts = asyncio.run(_run(topics, args.base_url, args.concurrency))
     with args.output.open("w", encoding="utf-8") as out:
         for topic, text in zip(topics, texts, strict=True):

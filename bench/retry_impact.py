@@ -27,7 +27,9 @@ SCENARIOS = [
 def measure(faults: str) -> tuple[float, int]:
     """Seconds and attempts of one generate_tweet-equivalent call with the default policy (3 retries)."""
     with SandboxServer(faults=faults) as server:
-        provider = GeminiProvider(api_key="bench", model="gemini-flash-latest", base_url=server.url, secret_key=False)
+        provider = GeminiProvider(
+            api_key="bench", model="gemini-flash-latest", base_url=server.url, secret_key=False
+        )
         settings = load_settings(env={}, dotenv_path=None)
         generator = TweetGenerator(provider=provider, settings=settings, policy=RetryPolicy())
         started = time.perf_counter()
@@ -40,7 +42,9 @@ def measure(faults: str) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--latency", type=float, default=0.3, help="seconds per successful answer (default 0.3)")
+    parser.add_argument(
+        "--latency", type=float, default=0.3, help="seconds per successful answer (default 0.3)"
+    )
     args = parser.parse_args()
     print("| Scenario | Attempts | Measured latency | Retry overhead (seed) | Seed's latency |")
     print("|---|---|---|---|---|")

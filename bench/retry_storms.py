@@ -29,7 +29,12 @@ __all__ = ["run"]
 
 JITTERS = ("none", "equal", "full", "decorrelated")
 #: Brooker's rerun of his simulator, 100 clients (shared/docs/resilience-anchors.md): calls / completion time
-BROOKER = {"none": "1,853 / 62.9 s", "equal": "813 / 6.7 s", "full": "795 / 4.9 s", "decorrelated": "1,007 / 4.6 s"}
+BROOKER = {
+    "none": "1,853 / 62.9 s",
+    "equal": "813 / 6.7 s",
+    "full": "795 / 4.9 s",
+    "decorrelated": "1,007 / 4.6 s",
+}
 CLIENTS = 100
 CAPACITIES = (10, 1)
 SERVICE = 0.010
@@ -61,7 +66,9 @@ def capacity_run(jitter: str, seed: int, capacity: int) -> tuple[int, float]:
     """Calls made and virtual seconds until the last client succeeded, against a server of ``capacity``."""
     rng, policy = random.Random(seed), _policy(jitter)
     net = _network(rng)
-    arrivals: list[tuple[float, int, int, float | None]] = [(net(), client, 1, None) for client in range(CLIENTS)]
+    arrivals: list[tuple[float, int, int, float | None]] = [
+        (net(), client, 1, None) for client in range(CLIENTS)
+    ]
     heapq.heapify(arrivals)
     in_service: list[float] = []
     calls, finished = 0, 0.0
@@ -141,7 +148,9 @@ SCENARIOS = (
     Scenario("default policy, no budget, no breaker", "none", breaker=False),
     Scenario("RetryBudget shared (one TweetGenerator)", "shared", breaker=False),
     Scenario("RetryBudget per client (one request each)", "per request", breaker=False),
-    Scenario("RetryBudget + CircuitBreaker shared (TweetGenerator defaults)", "shared", breaker=True),
+    Scenario(
+        "RetryBudget + CircuitBreaker shared (TweetGenerator defaults)", "shared", breaker=True
+    ),
 )
 
 
@@ -205,7 +214,9 @@ def outage_run(scenario: Scenario, seed: int) -> OutageRun:
         sent += 1
         if guards.breaker is not None:
             guards.breaker.record_failure()
-        if attempt >= policy.max_attempts or (guards.breaker is not None and not guards.breaker.allows()):
+        if attempt >= policy.max_attempts or (
+            guards.breaker is not None and not guards.breaker.allows()
+        ):
             continue
         if budget is not None and not budget.try_spend():
             denied += 1
@@ -268,7 +279,8 @@ def _ordering_target(results: list[Contention]) -> Target:
     limits = ""
     if misses:
         limits = (
-            "; ".join(misses) + f". The ordering holds in {', '.join(held) or 'no model'}: it depends on the server. "
+            "; ".join(misses)
+            + f". The ordering holds in {', '.join(held) or 'no model'}: it depends on the server. "
             "When the server sheds only the excess above K, decorrelated jitter's longer first waits "
             "(U(base, 3 x base) against full jitter's U(0, base)) thin the herd sooner."
         )
@@ -297,7 +309,14 @@ def _outage_table(runs: dict[str, list[OutageRun]]) -> Table:
         )
         for name, found in runs.items()
     ]
-    headers = ("clients use", "requests", "attempts sent", "amplification", "retries denied", "refused by breaker")
+    headers = (
+        "clients use",
+        "requests",
+        "attempts sent",
+        "amplification",
+        "retries denied",
+        "refused by breaker",
+    )
     title = f"Total outage: Poisson arrivals at {OUTAGE_RATE:g}/s for {OUTAGE_SECONDS:g} s, default policy (4 attempts)"
     return Table(title, headers, rows)
 

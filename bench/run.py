@@ -81,8 +81,12 @@ def _stages(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run of every benchmark")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="few repetitions: a smoke run of every benchmark"
+    )
     parser.add_argument("--only", type=_stages, help=f"run only these stages: {', '.join(STAGES)}")
     parser.add_argument(
         "--output",
@@ -100,7 +104,9 @@ def _run(suite: Suite, names: Sequence[str]) -> list[Section]:
         started = time.perf_counter()
         section = suite.stage(name)()
         section.seconds = time.perf_counter() - started
-        print(f"[{index}/{len(names)}] {name}: {section.seconds:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"[{index}/{len(names)}] {name}: {section.seconds:.0f} s", file=sys.stderr, flush=True
+        )
         sections[name] = section
     return [sections[name] for name in REPORT_ORDER if name in sections]
 
@@ -115,9 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         suite = Suite(config, Path(workdir), started + config.budget_seconds)
         sections = _run(suite, names)
     command = (
-        "python bench/run.py" + (" --quick" if args.quick else "") + (f" --only {','.join(names)}" if args.only else "")
+        "python bench/run.py"
+        + (" --quick" if args.quick else "")
+        + (f" --only {','.join(names)}" if args.only else "")
     )
-    run = _report.Run(sections, time.perf_counter() - started, command, args.quick, _report.now(), measured)
+    run = _report.Run(
+        sections, time.perf_counter() - started, command, args.quick, _report.now(), measured
+    )
     print(_report.console(run))
     output = args.output or (None if args.quick or args.only else REPORT)
     if output is not None:

@@ -59,7 +59,9 @@ def _launcher(command: list[str], cwd: Path) -> Callable[[], float]:
 
 
 def _peaks(names: list[str], runs: int) -> dict[str, Sample]:
-    return {name: Sample(tuple(python_peak_rss_mb(_TWINS[name]) for _ in range(runs))) for name in names}
+    return {
+        name: Sample(tuple(python_peak_rss_mb(_TWINS[name]) for _ in range(runs))) for name in names
+    }
 
 
 def measure(config: Config) -> tuple[dict[str, Sample], dict[str, Sample]]:
@@ -100,11 +102,16 @@ def _targets(walls: dict[str, Sample], memory: dict[str, Sample]) -> list[Target
         f"+{extra * 1e3:.1f} ms ({walls[HELP].median * 1e3:.1f} ms, IQR {q1 * 1e3:.1f}-{q3 * 1e3:.1f}, "
         f"vs {walls[PASS].median * 1e3:.1f} ms)",
         extra <= HELP_BUDGET,
-        "" if extra <= HELP_BUDGET else "the CLI imports more than argparse needs before it parses the arguments",
+        ""
+        if extra <= HELP_BUDGET
+        else "the CLI imports more than argparse needs before it parses the arguments",
     )
     goal = "import tweetgen lighter than import google.genai (time and peak RSS)"
     if GENAI not in walls:
-        return [help_target, Target("3b. import weight", goal, "google-genai is not installed", None)]
+        return [
+            help_target,
+            Target("3b. import weight", goal, "google-genai is not installed", None),
+        ]
     time_ratio = ratio(walls[IMPORT], walls[GENAI])
     rss_ratio = ratio(memory[IMPORT], memory[GENAI])
     low, high = paired_ratios(walls[IMPORT], walls[GENAI]).quartiles
@@ -133,7 +140,13 @@ def run(config: Config) -> Section:
         tables=[
             Table(
                 "Start-up (wall time and peak RSS per process)",
-                ("command", "wall: median (IQR, n)", "over bare Python", "vs bare Python", "peak RSS: median (IQR, n)"),
+                (
+                    "command",
+                    "wall: median (IQR, n)",
+                    "over bare Python",
+                    "vs bare Python",
+                    "peak RSS: median (IQR, n)",
+                ),
                 _rows(walls, memory),
             )
         ],

@@ -29,8 +29,12 @@ T = TypeVar("T")
 #: condition that holds ends the wait at once.
 PROGRESS_TIMEOUT = 60.0
 
-if HAS_HYPOTHESIS:  # without it (the seed's Testing section) the property tests skip: see optional_tools
-    settings.register_profile("tweetgen", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+if (
+    HAS_HYPOTHESIS
+):  # without it (the seed's Testing section) the property tests skip: see optional_tools
+    settings.register_profile(
+        "tweetgen", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     settings.load_profile("tweetgen")
 
 
@@ -74,7 +78,9 @@ def names(events: list[dict[str, Any]]) -> list[str]:
     return [e["event"] for e in events]
 
 
-def _gave_up(what: str, timeout: float, value: object, process: subprocess.Popen[Any] | None) -> str:
+def _gave_up(
+    what: str, timeout: float, value: object, process: subprocess.Popen[Any] | None
+) -> str:
     if process is not None and process.returncode is not None:
         stderr = process.stderr.read()[-2000:] if process.stderr is not None else "(not captured)"
         return (
@@ -109,7 +115,11 @@ def wait_until(
 
 
 async def await_until(
-    condition: Callable[[], T], *, what: str, timeout: float = PROGRESS_TIMEOUT, interval: float = 0.005
+    condition: Callable[[], T],
+    *,
+    what: str,
+    timeout: float = PROGRESS_TIMEOUT,
+    interval: float = 0.005,
 ) -> T:
     """``wait_until`` for a coroutine: polls with ``asyncio.sleep`` so the event loop keeps running meanwhile."""
     deadline = time.monotonic() + timeout

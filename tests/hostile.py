@@ -115,7 +115,11 @@ class Exchange:
         self.pause(limit)
 
     def head(
-        self, status: int = 200, headers: Iterable[tuple[str, str]] = (), *, reason: str | bytes | None = None
+        self,
+        status: int = 200,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        reason: str | bytes | None = None,
     ) -> None:
         """Send the status line and headers (``Connection: close`` added)."""
         self.send(_head(status, headers, reason))
@@ -169,7 +173,9 @@ class HostileServer:
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
         self.requests: list[Request] = []
-        self.errors: list[BaseException] = []  # what handlers raised, other than a client hanging up
+        self.errors: list[
+            BaseException
+        ] = []  # what handlers raised, other than a client hanging up
         self._accepting = threading.Thread(target=self._accept, name="hostile-accept", daemon=True)
 
     @property
@@ -193,7 +199,12 @@ class HostileServer:
         self._accepting.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -222,7 +233,9 @@ class HostileServer:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
-            thread = threading.Thread(target=self._serve, args=(conn,), name="hostile-conn", daemon=True)
+            thread = threading.Thread(
+                target=self._serve, args=(conn,), name="hostile-conn", daemon=True
+            )
             with self._lock:
                 self._open.add(conn)
                 self._threads.append(thread)
@@ -240,7 +253,9 @@ class HostileServer:
             handler(Exchange(conn, request, self._wake_r))
         except ClientGoneError:
             pass
-        except Exception as error:  # a handler's bug: kept for the test to see, the connection closed
+        except (
+            Exception
+        ) as error:  # a handler's bug: kept for the test to see, the connection closed
             self.errors.append(error)
         finally:
             with contextlib.suppress(OSError):
@@ -291,10 +306,14 @@ _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 400: "Bad Request
 # --- ready-made handlers ---------------------------------------------------------------------------------
 
 
-def gemini_body(text: str = "Tests keep code honest and teams calm.", **extra: Any) -> dict[str, Any]:
+def gemini_body(
+    text: str = "Tests keep code honest and teams calm.", **extra: Any
+) -> dict[str, Any]:
     """A ``generateContent`` answer with one candidate; ``extra`` adds or replaces top-level fields."""
     body: dict[str, Any] = {
-        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+        ],
         "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 9, "totalTokenCount": 21},
         "modelVersion": "gemini-hostile",
     }
@@ -312,7 +331,9 @@ def answer(
 ) -> Handler:
     """Answer every request with this complete response."""
     headers = list(headers)
-    return lambda exchange: exchange.respond(status, body, json=json, headers=headers, reason=reason)
+    return lambda exchange: exchange.respond(
+        status, body, json=json, headers=headers, reason=reason
+    )
 
 
 def gemini_ok(text: str = "Tests keep code honest and teams calm.", **extra: Any) -> Handler:
@@ -332,22 +353,31 @@ def echo(header: str = "x-goog-api-key", *, where: str = "message", status: int 
     def handler(exchange: Exchange) -> None:
         value = exchange.request.headers.get(header.lower(), "")
         if where == "message":
-            exchange.respond(status, json={"error": {"code": status, "message": f"rejected {value}", "status": "X"}})
+            exchange.respond(
+                status,
+                json={"error": {"code": status, "message": f"rejected {value}", "status": "X"}},
+            )
         elif where == "reason":
             exchange.respond(status, b"", reason=f"Rejected {value}")
         elif where == "body":
             exchange.respond(
-                status, f"<html><body>rejected {value}</body></html>", headers=[("Content-Type", "text/html")]
+                status,
+                f"<html><body>rejected {value}</body></html>",
+                headers=[("Content-Type", "text/html")],
             )
         else:
             exchange.respond(
-                status, json={"error": {"code": status, "message": "rejected"}}, headers=[("X-Echo", value)]
+                status,
+                json={"error": {"code": status, "message": "rejected"}},
+                headers=[("X-Echo", value)],
             )
 
     return handler
 
 
-def trickle(interval: float, body: bytes | None = None, *, size: int = 1, status: int = 200) -> Handler:
+def trickle(
+    interval: float, body: bytes | None = None, *, size: int = 1, status: int = 200
+) -> Handler:
     """Headers at once (with ``Content-Length``), then the body ``size`` bytes every ``interval`` seconds."""
     data = jsonlib.dumps(gemini_body()).encode() if body is None else body
 
@@ -364,7 +394,9 @@ def header_trickle(interval: float) -> Handler:
     data = jsonlib.dumps(gemini_body()).encode()
 
     def handler(exchange: Exchange) -> None:
-        head = _head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], None)
+        head = _head(
+            200, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], None
+        )
         exchange.trickle(head, interval)
         exchange.send(data)
 
@@ -418,7 +450,9 @@ def _bomb(mebibytes: int) -> bytes:
     for _ in range(mebibytes):
         crc = zlib.crc32(zeros, crc)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-    return header + block * mebibytes + end + struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
+    return (
+        header + block * mebibytes + end + struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
+    )
 
 
 def gzip_bomb(mebibytes: int = 1024, *, status: int = 200) -> Handler:

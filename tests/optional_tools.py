@@ -15,12 +15,22 @@ from typing import Any, TypeVar
 
 import pytest
 
-__all__ = ["HAS_HYPOTHESIS", "HYPOTHESIS_REASON", "HealthCheck", "assume", "given", "settings", "st"]
+__all__ = [
+    "HAS_HYPOTHESIS",
+    "HYPOTHESIS_REASON",
+    "HealthCheck",
+    "assume",
+    "given",
+    "settings",
+    "st",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: why a property test was skipped, and how to get full coverage
-HYPOTHESIS_REASON = "property test: needs hypothesis (pip install -e '.[dev]' gives every optional test tool)"
+HYPOTHESIS_REASON = (
+    "property test: needs hypothesis (pip install -e '.[dev]' gives every optional test tool)"
+)
 
 try:
     from hypothesis import HealthCheck, assume, given, settings

@@ -25,7 +25,13 @@ from tweetgen.sandbox import SandboxServer
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "TWEETGEN_PROVIDER", "GEMINI_BASE_URL", "TWEETGEN_MODEL"):
+    for name in (
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "TWEETGEN_PROVIDER",
+        "GEMINI_BASE_URL",
+        "TWEETGEN_MODEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     close_cached()
     yield
@@ -48,7 +54,9 @@ def test_generate_returns_a_tweet_with_its_story() -> None:
 def test_retry_options_and_sleep_reach_the_engine() -> None:
     fake = FakeTime()
     with SandboxServer(faults="503*2") as server:
-        tweet = generate("AI", api_key="k-api-test", base_url=server.url, base_delay=0.5, sleep=fake.sleep)
+        tweet = generate(
+            "AI", api_key="k-api-test", base_url=server.url, base_delay=0.5, sleep=fake.sleep
+        )
     assert tweet.attempts == 3
     assert fake.sleeps == [0.5, 1.0]
 
@@ -87,7 +95,9 @@ def test_provider_lists_and_objects() -> None:
 
     assert generate_tweet("AI", provider=["sandbox"])
     with SandboxServer() as server:
-        own = GeminiProvider(api_key="k", model="m", base_url=server.url, name="mine", secret_key=False)
+        own = GeminiProvider(
+            api_key="k", model="m", base_url=server.url, name="mine", secret_key=False
+        )
         assert generate("AI", provider=own).provider == "mine"
         assert own._client is None  # type: ignore[attr-defined]  # the one-off generator closed it
     assert len(_cache) == 1  # the sandbox chain only: nothing is cached around the caller's object

@@ -30,7 +30,9 @@ OK_ROWS = "SELECT COUNT(*) FROM calls WHERE status = 'ok'"
 
 
 def _env(server: SandboxServer) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     return {**base, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": "batch-test-key"}
 
 
@@ -42,11 +44,15 @@ def _command(tmp_path: Path, *extra: str) -> list[str]:
 
 
 def _batch(tmp_path: Path, server: SandboxServer, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_command(tmp_path, *extra), env=_env(server), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        _command(tmp_path, *extra), env=_env(server), capture_output=True, text=True, timeout=120
+    )
 
 
 def _topics(tmp_path: Path, count: int) -> None:
-    lines = ["topic,tone,max_words"] + [f"Topic number {i},casual,{10 + i % 20}" for i in range(count)]
+    lines = ["topic,tone,max_words"] + [
+        f"Topic number {i},casual,{10 + i % 20}" for i in range(count)
+    ]
     (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -74,8 +80,12 @@ def test_300_topics_with_random_503s(tmp_path: Path) -> None:
     assert attempts > 300  # some 503s were retried
     summary = result.stderr.splitlines()[-2]
     retries = attempts - 300
-    assert summary.startswith(f"tweetgen: 300 rows: 300 ok, 0 failed, 0 already done; {retries} retries;")
-    assert _db(tmp_path, "SELECT COUNT(*), SUM(attempts) FROM calls WHERE status = 'ok'") == [(300, attempts)]
+    assert summary.startswith(
+        f"tweetgen: 300 rows: 300 ok, 0 failed, 0 already done; {retries} retries;"
+    )
+    assert _db(tmp_path, "SELECT COUNT(*), SUM(attempts) FROM calls WHERE status = 'ok'") == [
+        (300, attempts)
+    ]
     assert _db(tmp_path, "SELECT COUNT(*) FROM attempts") == [(attempts,)]
     stats = subprocess.run(
         [sys.executable, "-m", "tweetgen", "stats", "--db", str(tmp_path / "t.db"), "--json"],
@@ -86,28 +96,43 @@ def test_300_topics_with_random_503s(tmp_path: Path) -> None:
     assert figures["errors_by_status"] == {"503": retries}
 
 
-def test_sigkill_then_rerun_completes_without_paying_twice(tmp_path: Path, children: Children) -> None:
+def test_sigkill_then_rerun_completes_without_paying_twice(
+    tmp_path: Path, children: Children
+) -> None:
     _topics(tmp_path, 300)
     # 50 answers, then the server holds every request: the kill lands mid-run however slow the machine is
     with SandboxServer(faults="ok*50,hang:600*250") as server:
         process = children.start(
-            _command(tmp_path, "--concurrency", "4"), env=_env(server), stderr=subprocess.PIPE, text=True
+            _command(tmp_path, "--concurrency", "4"),
+            env=_env(server),
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        wait_until(lambda: store_count(tmp_path / "t.db", OK_ROWS) >= 40, what="40 ok rows in t.db", process=process)
+        wait_until(
+            lambda: store_count(tmp_path / "t.db", OK_ROWS) >= 40,
+            what="40 ok rows in t.db",
+            process=process,
+        )
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=PROGRESS_TIMEOUT)
     assert process.returncode == -signal.SIGKILL
-    before = {key for (key,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'")}
+    before = {
+        key for (key,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'")
+    }
     assert 40 <= len(before) <= 50
     with SandboxServer() as server:
         result = _batch(tmp_path, server, "--concurrency", "8")
-        assert len(server.requests) == 300 - len(before)  # only the rows that were not done are paid for
+        assert len(server.requests) == 300 - len(
+            before
+        )  # only the rows that were not done are paid for
     assert result.returncode == 0, result.stderr
     records = _output(tmp_path)
     assert len(records) == 300
     assert len({r["id"] for r in records}) == 300
     assert all(r["status"] == "ok" for r in records)
-    per_key = collections.Counter(k for (k,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'"))
+    per_key = collections.Counter(
+        k for (k,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'")
+    )
     assert set(per_key.values()) == {1}  # no row was called again after it was done
     assert before <= set(per_key)
     assert f"{len(before)} already done" in result.stderr
@@ -119,7 +144,10 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path: Path, children: C
     # calls in flight when it comes still end soon
     with SandboxServer(faults="ok*10,ok:0.5*190") as server:
         process = children.start(
-            _command(tmp_path, "--concurrency", "2"), env=_env(server), stderr=subprocess.PIPE, text=True
+            _command(tmp_path, "--concurrency", "2"),
+            env=_env(server),
+            stderr=subprocess.PIPE,
+            text=True,
         )
         wait_until(
             lambda: store_count(tmp_path / "t.db", "SELECT COUNT(*) FROM calls") >= 5,
@@ -180,30 +208,45 @@ def test_unusable_files_exit_2_before_any_call(
 ) -> None:
     output = tmp_path / "out.jsonl"
     if setup != "missing-input":
-        (tmp_path / "in.csv").write_text("topic\nAI\n" if setup != "no-topic-column" else "subject\nAI\n")
+        (tmp_path / "in.csv").write_text(
+            "topic\nAI\n" if setup != "no-topic-column" else "subject\nAI\n"
+        )
     if setup == "output-dir-missing":
         output = tmp_path / "nope" / "out.jsonl"
     command = _command(tmp_path)
     command[command.index("-o") + 1] = str(output)
-    result = subprocess.run(command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert sandbox_server.requests == []
 
 
-def test_text_and_jsonl_inputs_and_csv_output(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+def test_text_and_jsonl_inputs_and_csv_output(
+    tmp_path: Path, sandbox_server: SandboxServer
+) -> None:
     (tmp_path / "topics.txt").write_text("Rust\n\nGo\n")
-    (tmp_path / "rows.jsonl").write_text('{"topic": "Zig", "tone": "witty", "id": "z1"}\n"Nim"\n[1]\n{bad\n')
+    (tmp_path / "rows.jsonl").write_text(
+        '{"topic": "Zig", "tone": "witty", "id": "z1"}\n"Nim"\n[1]\n{bad\n'
+    )
     for name in ("topics.txt", "rows.jsonl"):
         command = _command(tmp_path)
         command[command.index(str(tmp_path / "in.csv"))] = str(tmp_path / name)
         command[command.index("-o") + 1] = str(tmp_path / f"{name}.csv")
-        subprocess.run(command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60)
+        subprocess.run(
+            command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60
+        )
     text_rows = (tmp_path / "topics.txt.csv").read_text().splitlines()
-    assert text_rows[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error,provider,model"
+    assert (
+        text_rows[0]
+        == "id,topic,tone,max_words,text,status,attempts,latency_ms,error,provider,model"
+    )
     assert [line.split(",")[:2] for line in text_rows[1:]] == [["1", "Rust"], ["2", "Go"]]
-    json_rows = [line.split(",")[0] for line in (tmp_path / "rows.jsonl.csv").read_text().splitlines()[1:]]
+    json_rows = [
+        line.split(",")[0] for line in (tmp_path / "rows.jsonl.csv").read_text().splitlines()[1:]
+    ]
     assert json_rows == ["z1", "2", "3", "4"]
     assert "line is not a JSON object" in (tmp_path / "rows.jsonl.csv").read_text()
 
@@ -251,11 +294,29 @@ def test_a_429_hint_pauses_the_whole_batch() -> None:
     assert throttled.pauses == 1
 
 
-def test_store_records_single_generate_with_db(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+def test_store_records_single_generate_with_db(
+    tmp_path: Path, sandbox_server: SandboxServer
+) -> None:
     db = tmp_path / "single.db"
-    command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "--db", str(db), "-q", "--log-file", ""]
-    result = subprocess.run(command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60)
+    command = [
+        sys.executable,
+        "-m",
+        "tweetgen",
+        "generate",
+        "--topic",
+        "AI",
+        "--db",
+        str(db),
+        "-q",
+        "--log-file",
+        "",
+    ]
+    result = subprocess.run(
+        command, env=_env(sandbox_server), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     with Store(db) as store:
         calls = list(store.calls())
-    assert [(c.topic, c.status, c.attempts, c.text) for c in calls] == [("AI", "ok", 1, result.stdout.strip())]
+    assert [(c.topic, c.status, c.attempts, c.text) for c in calls] == [
+        ("AI", "ok", 1, result.stdout.strip())
+    ]

@@ -29,8 +29,12 @@ SETTINGS = load_settings(env={}, dotenv_path=None)
 KEY_SETTINGS = {"provider": "sandbox", "model": "m"}
 
 
-def _generator(server: SandboxServer, store: Store, fake: FakeTime, **kwargs: Any) -> TweetGenerator:
-    provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+def _generator(
+    server: SandboxServer, store: Store, fake: FakeTime, **kwargs: Any
+) -> TweetGenerator:
+    provider = GeminiProvider(
+        api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+    )
     return TweetGenerator(
         provider=provider,
         settings=SETTINGS,
@@ -57,12 +61,22 @@ def test_failed_rows_are_skipped_unless_retry_failed(tmp_path: Path) -> None:
     with Store(tmp_path / "t.db") as store, SandboxServer(faults="400") as server:
         first = _run(_generator(server, store, FakeTime()), tmp_path / "in.txt", store)
         again = _run(_generator(server, store, FakeTime()), tmp_path / "in.txt", store)
-        retried = _run(_generator(server, store, FakeTime()), tmp_path / "in.txt", store, retry_failed=True)
+        retried = _run(
+            _generator(server, store, FakeTime()), tmp_path / "in.txt", store, retry_failed=True
+        )
         written = write_output(
-            tmp_path / "out.jsonl", "jsonl", prepared_rows(tmp_path / "in.txt", None, KEY_SETTINGS), store
+            tmp_path / "out.jsonl",
+            "jsonl",
+            prepared_rows(tmp_path / "in.txt", None, KEY_SETTINGS),
+            store,
         )
     assert (first.ok, first.failed, first.skipped) == (1, 1, 0)
-    assert (again.ok, again.failed, again.skipped, again.still_failed) == (0, 0, 1, 1)  # the failure is not hidden
+    assert (again.ok, again.failed, again.skipped, again.still_failed) == (
+        0,
+        0,
+        1,
+        1,
+    )  # the failure is not hidden
     assert (retried.ok, retried.failed, retried.skipped) == (1, 0, 1)
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert written == 2
@@ -76,8 +90,14 @@ def test_rows_wait_for_an_open_circuit_instead_of_failing(tmp_path: Path) -> Non
     with Store(tmp_path / "t.db") as store, SandboxServer(faults="503*2") as server:
         generator = _generator(server, store, fake, circuit_breaker=breaker, retry_budget=False)
         summary = _run(generator, tmp_path / "in.txt", store, concurrency=1)
-    assert (summary.ok, summary.failed) == (3, 1)  # the first row spent its attempts and opened the circuit
-    assert fake.sleeps == [1.0, 5.0]  # one retry of row 1, then row 2 waited for the half-open circuit
+    assert (summary.ok, summary.failed) == (
+        3,
+        1,
+    )  # the first row spent its attempts and opened the circuit
+    assert fake.sleeps == [
+        1.0,
+        5.0,
+    ]  # one retry of row 1, then row 2 waited for the half-open circuit
 
 
 def test_progress_lines_when_not_a_terminal() -> None:
@@ -89,7 +109,10 @@ def test_progress_lines_when_not_a_terminal() -> None:
         reporter.update(summary)
         fake.now += 2.0
         reporter.update(summary)
-    assert stream.getvalue() == "batch: 4/10 rows (3 ok, 1 failed, 0 skipped), 2 retries, 2.0 rows/s, ETA 3 s\n"
+    assert (
+        stream.getvalue()
+        == "batch: 4/10 rows (3 ok, 1 failed, 0 skipped), 2 retries, 2.0 rows/s, ETA 3 s\n"
+    )
 
 
 def test_progress_bar_on_a_terminal() -> None:
@@ -105,7 +128,13 @@ def test_progress_bar_on_a_terminal() -> None:
 
 def test_summary_lines() -> None:
     summary = BatchSummary(
-        total=3, ok=2, failed=1, retries=4, latencies=array("d", [10.0, 30.0]), elapsed=1.25, interrupted=True
+        total=3,
+        ok=2,
+        failed=1,
+        retries=4,
+        latencies=array("d", [10.0, 30.0]),
+        elapsed=1.25,
+        interrupted=True,
     )
     assert summary.lines() == [
         "3 rows: 2 ok, 1 failed, 0 already done; 4 retries; p50 10 ms, p95 30 ms; 1.2 s",
@@ -116,7 +145,12 @@ def test_summary_lines() -> None:
 
 @pytest.mark.parametrize(
     ("name", "given", "fmt"),
-    [("a.csv", None, "csv"), ("a.ndjson", None, "jsonl"), ("a.txt", None, "txt"), ("a", "csv", "csv")],
+    [
+        ("a.csv", None, "csv"),
+        ("a.ndjson", None, "jsonl"),
+        ("a.txt", None, "txt"),
+        ("a", "csv", "csv"),
+    ],
 )
 def test_detect_format(name: str, given: str | None, fmt: str) -> None:
     assert detect_format(Path(name), given) == fmt
@@ -134,7 +168,10 @@ def test_bad_format_and_unwritable_outputs(tmp_path: Path) -> None:
 def test_csv_row_with_too_many_fields_and_bom(tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_bytes(b"\xef\xbb\xbftopic,tone\nAI,casual,extra\nGo,witty\n")
     rows = list(read_rows(tmp_path / "in.csv"))
-    assert [(r.number, r.error) for r in rows] == [(1, "row has more fields than the header"), (2, None)]
+    assert [(r.number, r.error) for r in rows] == [
+        (1, "row has more fields than the header"),
+        (2, None),
+    ]
     assert rows[1].values == {"topic": "Go", "tone": "witty"}
 
 
@@ -166,7 +203,9 @@ def test_a_stop_while_waiting_for_a_slot_schedules_nothing_more(tmp_path: Path) 
 
         async def go() -> BatchSummary:
             rows = prepared_rows(tmp_path / "in.txt", None, KEY_SETTINGS)
-            task = asyncio.create_task(run_batch(rows, generator, store, batch_id="b", concurrency=2))
+            task = asyncio.create_task(
+                run_batch(rows, generator, store, batch_id="b", concurrency=2)
+            )
             await await_until(lambda: len(server.requests) >= 2, what="the first two requests")
             os.kill(os.getpid(), signal.SIGINT)
             try:

@@ -31,7 +31,12 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _tweetgen(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tweetgen", *args], cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tweetgen", *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -59,7 +64,10 @@ def test_no_key_uses_the_sandbox_and_prints_json(tmp_path: Path) -> None:
     assert "GEMINI_API_KEY" in notice
     assert ".env" in notice
     log_lines = (tmp_path / "tweet_generator.log").read_text().splitlines()
-    assert [json.loads(line)["event"] for line in log_lines] == ["Making API request", "API request successful"]
+    assert [json.loads(line)["event"] for line in log_lines] == [
+        "Making API request",
+        "API request successful",
+    ]
 
 
 def test_gemini_compatible_server_under_a_path_prefix(tmp_path: Path) -> None:
@@ -85,7 +93,13 @@ def test_gemini_compatible_server_under_a_path_prefix(tmp_path: Path) -> None:
 def test_api_failure_exits_1_without_a_traceback(tmp_path: Path) -> None:
     with SandboxServer(faults="401") as server:
         result = _tweetgen(
-            "generate", "--topic", "AI", "-q", cwd=tmp_path, GEMINI_BASE_URL=server.url, GEMINI_API_KEY="k1234"
+            "generate",
+            "--topic",
+            "AI",
+            "-q",
+            cwd=tmp_path,
+            GEMINI_BASE_URL=server.url,
+            GEMINI_API_KEY="k1234",
         )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -98,7 +112,10 @@ def test_api_failure_exits_1_without_a_traceback(tmp_path: Path) -> None:
     [
         (["--topic", "  "], "topic must be a non-empty text"),
         (["--topic", "x" * 201], "the limit is 200"),
-        (["--topic", "AI", "--max-words", "61"], "--max-words: the word limit must be a whole number from 1 to 60"),
+        (
+            ["--topic", "AI", "--max-words", "61"],
+            "--max-words: the word limit must be a whole number from 1 to 60",
+        ),
         (["--topic", "AI", "--tone", "grumpy"], "unknown tone 'grumpy'"),
         (["--topic", "AI", "--template", "nope"], "unknown template 'nope'"),
     ],
@@ -137,19 +154,29 @@ def test_bad_environment_exits_2(
 
 def test_unwritable_log_file_exits_2(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (clean_env / "file").write_text("x")
-    assert main(["generate", "--topic", "AI", "--log-file", str(clean_env / "file" / "log.jsonl")]) == 2
+    assert (
+        main(["generate", "--topic", "AI", "--log-file", str(clean_env / "file" / "log.jsonl")])
+        == 2
+    )
     assert "cannot write log file" in capsys.readouterr().err
 
 
-def test_dry_run_prints_the_prompt_and_calls_nothing(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["generate", "--topic", "Rust", "--tone", "witty", "--max-words", "12", "--dry-run"]) == 0
+def test_dry_run_prints_the_prompt_and_calls_nothing(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["generate", "--topic", "Rust", "--tone", "witty", "--max-words", "12", "--dry-run"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("Generate a witty tweet about Rust.\n")
     assert "at most 12 words" in out
     assert not (clean_env / "tweet_generator.log").exists()
 
 
-def test_templates_file_adds_a_template(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_templates_file_adds_a_template(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (clean_env / "t.json").write_text(
         json.dumps({"short": "Generate a {tone} tweet about {topic}. At most {max_words} words."})
     )
@@ -210,7 +237,9 @@ def test_demo_runs_the_four_scenarios(clean_env: Path) -> None:
 
 
 def test_help_and_version() -> None:
-    result = subprocess.run([sys.executable, "-m", "tweetgen", "--help"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "tweetgen", "--help"], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0
     for command in ("generate", "demo", "sandbox"):
         assert command in result.stdout
@@ -231,7 +260,17 @@ def test_sandbox_serve_rejects_bad_ports(port: str) -> None:
 def test_sigterm_stops_generate_with_130(tmp_path: Path, children: Children) -> None:
     with SandboxServer(faults="hang:600") as server:
         env = _env(GEMINI_BASE_URL=server.url, GEMINI_API_KEY="k-term")
-        command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "-q", "--log-file", ""]
+        command = [
+            sys.executable,
+            "-m",
+            "tweetgen",
+            "generate",
+            "--topic",
+            "AI",
+            "-q",
+            "--log-file",
+            "",
+        ]
         process = children.start(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
         wait_until(lambda: server.requests, what="the request to reach the server", process=process)
         process.send_signal(signal.SIGTERM)

@@ -18,7 +18,9 @@ LABELS = {"provider": "gemini", "model": "gemini-flash-latest"}
 
 
 def _env(server: SandboxServer) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     return {**base, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": "obs-test-key"}
 
 
@@ -30,7 +32,9 @@ def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+def _value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return samples[(name, frozenset({**LABELS, **labels}.items()))]
 
 
@@ -46,12 +50,16 @@ def test_generate_writes_a_metrics_textfile(tmp_path: Path) -> None:
     samples = _samples(target.read_text())
     assert _value(samples, "tweetgen_requests_total", outcome="ok") == 1
     assert _value(samples, "tweetgen_retries_total") == 1
-    assert _value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    assert (
+        _value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    )
     assert _value(samples, "tweetgen_attempts_total", status_code="200", error_type="none") == 1
 
 
 def _ok_requests(text: str) -> float:
-    return _samples(text).get(("tweetgen_requests_total", frozenset({**LABELS, "outcome": "ok"}.items())), 0)
+    return _samples(text).get(
+        ("tweetgen_requests_total", frozenset({**LABELS, "outcome": "ok"}.items())), 0
+    )
 
 
 def test_batch_serves_metrics_while_it_runs(tmp_path: Path, children: Children) -> None:
@@ -92,10 +100,17 @@ def test_sandbox_serve_with_random_errors_and_metrics(children: Children) -> Non
     try:
         lines = [process.stderr.readline() for _ in range(3)]
         base = lines[0].rsplit(" at ", 1)[1].strip()
-        metrics_url = next(line for line in lines if "metrics at" in line).rsplit(" at ", 1)[1].strip()
-        body = {"contents": [{"role": "user", "parts": [{"text": "Generate a witty tweet about cats."}]}]}
+        metrics_url = (
+            next(line for line in lines if "metrics at" in line).rsplit(" at ", 1)[1].strip()
+        )
+        body = {
+            "contents": [
+                {"role": "user", "parts": [{"text": "Generate a witty tweet about cats."}]}
+            ]
+        }
         statuses = [
-            httpx.post(f"{base}/v1beta/models/m:generateContent", json=body, timeout=10).status_code for _ in range(20)
+            httpx.post(f"{base}/v1beta/models/m:generateContent", json=body, timeout=10).status_code
+            for _ in range(20)
         ]
         samples = _samples(httpx.get(metrics_url, timeout=10).text)
     finally:
@@ -103,8 +118,8 @@ def test_sandbox_serve_with_random_errors_and_metrics(children: Children) -> Non
         process.communicate(timeout=PROGRESS_TIMEOUT)
     assert set(statuses) == {200, 503}
     for status in (200, 503):
-        assert samples[("tweetgen_sandbox_answers_total", frozenset({("status_code", str(status))}))] == statuses.count(
-            status
-        )
+        assert samples[
+            ("tweetgen_sandbox_answers_total", frozenset({("status_code", str(status))}))
+        ] == statuses.count(status)
     assert samples[("tweetgen_sandbox_requests", frozenset())] == 20
     assert process.returncode == 0

@@ -22,11 +22,17 @@ from tweetgen.errors import ConfigurationError, TweetGenError
 
 
 def load(
-    tmp_path: Path, *, env: dict[str, str] | None = None, dotenv: dict[str, str] | None = None, **kw: Any
+    tmp_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    dotenv: dict[str, str] | None = None,
+    **kw: Any,
 ) -> Settings:
     path = tmp_path / ".env"
     if dotenv is not None:
-        path.write_text("".join(f"{name}={value}\n" for name, value in dotenv.items()), encoding="utf-8")
+        path.write_text(
+            "".join(f"{name}={value}\n" for name, value in dotenv.items()), encoding="utf-8"
+        )
     return load_settings(env=env or {}, dotenv_path=path, **kw)
 
 
@@ -38,10 +44,22 @@ def value(settings: Settings, name: str) -> object:
 # setting, variable, default, (raw, resolved) for .env, environment and argument
 ROWS = [
     pytest.param(
-        "api_key", "GEMINI_API_KEY", None, ("k-dotenv", "k-dotenv"), ("k-env", "k-env"), ("k-arg", "k-arg"), id="key"
+        "api_key",
+        "GEMINI_API_KEY",
+        None,
+        ("k-dotenv", "k-dotenv"),
+        ("k-env", "k-env"),
+        ("k-arg", "k-arg"),
+        id="key",
     ),
     pytest.param(
-        "api_key", "GOOGLE_API_KEY", None, ("g-dotenv", "g-dotenv"), ("g-env", "g-env"), ("g-arg", "g-arg"), id="gkey"
+        "api_key",
+        "GOOGLE_API_KEY",
+        None,
+        ("g-dotenv", "g-dotenv"),
+        ("g-env", "g-env"),
+        ("g-arg", "g-arg"),
+        id="gkey",
     ),
     pytest.param(
         "base_url",
@@ -62,7 +80,12 @@ ROWS = [
         id="google-base-url",
     ),
     pytest.param(
-        "api_version", "TWEETGEN_API_VERSION", DEFAULT_API_VERSION, ("v1", "v1"), ("v1alpha", "v1alpha"), ("v2", "v2")
+        "api_version",
+        "TWEETGEN_API_VERSION",
+        DEFAULT_API_VERSION,
+        ("v1", "v1"),
+        ("v1alpha", "v1alpha"),
+        ("v2", "v2"),
     ),
     pytest.param(
         "model",
@@ -72,14 +95,33 @@ ROWS = [
         ("models/gemini-env", "gemini-env"),
         ("gemini-arg", "gemini-arg"),
     ),
-    pytest.param("provider", "TWEETGEN_PROVIDER", None, ("gemini", "gemini"), ("sandbox", "sandbox"), ("auto", "auto")),
     pytest.param(
-        "log_level", "TWEETGEN_LOG_LEVEL", "INFO", ("WARNING", "WARNING"), ("DEBUG", "DEBUG"), ("ERROR", "ERROR")
+        "provider",
+        "TWEETGEN_PROVIDER",
+        None,
+        ("gemini", "gemini"),
+        ("sandbox", "sandbox"),
+        ("auto", "auto"),
     ),
     pytest.param(
-        "log_file", "TWEETGEN_LOG_FILE", DEFAULT_LOG_FILE, ("d.log", "d.log"), ("e.log", "e.log"), ("a.log", "a.log")
+        "log_level",
+        "TWEETGEN_LOG_LEVEL",
+        "INFO",
+        ("WARNING", "WARNING"),
+        ("DEBUG", "DEBUG"),
+        ("ERROR", "ERROR"),
     ),
-    pytest.param("timeout", "TWEETGEN_TIMEOUT", DEFAULT_TIMEOUT, ("5", 5.0), ("7.5", 7.5), (9, 9.0)),
+    pytest.param(
+        "log_file",
+        "TWEETGEN_LOG_FILE",
+        DEFAULT_LOG_FILE,
+        ("d.log", "d.log"),
+        ("e.log", "e.log"),
+        ("a.log", "a.log"),
+    ),
+    pytest.param(
+        "timeout", "TWEETGEN_TIMEOUT", DEFAULT_TIMEOUT, ("5", 5.0), ("7.5", 7.5), (9, 9.0)
+    ),
 ]
 Pair = tuple[object, object]
 
@@ -87,35 +129,72 @@ Pair = tuple[object, object]
 @pytest.mark.parametrize(("name", "var", "default", "dotenv", "env", "arg"), ROWS)
 class TestPrecedence:
     def test_default(
-        self, tmp_path: Path, name: str, var: str, default: object, dotenv: Pair, env: Pair, arg: Pair
+        self,
+        tmp_path: Path,
+        name: str,
+        var: str,
+        default: object,
+        dotenv: Pair,
+        env: Pair,
+        arg: Pair,
     ) -> None:
         settings = load(tmp_path)
         assert value(settings, name) == default
         assert name not in settings.sources
 
     def test_dotenv_beats_default(
-        self, tmp_path: Path, name: str, var: str, default: object, dotenv: Pair, env: Pair, arg: Pair
+        self,
+        tmp_path: Path,
+        name: str,
+        var: str,
+        default: object,
+        dotenv: Pair,
+        env: Pair,
+        arg: Pair,
     ) -> None:
         settings = load(tmp_path, dotenv={var: str(dotenv[0])})
         assert value(settings, name) == dotenv[1]
         assert settings.sources[name] == f".env {var}"
 
     def test_environment_beats_dotenv(
-        self, tmp_path: Path, name: str, var: str, default: object, dotenv: Pair, env: Pair, arg: Pair
+        self,
+        tmp_path: Path,
+        name: str,
+        var: str,
+        default: object,
+        dotenv: Pair,
+        env: Pair,
+        arg: Pair,
     ) -> None:
         settings = load(tmp_path, env={var: str(env[0])}, dotenv={var: str(dotenv[0])})
         assert value(settings, name) == env[1]
         assert settings.sources[name] == f"environment {var}"
 
     def test_argument_beats_environment(
-        self, tmp_path: Path, name: str, var: str, default: object, dotenv: Pair, env: Pair, arg: Pair
+        self,
+        tmp_path: Path,
+        name: str,
+        var: str,
+        default: object,
+        dotenv: Pair,
+        env: Pair,
+        arg: Pair,
     ) -> None:
-        settings = load(tmp_path, env={var: str(env[0])}, dotenv={var: str(dotenv[0])}, **{name: arg[0]})
+        settings = load(
+            tmp_path, env={var: str(env[0])}, dotenv={var: str(dotenv[0])}, **{name: arg[0]}
+        )
         assert value(settings, name) == arg[1]
         assert settings.sources[name] == "argument"
 
     def test_empty_values_are_ignored(
-        self, tmp_path: Path, name: str, var: str, default: object, dotenv: Pair, env: Pair, arg: Pair
+        self,
+        tmp_path: Path,
+        name: str,
+        var: str,
+        default: object,
+        dotenv: Pair,
+        env: Pair,
+        arg: Pair,
     ) -> None:
         assert value(load(tmp_path, env={var: ""}, dotenv={var: str(dotenv[0])}), name) == dotenv[1]
         assert value(load(tmp_path, env={var: "   "}, dotenv={var: ""}), name) == default
@@ -124,24 +203,35 @@ class TestPrecedence:
 
 @pytest.mark.parametrize(
     ("first", "second", "name"),
-    [("GEMINI_API_KEY", "GOOGLE_API_KEY", "api_key"), ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "base_url")],
+    [
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY", "api_key"),
+        ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "base_url"),
+    ],
 )
 class TestAliases:
-    def test_first_alias_wins_in_the_environment(self, tmp_path: Path, first: str, second: str, name: str) -> None:
+    def test_first_alias_wins_in_the_environment(
+        self, tmp_path: Path, first: str, second: str, name: str
+    ) -> None:
         settings = load(tmp_path, env={second: "http://second.test", first: "http://first.test"})
         assert value(settings, name) == "http://first.test"
 
-    def test_first_alias_wins_in_dotenv(self, tmp_path: Path, first: str, second: str, name: str) -> None:
+    def test_first_alias_wins_in_dotenv(
+        self, tmp_path: Path, first: str, second: str, name: str
+    ) -> None:
         settings = load(tmp_path, dotenv={second: "http://second.test", first: "http://first.test"})
         assert value(settings, name) == "http://first.test"
 
     def test_environment_second_alias_beats_dotenv_first_alias(
         self, tmp_path: Path, first: str, second: str, name: str
     ) -> None:
-        settings = load(tmp_path, env={second: "http://env.test"}, dotenv={first: "http://dotenv.test"})
+        settings = load(
+            tmp_path, env={second: "http://env.test"}, dotenv={first: "http://dotenv.test"}
+        )
         assert value(settings, name) == "http://env.test"
 
-    def test_empty_first_alias_falls_through(self, tmp_path: Path, first: str, second: str, name: str) -> None:
+    def test_empty_first_alias_falls_through(
+        self, tmp_path: Path, first: str, second: str, name: str
+    ) -> None:
         settings = load(tmp_path, env={first: "", second: "http://second.test"})
         assert value(settings, name) == "http://second.test"
 
@@ -152,14 +242,18 @@ def test_missing_dotenv_file_and_disabled_dotenv(tmp_path: Path) -> None:
     assert load_settings(env={}, dotenv_path=None).model == DEFAULT_MODEL
 
 
-def test_dotenv_does_not_touch_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_does_not_touch_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TWEETGEN_LOG_FILE", raising=False)
     assert load(tmp_path, dotenv={"TWEETGEN_LOG_FILE": "x.log"}).log_file == "x.log"
     assert "TWEETGEN_LOG_FILE" not in os.environ
 
 
 def test_dotenv_quotes_and_comments(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text('# comment\nGEMINI_API_KEY="quoted-key"\nTWEETGEN_MODEL=m1 # trailing\n')
+    (tmp_path / ".env").write_text(
+        '# comment\nGEMINI_API_KEY="quoted-key"\nTWEETGEN_MODEL=m1 # trailing\n'
+    )
     settings = load_settings(env={}, dotenv_path=tmp_path / ".env")
     assert settings.api_key == Secret("quoted-key")
     assert settings.model == "m1"
@@ -193,15 +287,27 @@ def test_settings_never_print_the_key(tmp_path: Path, source: str) -> None:
         settings = load(tmp_path, dotenv={"GEMINI_API_KEY": key})
     assert isinstance(settings.api_key, Secret)
     assert settings.api_key.reveal() == key
-    for text in (repr(settings), str(settings), f"{settings}", f"{settings!r}", f"{settings.api_key}"):
+    for text in (
+        repr(settings),
+        str(settings),
+        f"{settings}",
+        f"{settings!r}",
+        f"{settings.api_key}",
+    ):
         assert key not in text
     assert "api_key=***" in repr(settings)
 
 
 def test_with_overrides_wraps_the_key_and_validates() -> None:
-    settings = Settings().with_overrides(api_key="new-key", model="models/m2", base_url="http://h/", timeout=None)
+    settings = Settings().with_overrides(
+        api_key="new-key", model="models/m2", base_url="http://h/", timeout=None
+    )
     assert settings.api_key == Secret("new-key")
-    assert (settings.model, settings.base_url, settings.timeout) == ("m2", "http://h", DEFAULT_TIMEOUT)
+    assert (settings.model, settings.base_url, settings.timeout) == (
+        "m2",
+        "http://h",
+        DEFAULT_TIMEOUT,
+    )
     with pytest.raises(ConfigurationError):
         Settings().with_overrides(provider="bogus")
 

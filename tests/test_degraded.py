@@ -37,7 +37,9 @@ def _degraded(seed: int) -> SandboxServer:
 
 
 def _generator(server: SandboxServer, fake: FakeTime, **kwargs: Any) -> TweetGenerator:
-    provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+    provider = GeminiProvider(
+        api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+    )
     return TweetGenerator(
         provider=provider,
         settings=SETTINGS,
@@ -71,7 +73,9 @@ def test_fifty_threads_of_generate_tweet_keep_their_retries() -> None:
         done = 0
         for j in range(10):
             try:
-                generate_tweet(f"topic {index}-{j}", api_key="k", base_url=server.url, sleep=fake.sleep)
+                generate_tweet(
+                    f"topic {index}-{j}", api_key="k", base_url=server.url, sleep=fake.sleep
+                )
                 done += 1
             except TweetGenError:
                 pass
@@ -93,7 +97,9 @@ def test_a_batch_with_the_cli_defaults_loses_no_rows_to_a_degraded_service(tmp_p
     (tmp_path / "in.txt").write_text("".join(f"topic number {i}\n" for i in range(500)))
     policy = RetryPolicy.from_retries(3, jitter="full")
     with Store(tmp_path / "t.db") as store, _degraded(seed=3) as server:
-        provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+        provider = GeminiProvider(
+            api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+        )
         generator = TweetGenerator(
             provider=provider,
             settings=SETTINGS,
@@ -105,7 +111,9 @@ def test_a_batch_with_the_cli_defaults_loses_no_rows_to_a_degraded_service(tmp_p
 
         async def go() -> Any:
             try:
-                rows = prepared_rows(tmp_path / "in.txt", None, {"provider": "sandbox", "model": "m"})
+                rows = prepared_rows(
+                    tmp_path / "in.txt", None, {"provider": "sandbox", "model": "m"}
+                )
                 return await run_batch(rows, generator, store, batch_id="b", concurrency=50)
             finally:
                 await generator.aclose()
@@ -133,7 +141,9 @@ def test_a_total_outage_is_still_not_amplified_with_the_defaults(callers: int) -
                         results.append(error)
                 return results
             waves: list[Any] = []
-            for wave in range(calls // callers):  # waves of concurrent callers: later waves meet the open circuit
+            for wave in range(
+                calls // callers
+            ):  # waves of concurrent callers: later waves meet the open circuit
                 tasks = [generator.agenerate(f"topic {wave}-{i}") for i in range(callers)]
                 waves += await asyncio.gather(*tasks, return_exceptions=True)
             return waves

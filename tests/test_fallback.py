@@ -24,12 +24,18 @@ from tweetgen.trace import CallTrace
 SETTINGS = load_settings(env={}, dotenv_path=None)
 
 
-def _chain(gemini: SandboxServer, openai: SandboxServer, fake: FakeTime, **kwargs: Any) -> TweetGenerator:
+def _chain(
+    gemini: SandboxServer, openai: SandboxServer, fake: FakeTime, **kwargs: Any
+) -> TweetGenerator:
     providers = [
-        GeminiProvider(api_key="g", model="gemini-flash-latest", base_url=gemini.url, secret_key=False),
+        GeminiProvider(
+            api_key="g", model="gemini-flash-latest", base_url=gemini.url, secret_key=False
+        ),
         OpenAIProvider(api_key="o", model="gpt-x", base_url=openai.url + "/v1", secret_key=False),
     ]
-    return TweetGenerator(provider=providers, settings=SETTINGS, sleep=fake.sleep, clock=fake.clock, **kwargs)
+    return TweetGenerator(
+        provider=providers, settings=SETTINGS, sleep=fake.sleep, clock=fake.clock, **kwargs
+    )
 
 
 def test_exhausted_gemini_falls_back_to_openai(events: Any) -> None:
@@ -61,7 +67,9 @@ def test_open_breaker_moves_on_without_calling_gemini() -> None:
     with SandboxServer(faults="503*20") as gemini, SandboxServer() as openai:
         with _chain(gemini, openai, fake, retry_budget=False) as generator:
             streak = BreakerSettings().consecutive_failures
-            while len(gemini.requests) < streak:  # 4 failures a call until the streak opens the breaker
+            while (
+                len(gemini.requests) < streak
+            ):  # 4 failures a call until the streak opens the breaker
                 generator.generate("AI")
             calls = len(gemini.requests)
             tweet = generator.generate("AI")
@@ -69,8 +77,12 @@ def test_open_breaker_moves_on_without_calling_gemini() -> None:
     assert tweet.provider == "openai"
 
 
-@pytest.mark.parametrize(("fault", "error"), [("400", BadRequestError), ("blocked", ContentBlockedError)])
-def test_caller_and_content_errors_do_not_fall_back(fault: str, error: type[Exception], events: Any) -> None:
+@pytest.mark.parametrize(
+    ("fault", "error"), [("400", BadRequestError), ("blocked", ContentBlockedError)]
+)
+def test_caller_and_content_errors_do_not_fall_back(
+    fault: str, error: type[Exception], events: Any
+) -> None:
     with SandboxServer(faults=fault) as gemini, SandboxServer() as openai:
         with _chain(gemini, openai, FakeTime()) as generator, pytest.raises(error):
             generator.generate("AI")
@@ -93,7 +105,11 @@ def test_provider_specs() -> None:
 
 
 def test_cli_chain(tmp_path: Path) -> None:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))
+    }
     with SandboxServer(faults="503*4") as gemini, SandboxServer() as openai:
         env = {
             **base,
@@ -107,9 +123,13 @@ def test_cli_chain(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert (record["provider"], record["attempts"]) == ("openai", 5)
-    logged = [json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    logged = [
+        json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()
+    ]
     assert "Provider fallback" in logged
-    bad = subprocess.run([*command[:7], "gemini,bing"], env=env, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*command[:7], "gemini,bing"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2
     assert "unknown provider in 'gemini,bing'" in bad.stderr
 

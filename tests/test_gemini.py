@@ -27,7 +27,12 @@ from tweetgen.errors import (
     TweetGenError,
 )
 from tweetgen.providers.base import GenerationRequest, GenerationResult, Usage
-from tweetgen.providers.gemini import GeminiProvider, build_body, error_from_response, parse_response
+from tweetgen.providers.gemini import (
+    GeminiProvider,
+    build_body,
+    error_from_response,
+    parse_response,
+)
 
 KEY = "test-gemini-key-5c1e0a"
 MODEL = "gemini-3.5-flash"
@@ -38,7 +43,9 @@ def dumps(data: object) -> bytes:
 
 
 def parse(data: object) -> Any:
-    return parse_response(data if isinstance(data, bytes) else dumps(data), provider="gemini", model=MODEL)
+    return parse_response(
+        data if isinstance(data, bytes) else dumps(data), provider="gemini", model=MODEL
+    )
 
 
 def candidate(*parts: dict[str, Any], finish: str | None = "STOP") -> dict[str, Any]:
@@ -66,12 +73,22 @@ def rate_limit_body(delay: str | None = "26s") -> dict[str, Any]:
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}],
         },
-        {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"url": "https://ai.google.dev/gemini-api/docs"}]},
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [{"url": "https://ai.google.dev/gemini-api/docs"}],
+        },
     ]
     if delay is not None:
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
     message = "You exceeded your current quota. Please retry in 47.434392449s."
-    return {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}}
+    return {
+        "error": {
+            "code": 429,
+            "message": message,
+            "status": "RESOURCE_EXHAUSTED",
+            "details": details,
+        }
+    }
 
 
 def error_body(code: int, status: str, message: str) -> dict[str, Any]:
@@ -91,12 +108,22 @@ def test_build_body_minimal_is_camel_case_without_optional_fields() -> None:
 
 def test_build_body_with_every_option() -> None:
     request = GenerationRequest(
-        prompt="p", system_instruction="be brief", temperature=0.0, max_output_tokens=512, candidate_count=3, seed=0
+        prompt="p",
+        system_instruction="be brief",
+        temperature=0.0,
+        max_output_tokens=512,
+        candidate_count=3,
+        seed=0,
     )
     body = build_body(request)
     assert body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
     # 0 and 0.0 are real values, not "unset".
-    assert body["generationConfig"] == {"maxOutputTokens": 512, "candidateCount": 3, "temperature": 0.0, "seed": 0}
+    assert body["generationConfig"] == {
+        "maxOutputTokens": 512,
+        "candidateCount": 3,
+        "temperature": 0.0,
+        "seed": 0,
+    }
     assert json.loads(json.dumps(body)) == body
 
 
@@ -108,7 +135,9 @@ def test_parse_real_body_skips_thoughts_and_reads_metadata() -> None:
     assert result.texts == ("the answer",)
     assert result.text == "the answer"
     assert result.finish_reasons == ("STOP",)
-    assert result.usage == Usage(input_tokens=28, output_tokens=40, thought_tokens=12, total_tokens=80)
+    assert result.usage == Usage(
+        input_tokens=28, output_tokens=40, thought_tokens=12, total_tokens=80
+    )
     assert (result.model_version, result.response_id) == ("gemini-3.5-flash-001", "resp-123")
     assert (result.provider, result.model, result.status_code) == ("gemini", MODEL, 200)
 
@@ -157,16 +186,22 @@ def test_blocked_prompt_raises_content_blocked(reason: str) -> None:
     assert not info.value.retryable
 
 
-@pytest.mark.parametrize("reason", ["SAFETY", "PROHIBITED_CONTENT", "RECITATION", "SPII", "BLOCKLIST"])
+@pytest.mark.parametrize(
+    "reason", ["SAFETY", "PROHIBITED_CONTENT", "RECITATION", "SPII", "BLOCKLIST"]
+)
 def test_blocking_finish_reason_without_text_raises_content_blocked(reason: str) -> None:
-    data = {"candidates": [{"content": {"role": "model"}, "finishReason": reason, "safetyRatings": []}]}
+    data = {
+        "candidates": [{"content": {"role": "model"}, "finishReason": reason, "safetyRatings": []}]
+    }
     with pytest.raises(ContentBlockedError) as info:
         parse(data)
     assert info.value.reason == reason
 
 
 def test_max_tokens_without_parts_raises_empty_response() -> None:
-    data = {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}]}
+    data = {
+        "candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}]
+    }
     with pytest.raises(EmptyResponseError, match="MAX_TOKENS") as info:
         parse(data)
     assert info.value.finish_reason == "MAX_TOKENS"
@@ -227,11 +262,17 @@ def keys_of(value: object) -> set[str]:
 
 # Gemini's own keys make the generated shapes close to real bodies.
 KEYS = st.sampled_from(
-    sorted(keys_of([REAL_SUCCESS, INVALID_KEY_BODY, rate_limit_body()]) | {"promptFeedback", "blockReason"})
+    sorted(
+        keys_of([REAL_SUCCESS, INVALID_KEY_BODY, rate_limit_body()])
+        | {"promptFeedback", "blockReason"}
+    )
 )
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS | st.text(max_size=3), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(KEYS | st.text(max_size=3), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -268,19 +309,37 @@ def test_error_from_response_never_raises(status: int, value: object) -> None:
 
 
 ERROR_TABLE = [
-    pytest.param(error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."), BadRequestError, id="400"),
+    pytest.param(
+        error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+        BadRequestError,
+        id="400",
+    ),
     pytest.param(INVALID_KEY_BODY, AuthenticationError, id="400-api-key-invalid"),
     pytest.param(
-        error_body(400, "FAILED_PRECONDITION", "User location is not supported."), BadRequestError, id="400-fp"
+        error_body(400, "FAILED_PRECONDITION", "User location is not supported."),
+        BadRequestError,
+        id="400-fp",
     ),
-    pytest.param(error_body(401, "UNAUTHENTICATED", "Invalid API key"), AuthenticationError, id="401"),
-    pytest.param(error_body(403, "PERMISSION_DENIED", "Method doesn't allow"), AuthenticationError, id="403"),
-    pytest.param(error_body(404, "NOT_FOUND", "models/x is not found"), ModelNotFoundError, id="404"),
-    pytest.param(error_body(408, "DEADLINE_EXCEEDED", "Request timed out."), ServerError, id="408-transient"),
-    pytest.param(rate_limit_body(), RateLimitError, id="429"),
-    pytest.param(error_body(500, "INTERNAL", "An internal error has occurred."), ServerError, id="500"),
     pytest.param(
-        error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later."), ServerError, id="503"
+        error_body(401, "UNAUTHENTICATED", "Invalid API key"), AuthenticationError, id="401"
+    ),
+    pytest.param(
+        error_body(403, "PERMISSION_DENIED", "Method doesn't allow"), AuthenticationError, id="403"
+    ),
+    pytest.param(
+        error_body(404, "NOT_FOUND", "models/x is not found"), ModelNotFoundError, id="404"
+    ),
+    pytest.param(
+        error_body(408, "DEADLINE_EXCEEDED", "Request timed out."), ServerError, id="408-transient"
+    ),
+    pytest.param(rate_limit_body(), RateLimitError, id="429"),
+    pytest.param(
+        error_body(500, "INTERNAL", "An internal error has occurred."), ServerError, id="500"
+    ),
+    pytest.param(
+        error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+        ServerError,
+        id="503",
     ),
     pytest.param(error_body(504, "DEADLINE_EXCEEDED", "Timed out."), ServerError, id="504"),
 ]
@@ -307,7 +366,9 @@ def test_invalid_key_keeps_details_and_says_where_the_key_comes_from() -> None:
 
 def test_not_found_names_the_model_the_version_and_the_setting() -> None:
     body = error_body(404, "NOT_FOUND", "models/gemini-1.5-pro is not found for API version v1")
-    error = error_from_response(httpx.Response(404, json=body), model="gemini-1.5-pro", api_version="v1")
+    error = error_from_response(
+        httpx.Response(404, json=body), model="gemini-1.5-pro", api_version="v1"
+    )
     assert "gemini-1.5-pro" in error.message
     assert "v1" in error.message
     assert "TWEETGEN_MODEL" in error.message
@@ -319,26 +380,36 @@ def test_not_found_names_the_model_the_version_and_the_setting() -> None:
         pytest.param(rate_limit_body("26s"), {}, 26.0, id="retry-info"),
         pytest.param(rate_limit_body(None), {"Retry-After": "7"}, 7.0, id="retry-after-header"),
         pytest.param(rate_limit_body("3s"), {"Retry-After": "10"}, 10.0, id="both-header-larger"),
-        pytest.param(rate_limit_body("26s"), {"Retry-After": "10"}, 26.0, id="both-retry-info-larger"),
+        pytest.param(
+            rate_limit_body("26s"), {"Retry-After": "10"}, 26.0, id="both-retry-info-larger"
+        ),
         pytest.param(rate_limit_body("1.5s"), {}, 1.5, id="fractional"),
         pytest.param(rate_limit_body(None), {}, None, id="no-hint"),
     ],
 )
-def test_rate_limit_retry_after(body: dict[str, Any], headers: dict[str, str], expected: float | None) -> None:
+def test_rate_limit_retry_after(
+    body: dict[str, Any], headers: dict[str, str], expected: float | None
+) -> None:
     error = error_from_response(httpx.Response(429, json=body, headers=headers), model=MODEL)
     assert isinstance(error, RateLimitError)
     assert error.retry_after == expected
 
 
 def test_server_error_with_retry_after_header() -> None:
-    response = httpx.Response(503, json=error_body(503, "UNAVAILABLE", "busy"), headers={"Retry-After": "2"})
+    response = httpx.Response(
+        503, json=error_body(503, "UNAVAILABLE", "busy"), headers={"Retry-After": "2"}
+    )
     assert error_from_response(response, model=MODEL).retry_after == 2.0
 
 
 @pytest.mark.parametrize(
     ("code", "content"),
     [
-        pytest.param(502, b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", id="html"),
+        pytest.param(
+            502,
+            b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+            id="html",
+        ),
         pytest.param(503, b"", id="empty"),
         pytest.param(500, b'{"error": "oops"}', id="error-not-object"),
         pytest.param(504, b'{"error": {"code": 504}}', id="no-message"),
@@ -346,7 +417,9 @@ def test_server_error_with_retry_after_header() -> None:
     ],
 )
 def test_server_errors_without_a_gemini_body(code: int, content: bytes) -> None:
-    error = error_from_response(httpx.Response(code, content=content, headers={"content-type": "text/html"}), model="m")
+    error = error_from_response(
+        httpx.Response(code, content=content, headers={"content-type": "text/html"}), model="m"
+    )
     assert isinstance(error, ServerError)
     assert error.retryable
     assert error.status is None
@@ -374,9 +447,13 @@ def raising(exc_type: type[httpx.TransportError]) -> Callable[[httpx.Request], h
     return handler
 
 
-def make_provider(handler: Callable[[httpx.Request], Any], base_url: str = "http://h", **kwargs: Any) -> GeminiProvider:
+def make_provider(
+    handler: Callable[[httpx.Request], Any], base_url: str = "http://h", **kwargs: Any
+) -> GeminiProvider:
     mock = httpx.MockTransport(handler)
-    return GeminiProvider(api_key=KEY, model=MODEL, base_url=base_url, transport=mock, async_transport=mock, **kwargs)
+    return GeminiProvider(
+        api_key=KEY, model=MODEL, base_url=base_url, transport=mock, async_transport=mock, **kwargs
+    )
 
 
 REQUEST = GenerationRequest(prompt="Generate a witty tweet about tests.", seed=3)
@@ -406,11 +483,21 @@ def call(provider: GeminiProvider, mode: str, times: int = 1) -> GenerationResul
     [
         ("http://h", "v1beta", f"http://h/v1beta/models/{MODEL}:generateContent"),
         ("http://h/", "v1", f"http://h/v1/models/{MODEL}:generateContent"),
-        ("http://h/some/prefix", "v1beta", f"http://h/some/prefix/v1beta/models/{MODEL}:generateContent"),
-        ("https://h:8443/gemini/", "v1", f"https://h:8443/gemini/v1/models/{MODEL}:generateContent"),
+        (
+            "http://h/some/prefix",
+            "v1beta",
+            f"http://h/some/prefix/v1beta/models/{MODEL}:generateContent",
+        ),
+        (
+            "https://h:8443/gemini/",
+            "v1",
+            f"https://h:8443/gemini/v1/models/{MODEL}:generateContent",
+        ),
     ],
 )
-def test_request_url_headers_and_body(base_url: str, version: str, expected: str, mode: str) -> None:
+def test_request_url_headers_and_body(
+    base_url: str, version: str, expected: str, mode: str
+) -> None:
     seen: list[httpx.Request] = []
     result = call(make_provider(ok_handler(seen), base_url=base_url, api_version=version), mode)
     (request,) = seen
@@ -446,7 +533,9 @@ def test_http_error_becomes_typed_error_with_latency(mode: str) -> None:
         (httpx.ReadError, NetworkError),
     ],
 )
-def test_transport_errors(exc_type: type[httpx.TransportError], expected: type[NetworkError], mode: str) -> None:
+def test_transport_errors(
+    exc_type: type[httpx.TransportError], expected: type[NetworkError], mode: str
+) -> None:
     with pytest.raises(expected) as info:
         call(make_provider(raising(exc_type)), mode)
     assert type(info.value) is expected
@@ -489,7 +578,9 @@ def test_undecodable_body_is_an_invalid_response() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.DecodingError("broken gzip", request=request)
 
-    provider = GeminiProvider(api_key="k", model="m", base_url="http://h", transport=httpx.MockTransport(handler))
+    provider = GeminiProvider(
+        api_key="k", model="m", base_url="http://h", transport=httpx.MockTransport(handler)
+    )
     with pytest.raises(InvalidResponseError, match="could not be decoded") as caught:
         provider.generate(GenerationRequest(prompt="p"))
     assert caught.value.retryable
@@ -497,6 +588,12 @@ def test_undecodable_body_is_an_invalid_response() -> None:
 
 
 def test_not_found_never_suggests_the_model_that_failed() -> None:
-    response = httpx.Response(404, json={"error": {"code": 404, "message": "gone", "status": "NOT_FOUND"}})
-    assert "such as gemini-pro-latest" in str(error_from_response(response, model="gemini-flash-latest"))
-    assert "such as gemini-flash-latest" in str(error_from_response(response, model="gemini-1.5-flash"))
+    response = httpx.Response(
+        404, json={"error": {"code": 404, "message": "gone", "status": "NOT_FOUND"}}
+    )
+    assert "such as gemini-pro-latest" in str(
+        error_from_response(response, model="gemini-flash-latest")
+    )
+    assert "such as gemini-flash-latest" in str(
+        error_from_response(response, model="gemini-1.5-flash")
+    )

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from conftest import FakeTime
 
-from tweetgen import CallTrace, InputError, Observer, TweetGenerator, TweetRequest, TweetValidationError
+from tweetgen import (
+    CallTrace,
+    InputError,
+    Observer,
+    TweetGenerator,
+    TweetRequest,
+    TweetValidationError,
+)
 from tweetgen.cli import main
 from tweetgen.config import load_settings
 from tweetgen.providers.gemini import GeminiProvider
@@ -21,12 +28,20 @@ from tweetgen.tweets import count_hashtags, count_words, has_emoji, weighted_len
 SETTINGS = load_settings(env={}, dotenv_path=None)
 
 
-def _generator(server: SandboxServer, fake: FakeTime | None = None, **kwargs: Any) -> TweetGenerator:
+def _generator(
+    server: SandboxServer, fake: FakeTime | None = None, **kwargs: Any
+) -> TweetGenerator:
     fake = fake or FakeTime()
     provider = GeminiProvider(
-        api_key="k", model="gemini-flash-latest", base_url=server.url, name="sandbox", secret_key=False
+        api_key="k",
+        model="gemini-flash-latest",
+        base_url=server.url,
+        name="sandbox",
+        secret_key=False,
     )
-    return TweetGenerator(provider=provider, settings=SETTINGS, sleep=fake.sleep, clock=fake.clock, **kwargs)
+    return TweetGenerator(
+        provider=provider, settings=SETTINGS, sleep=fake.sleep, clock=fake.clock, **kwargs
+    )
 
 
 def _prompt(server: SandboxServer, index: int = -1) -> str:
@@ -46,7 +61,9 @@ class Recorder(Observer):
         self.hooks.append(("attempt_started", attempt.number))
 
     def attempt_finished(self, call: CallTrace, attempt: AttemptTrace) -> None:
-        self.hooks.append(("attempt_finished", (attempt.number, attempt.status_code, attempt.error_type)))
+        self.hooks.append(
+            ("attempt_finished", (attempt.number, attempt.status_code, attempt.error_type))
+        )
 
     def call_finished(self, call: CallTrace) -> None:
         self.hooks.append(("call_finished", (call.status, len(call.attempts), call.waited_seconds)))
@@ -88,7 +105,11 @@ def test_request_options_reach_the_prompt_and_the_rules() -> None:
     assert "End with this call to action: Reply below." in text
     assert "Write in German." in text
     rules = request.rules()
-    assert (rules.required_text, rules.allow_emoji, rules.max_hashtags) == ("https://example.com/post", False, 4)
+    assert (rules.required_text, rules.allow_emoji, rules.max_hashtags) == (
+        "https://example.com/post",
+        False,
+        4,
+    )
     assert request.words_for_model == 24
     assert request.finish("Hello #python") == "Hello #python #ai https://example.com/post"
 
@@ -103,7 +124,9 @@ def test_no_hashtags_means_zero_allowed() -> None:
 
 def test_options_shape_the_sandbox_tweet(sandbox_server: SandboxServer) -> None:
     with _generator(sandbox_server) as generator:
-        tweet = generator.generate("Python", "witty", 20, hashtags="none", link="https://example.com/p", emoji=False)
+        tweet = generator.generate(
+            "Python", "witty", 20, hashtags="none", link="https://example.com/p", emoji=False
+        )
     assert tweet.text.endswith(" https://example.com/p")
     assert count_hashtags(tweet.text) == 0
     assert not has_emoji(tweet.text)
@@ -189,7 +212,10 @@ def test_async_variants_and_thread(sandbox_server: SandboxServer) -> None:
 def test_observers_see_every_attempt_and_the_outcome() -> None:
     recorder = Recorder()
     fake = FakeTime()
-    with SandboxServer(faults="503,drop") as server, _generator(server, fake, observers=[recorder]) as generator:
+    with (
+        SandboxServer(faults="503,drop") as server,
+        _generator(server, fake, observers=[recorder]) as generator,
+    ):
         tweet = generator.generate("AI")
     assert recorder.hooks == [
         ("call_started", tweet.request_id),
@@ -225,7 +251,9 @@ def test_failed_call_trace_has_a_redacted_error() -> None:
     key = "AIza" + "x" * 35
     with SandboxServer(faults="echo-key") as server:
         provider = GeminiProvider(api_key=key, model="m", base_url=server.url, name="sandbox")
-        generator = TweetGenerator(provider=provider, settings=SETTINGS, observers=[recorder, Keep()])
+        generator = TweetGenerator(
+            provider=provider, settings=SETTINGS, observers=[recorder, Keep()]
+        )
         with generator, pytest.raises(Exception, match="API key not valid"):
             generator.generate("AI")
     assert seen[0].status == "failed"
@@ -245,7 +273,10 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_cli_variants_json(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["generate", "--topic", "Databases", "--variants", "3", "--json", "-q", "--seed", "2"]) == 0
+    assert (
+        main(["generate", "--topic", "Databases", "--variants", "3", "--json", "-q", "--seed", "2"])
+        == 0
+    )
     records = json.loads(capsys.readouterr().out)
     assert isinstance(records, list)
     assert all(r["valid"] and r["provider"] == "sandbox" and r["words"] <= 25 for r in records)
@@ -256,14 +287,27 @@ def test_cli_thread_text_and_json(offline: Path, capsys: pytest.CaptureFixture[s
     assert main(["thread", "--topic", "Databases", "--tweets", "3", "-q"]) == 0
     parts = capsys.readouterr().out.strip().split("\n\n")
     assert [p.rsplit(" ", 1)[1] for p in parts] == ["1/3", "2/3", "3/3"]
-    assert main(["thread", "--topic", "Databases", "--tweets", "3", "-q", "--json", "--no-numbering"]) == 0
+    assert (
+        main(["thread", "--topic", "Databases", "--tweets", "3", "-q", "--json", "--no-numbering"])
+        == 0
+    )
     record = json.loads(capsys.readouterr().out)
     assert len(record["tweets"]) == 3
     assert all(count_words(t["text"]) <= 40 for t in record["tweets"])
 
 
 def test_cli_dry_run_shows_options(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["generate", "--topic", "AI", "--no-emoji", "--hashtags", "none", "--language", "French", "--dry-run"]
+    args = [
+        "generate",
+        "--topic",
+        "AI",
+        "--no-emoji",
+        "--hashtags",
+        "none",
+        "--language",
+        "French",
+        "--dry-run",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Do not use emoji." in out

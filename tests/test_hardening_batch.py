@@ -32,7 +32,9 @@ KEY_SETTINGS = {"provider": "sandbox", "model": "m"}
 
 
 def _env(server: SandboxServer) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     return {**base, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": "hardening-test-key"}
 
 
@@ -65,14 +67,21 @@ def test_a_full_store_stops_the_batch_and_nothing_is_counted_that_was_not_kept(
     source = _topics(tmp_path / "in.txt", 400)
     fake = FakeTime()
     with Store(tmp_path / "t.db") as store, SandboxServer() as server:
-        provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+        provider = GeminiProvider(
+            api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+        )
         generator = TweetGenerator(
-            provider=provider, settings=SETTINGS, observers=[store.observer(required=True)], async_sleep=fake.asleep
+            provider=provider,
+            settings=SETTINGS,
+            observers=[store.observer(required=True)],
+            async_sleep=fake.asleep,
         )
 
         async def go() -> Any:
             try:
-                return await run_batch(prepared_rows(source, None, KEY_SETTINGS), generator, store, concurrency=8)
+                return await run_batch(
+                    prepared_rows(source, None, KEY_SETTINGS), generator, store, concurrency=8
+                )
             finally:
                 await generator.aclose()
 
@@ -84,7 +93,9 @@ def test_a_full_store_stops_the_batch_and_nothing_is_counted_that_was_not_kept(
     assert summary.ok == stored_ok  # every row counted ok is in the store
     assert 0 < stored_ok < 400
     assert summary.unsaved >= 1
-    assert requests <= stored_ok + summary.unsaved + 8  # it stopped calling: at most the calls in flight more
+    assert (
+        requests <= stored_ok + summary.unsaved + 8
+    )  # it stopped calling: at most the calls in flight more
     assert summary.total < 400
 
 
@@ -97,7 +108,19 @@ def test_the_cli_exits_1_with_a_sentence_when_the_store_fills_up(
     with SandboxServer() as server:
         for name, value in _env(server).items():
             monkeypatch.setenv(name, value)
-        code = cli.main(["batch", str(source), "-o", str(out), "--db", str(tmp_path / "t.db"), "--log-file", "", "-q"])
+        code = cli.main(
+            [
+                "batch",
+                str(source),
+                "-o",
+                str(out),
+                "--db",
+                str(tmp_path / "t.db"),
+                "--log-file",
+                "",
+                "-q",
+            ]
+        )
         requests = len(server.requests)
     err = capsys.readouterr().err
     assert code == 1
@@ -109,14 +132,20 @@ def test_the_cli_exits_1_with_a_sentence_when_the_store_fills_up(
         stored = [call for call in store.calls() if call.ok]
     summary = next(line for line in err.splitlines() if " rows: " in line)
     assert f" {len(stored)} ok," in summary  # the summary counts exactly what was kept
-    records = [json.loads(line) for line in out.read_text().splitlines()]  # what was kept is written out
+    records = [
+        json.loads(line) for line in out.read_text().splitlines()
+    ]  # what was kept is written out
     assert sum(r["status"] == "ok" for r in records) == len(stored)
 
 
 def test_server_numbers_that_overflow_sqlite_are_clamped_not_fatal(tmp_path: Path) -> None:
     trace = CallTrace(request_id="r", provider="p", model="m", inputs={"topic": "t"})
     attempt = AttemptTrace(number=1)
-    attempt.input_tokens, attempt.output_tokens, attempt.latency_ms = 10**30, -(10**40), float("inf")
+    attempt.input_tokens, attempt.output_tokens, attempt.latency_ms = (
+        10**30,
+        -(10**40),
+        float("inf"),
+    )
     trace.attempts.append(attempt)
     trace.status, trace.text, trace.latency_ms = "ok", "text", float("nan")
     with Store(tmp_path / "t.db") as store:
@@ -138,7 +167,11 @@ def test_a_key_in_an_error_message_never_reaches_the_store(tmp_path: Path) -> No
     attempt = AttemptTrace(number=1)
     attempt.error_type, attempt.error_message = "BadRequestError", f"API key not valid: {key}"
     trace.attempts.append(attempt)
-    trace.status, trace.error_type, trace.error_message = "failed", "BadRequestError", f"bad key {key}"
+    trace.status, trace.error_type, trace.error_message = (
+        "failed",
+        "BadRequestError",
+        f"bad key {key}",
+    )
     with Store(tmp_path / "t.db") as store:
         store.record(trace)
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
@@ -171,10 +204,14 @@ class _Limited:
         pass
 
 
-@pytest.mark.parametrize(("hint", "paused"), [(30.0, True), (60.0, True), (61.0, False), (1e9, False)])
+@pytest.mark.parametrize(
+    ("hint", "paused"), [(30.0, True), (60.0, True), (61.0, False), (1e9, False)]
+)
 def test_only_hints_the_policy_would_honour_pause_the_batch(hint: float, paused: bool) -> None:
     fake = FakeTime()
-    throttled = ThrottledProvider(_Limited(hint), max_pause=60.0, clock=fake.clock, sleep=fake.asleep)
+    throttled = ThrottledProvider(
+        _Limited(hint), max_pause=60.0, clock=fake.clock, sleep=fake.asleep
+    )
 
     async def go() -> None:
         with pytest.raises(RateLimitError):
@@ -201,7 +238,9 @@ def test_a_pause_past_the_calls_deadline_ends_the_attempt_at_once() -> None:
     started = time.monotonic()
     with pytest.raises(RateLimitError, match="paused for 50s") as caught:
         asyncio.run(generator.agenerate("topic"))
-    assert time.monotonic() - started < PROGRESS_TIMEOUT  # (virtual waits: this is a sanity bound only)
+    assert (
+        time.monotonic() - started < PROGRESS_TIMEOUT
+    )  # (virtual waits: this is a sanity bound only)
     assert inner.calls == 0  # nothing was sent while the batch was paused
     assert fake.sleeps == []
     assert caught.value.retry_after == pytest.approx(50.0)
@@ -240,7 +279,9 @@ def _batch_command(tmp_path: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_an_absurd_retry_after_neither_freezes_the_batch_nor_stops_other_rows(tmp_path: Path) -> None:
+def test_an_absurd_retry_after_neither_freezes_the_batch_nor_stops_other_rows(
+    tmp_path: Path,
+) -> None:
     _topics(tmp_path / "in.txt", 20)
     with SandboxServer(faults="429:retry-after=1000000000") as server:
         result = subprocess.run(
@@ -258,11 +299,18 @@ def test_an_absurd_retry_after_neither_freezes_the_batch_nor_stops_other_rows(tm
     assert "20 rows: 19 ok, 1 failed" in result.stderr
 
 
-def test_the_first_sigterm_ends_a_long_rate_limit_wait_at_once(tmp_path: Path, children: Children) -> None:
+def test_the_first_sigterm_ends_a_long_rate_limit_wait_at_once(
+    tmp_path: Path, children: Children
+) -> None:
     _topics(tmp_path / "in.txt", 5)
-    with SandboxServer(faults="429:50s") as server:  # a hint the policy honours: every row would wait 50 s
+    with SandboxServer(
+        faults="429:50s"
+    ) as server:  # a hint the policy honours: every row would wait 50 s
         process = children.start(
-            _batch_command(tmp_path, "--concurrency", "1"), env=_env(server), stderr=subprocess.PIPE, text=True
+            _batch_command(tmp_path, "--concurrency", "1"),
+            env=_env(server),
+            stderr=subprocess.PIPE,
+            text=True,
         )
         wait_until(lambda: server.answers.get(429, 0) >= 1, what="the 429 answer", process=process)
         process.send_signal(signal.SIGTERM)
@@ -272,7 +320,9 @@ def test_the_first_sigterm_ends_a_long_rate_limit_wait_at_once(tmp_path: Path, c
         requests = len(server.requests)
         stderr = process.stderr.read() if process.stderr else ""
     assert process.returncode == 130, stderr
-    assert took < 30  # far below the 50 s wait (generous for a loaded machine; typically well under a second)
+    assert (
+        took < 30
+    )  # far below the 50 s wait (generous for a loaded machine; typically well under a second)
     assert requests == 1
     assert "run the same command again to resume" in stderr
 
@@ -280,14 +330,18 @@ def test_the_first_sigterm_ends_a_long_rate_limit_wait_at_once(tmp_path: Path, c
 def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_path: Path) -> None:
     _topics(tmp_path / "in.txt", 300)
     with SandboxServer() as server:
-        first = subprocess.run(_batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120)
+        first = subprocess.run(
+            _batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120
+        )
         assert first.returncode == 0, first.stderr
         kept = (tmp_path / "out.jsonl").read_bytes()
         data = bytearray((tmp_path / "t.db").read_bytes())
         middle = len(data) // 2
         data[middle : middle + 8192] = b"\x13" * 8192  # a damaged page in the middle of the calls
         (tmp_path / "t.db").write_bytes(bytes(data))
-        again = subprocess.run(_batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120)
+        again = subprocess.run(
+            _batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120
+        )
         stats = subprocess.run(
             [sys.executable, "-m", "tweetgen", "stats", "--db", str(tmp_path / "t.db")],
             env=_env(server), capture_output=True, text=True, timeout=120,
@@ -297,7 +351,9 @@ def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_pa
         assert "cannot read the tweetgen database" in result.stderr
         assert "malformed" in result.stderr
         assert "Traceback" not in result.stderr
-    assert (tmp_path / "out.jsonl").read_bytes() == kept  # nothing half-written over the good output
+    assert (
+        tmp_path / "out.jsonl"
+    ).read_bytes() == kept  # nothing half-written over the good output
 
 
 @pytest.mark.parametrize("signals", [1, 2])
@@ -320,9 +376,15 @@ def test_a_signal_ends_the_batch_within_the_timeout_of_calls_in_flight(
         wait_until(lambda: server.count >= 2, what="two calls in flight", process=process)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        if signals == 2:  # signals sent back to back merge into one: wait until the first was handled
+        if (
+            signals == 2
+        ):  # signals sent back to back merge into one: wait until the first was handled
             log = tmp_path / "t.log"
-            wait_until(lambda: log.exists() and "Batch stopping" in log.read_text(), what="the first", process=process)
+            wait_until(
+                lambda: log.exists() and "Batch stopping" in log.read_text(),
+                what="the first",
+                process=process,
+            )
             process.send_signal(signal.SIGTERM)
         process.wait(timeout=PROGRESS_TIMEOUT)
         took = time.monotonic() - signalled

@@ -25,7 +25,13 @@ from tweetgen.batchio import MAX_JSON_DEPTH, MAX_ROW_BYTES, Row, read_rows
 from tweetgen.cli import main
 from tweetgen.config import load_settings
 from tweetgen.errors import ConfigurationError, InputError
-from tweetgen.prompts import MAX_FORMAT_WIDTH, MAX_PROMPT_CHARS, PromptTemplate, TemplateError, TemplateRegistry
+from tweetgen.prompts import (
+    MAX_FORMAT_WIDTH,
+    MAX_PROMPT_CHARS,
+    PromptTemplate,
+    TemplateError,
+    TemplateRegistry,
+)
 from tweetgen.request import TweetRequest
 from tweetgen.tweets import TweetRules, check_tweet, clean_tweet
 
@@ -59,19 +65,55 @@ def _nested(depth: int) -> str:
 POISONED_ROWS = [
     ("topic-list", '{"topic": ["a"]}', 'topic must be a text, got ["a"]'),
     ("topic-number", '{"topic": 5}', "topic must be a text, got 5"),
-    ("max-words-1e400", '{"topic": "x", "max_words": 1e400}', "line has a number out of range: 1e400"),
+    (
+        "max-words-1e400",
+        '{"topic": "x", "max_words": 1e400}',
+        "line has a number out of range: 1e400",
+    ),
     ("max-words-inf", '{"topic": "x", "max_words": Infinity}', "Infinity is not a JSON number"),
     ("max-words-nan", '{"topic": "x", "max_words": NaN}', "NaN is not a JSON number"),
-    ("max-words-negative", '{"topic": "x", "max_words": -1}', "word limit must be a whole number from 1 to 60, got -1"),
-    ("max-words-10**100", '{"topic": "x", "max_words": 1' + "0" * 100 + "}", "from 1 to 60, got 10000000000"),
-    ("max-words-5000-digits", '{"topic": "x", "max_words": ' + "9" * 5000 + "}", "more digits than Python reads"),
-    ("max-words-true", '{"topic": "x", "max_words": true}', "max_words must be a whole number, got true"),
-    ("max-words-12.5", '{"topic": "x", "max_words": 12.5}', "max_words must be a whole number, got 12.5"),
-    ("max-words-text", '{"topic": "x", "max_words": "twelve"}', "max_words must be a whole number, got 'twelve'"),
+    (
+        "max-words-negative",
+        '{"topic": "x", "max_words": -1}',
+        "word limit must be a whole number from 1 to 60, got -1",
+    ),
+    (
+        "max-words-10**100",
+        '{"topic": "x", "max_words": 1' + "0" * 100 + "}",
+        "from 1 to 60, got 10000000000",
+    ),
+    (
+        "max-words-5000-digits",
+        '{"topic": "x", "max_words": ' + "9" * 5000 + "}",
+        "more digits than Python reads",
+    ),
+    (
+        "max-words-true",
+        '{"topic": "x", "max_words": true}',
+        "max_words must be a whole number, got true",
+    ),
+    (
+        "max-words-12.5",
+        '{"topic": "x", "max_words": 12.5}',
+        "max_words must be a whole number, got 12.5",
+    ),
+    (
+        "max-words-text",
+        '{"topic": "x", "max_words": "twelve"}',
+        "max_words must be a whole number, got 'twelve'",
+    ),
     ("nested-100000", _nested(100_000), f"a row may have at most {MAX_ROW_BYTES:,} bytes"),
-    ("nested-30000", _nested(30_000), f"nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"),
+    (
+        "nested-30000",
+        _nested(30_000),
+        f"nests arrays or objects more than {MAX_JSON_DEPTH} levels deep",
+    ),
     ("nul-escaped", '{"topic": "a\\u0000b"}', "topic contains a control character (U+0000)"),
-    ("escape-in-topic", '{"topic": "a\\u001b[31mb"}', "topic contains a control character (U+001B)"),
+    (
+        "escape-in-topic",
+        '{"topic": "a\\u001b[31mb"}',
+        "topic contains a control character (U+001B)",
+    ),
     ("nul-raw", '{"topic": "a\x00b"}', "line is not valid JSON"),
     ("tone-number", '{"topic": "x", "tone": 5}', "tone must be a text, got 5"),
     ("tone-list", '{"topic": "x", "tone": ["witty"]}', 'tone must be a text, got ["witty"]'),
@@ -79,18 +121,32 @@ POISONED_ROWS = [
     ("cta-list", '{"topic": "x", "call_to_action": []}', "call_to_action must be a text, got []"),
     ("language-object", '{"topic": "x", "language": {}}', "language must be a text, got {}"),
     ("link-number", '{"topic": "x", "link": 5}', "link must be a text, got 5"),
-    ("link-control", '{"topic": "x", "link": "https://a.example/\\u0007"}', "link contains a control character"),
+    (
+        "link-control",
+        '{"topic": "x", "link": "https://a.example/\\u0007"}',
+        "link contains a control character",
+    ),
     ("hashtags-number", '{"topic": "x", "hashtags": 5}', "hashtags must be none, auto, or tags"),
-    ("hashtags-numbers", '{"topic": "x", "hashtags": [1, 2]}', "hashtags must be none, auto, or tags"),
+    (
+        "hashtags-numbers",
+        '{"topic": "x", "hashtags": [1, 2]}',
+        "hashtags must be none, auto, or tags",
+    ),
     ("emoji-number", '{"topic": "x", "emoji": 5}', "emoji must be yes or no, got 5"),
     ("seed-float", '{"topic": "x", "seed": 1.5}', "seed must be a whole number, got 1.5"),
-    ("seed-huge", '{"topic": "x", "seed": 99999999999}', "seed must be a whole number from -2147483648 to 2147483647"),
+    (
+        "seed-huge",
+        '{"topic": "x", "seed": 99999999999}',
+        "seed must be a whole number from -2147483648 to 2147483647",
+    ),
     ("id-list", '{"topic": "x", "id": [1]}', "id must be a text or a whole number, got [1]"),
     ("not-utf8", b'{"topic": "caf\xe9"}', "line is not valid UTF-8"),
 ]
 
 
-@pytest.mark.parametrize(("line", "message"), [p[1:] for p in POISONED_ROWS], ids=[p[0] for p in POISONED_ROWS])
+@pytest.mark.parametrize(
+    ("line", "message"), [p[1:] for p in POISONED_ROWS], ids=[p[0] for p in POISONED_ROWS]
+)
 def test_a_poisoned_row_is_that_rows_error_and_the_next_row_is_read(
     tmp_path: Path, line: str | bytes, message: str
 ) -> None:
@@ -161,7 +217,13 @@ def test_the_row_size_limit_is_exact(tmp_path: Path) -> None:
 def test_the_json_depth_limit_is_exact_and_ignores_brackets_in_strings(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     inside = '"' + "[" * 100 + '"'
-    deepest = '{"topic": "a", "x": ' + "[" * (MAX_JSON_DEPTH - 1) + inside + "]" * (MAX_JSON_DEPTH - 1) + "}"
+    deepest = (
+        '{"topic": "a", "x": '
+        + "[" * (MAX_JSON_DEPTH - 1)
+        + inside
+        + "]" * (MAX_JSON_DEPTH - 1)
+        + "}"
+    )
     too_deep = '{"topic": "b", "x": ' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}"
     path.write_text(f"{deepest}\n{too_deep}\n")
     ok, refused = read_rows(path)
@@ -194,7 +256,9 @@ def test_a_csv_field_over_the_csv_module_limit_then_the_next_rows(tmp_path: Path
     assert rows[2].values == {"id": "3", "topic": "after one long line", "tone": "witty"}
     assert rows[4].values == {"id": "5", "topic": "after many lines", "tone": "casual"}
     assert rows[6].values["topic"] == 'a "fine" one'
-    assert [row.error for row in rows[1:6:2]] == [_too_long(len(row.encode()), "row") for row in oversized]
+    assert [row.error for row in rows[1:6:2]] == [
+        _too_long(len(row.encode()), "row") for row in oversized
+    ]
 
 
 def test_a_csv_line_of_50_mb_is_an_error_read_in_bounded_memory(tmp_path: Path) -> None:
@@ -262,9 +326,21 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _batch(tmp_path: Path, source: Path, output: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "tweetgen", "batch", str(source), "-o", str(output), "--provider", "sandbox"]
+    command = [
+        sys.executable,
+        "-m",
+        "tweetgen",
+        "batch",
+        str(source),
+        "-o",
+        str(output),
+        "--provider",
+        "sandbox",
+    ]
     command += ["--db", str(tmp_path / "t.db"), "--log-file", str(tmp_path / "log.jsonl"), "-q"]
-    return subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_batch_with_poisoned_rows_writes_every_row_and_exits_1(tmp_path: Path) -> None:
@@ -287,14 +363,18 @@ def test_cli_batch_with_poisoned_rows_writes_every_row_and_exits_1(tmp_path: Pat
     assert len(good) == len(poisons) + 1
     assert all(r["status"] == "ok" and r["text"] for r in good)
     bad = records[1 : 2 * len(poisons) : 2]
-    for record, (_, _, message) in zip(bad, [p for p in POISONED_ROWS if p[0] != "not-utf8"], strict=True):
+    for record, (_, _, message) in zip(
+        bad, [p for p in POISONED_ROWS if p[0] != "not-utf8"], strict=True
+    ):
         assert record["status"] == "failed", record
         assert message in record["error"], record
     assert records[-3]["error"] == _too_long(50_000_014)
     assert records[-2]["error"] == "line is not valid UTF-8"
     assert f"{len(poisons) + 1} ok, {len(poisons) + 2} failed" in result.stderr
 
-    again = _batch(tmp_path, source, output)  # a rerun: same output, nothing called again, still exit 1
+    again = _batch(
+        tmp_path, source, output
+    )  # a rerun: same output, nothing called again, still exit 1
     assert again.returncode == 1, again.stderr
     assert [json.loads(line) for line in output.read_text().splitlines()] == records
     assert f"{len(poisons) + 1} already done" in again.stderr
@@ -387,7 +467,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def _against(gemini: _Gemini, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setenv("GEMINI_BASE_URL", gemini.url)
     monkeypatch.setenv("GEMINI_API_KEY", "test-key-123456")
-    return ["--provider", "gemini", "--log-file", "", "-q", "--max-retries", "0", "--regenerations", "2"]
+    return [
+        "--provider",
+        "gemini",
+        "--log-file",
+        "",
+        "-q",
+        "--max-retries",
+        "0",
+        "--regenerations",
+        "2",
+    ]
 
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -397,7 +487,9 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
-def test_a_env_file_that_is_not_utf8_is_exit_2(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_env_file_that_is_not_utf8_is_exit_2(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (clean_env / ".env").write_bytes(b"GEMINI_API_KEY=\xff\xfe\n")
     assert main(["generate", "--topic", "AI", "--provider", "sandbox", "--log-file", "", "-q"]) == 2
     assert ".env file is not valid UTF-8 (byte 0xff at offset 15)" in _error_line(capsys)
@@ -444,7 +536,11 @@ def test_control_characters_in_a_model_name_are_exit_2(
 )
 @pytest.mark.parametrize("variable", ["GEMINI_BASE_URL", "OPENAI_BASE_URL"])
 def test_a_bad_base_url_is_exit_2(
-    clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, variable: str
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    variable: str,
 ) -> None:
     monkeypatch.setenv(variable, url)
     assert main(["generate", "--topic", "AI", "--provider", "sandbox", "--log-file", "", "-q"]) == 2
@@ -452,18 +548,37 @@ def test_a_bad_base_url_is_exit_2(
 
 
 def test_base_urls_that_work_still_pass() -> None:
-    for url in ("http://127.0.0.1:8765", "https://example.com/gemini/", "http://[::1]:80/x", "https://h.example"):
-        assert load_settings(env={"GEMINI_BASE_URL": url, "OPENAI_BASE_URL": url}, dotenv_path=None).base_url
+    for url in (
+        "http://127.0.0.1:8765",
+        "https://example.com/gemini/",
+        "http://[::1]:80/x",
+        "https://h.example",
+    ):
+        assert load_settings(
+            env={"GEMINI_BASE_URL": url, "OPENAI_BASE_URL": url}, dotenv_path=None
+        ).base_url
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["generate", "--topic", "AI", "--ban", ""], "--ban: a banned phrase must be a non-empty text, got ''"),
-        (["generate", "--topic", "AI", "--ban", "ok", "--ban", "  "], "--ban: a banned phrase must be a non-empty"),
-        (["thread", "--topic", "AI", "--tweets", "0"], "--tweets: the number of tweets in a thread must be"),
+        (
+            ["generate", "--topic", "AI", "--ban", ""],
+            "--ban: a banned phrase must be a non-empty text, got ''",
+        ),
+        (
+            ["generate", "--topic", "AI", "--ban", "ok", "--ban", "  "],
+            "--ban: a banned phrase must be a non-empty",
+        ),
+        (
+            ["thread", "--topic", "AI", "--tweets", "0"],
+            "--tweets: the number of tweets in a thread must be",
+        ),
         (["generate", "--topic", "A\x00I"], "topic contains a control character (U+0000)"),
-        (["generate", "--topic", "AI", "--seed", "99999999999"], "seed must be a whole number from -2147483648"),
+        (
+            ["generate", "--topic", "AI", "--seed", "99999999999"],
+            "seed must be a whole number from -2147483648",
+        ),
     ],
 )
 def test_bad_options_are_exit_2_before_any_call(
@@ -480,12 +595,20 @@ def test_bad_options_are_exit_2_before_any_call(
 
 
 def test_a_template_with_an_absurd_width_is_exit_2_before_any_call(
-    clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, gemini: _Gemini
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    gemini: _Gemini,
 ) -> None:
-    (clean_env / "t.json").write_text(json.dumps({"wide": {"text": "Write about {topic:x>100000000}."}}))
+    (clean_env / "t.json").write_text(
+        json.dumps({"wide": {"text": "Write about {topic:x>100000000}."}})
+    )
     args = ["generate", "--topic", "AI", "--templates-file", "t.json", "--template", "wide"]
     assert main([*args, *_against(gemini, monkeypatch)]) == 2
-    assert f"asks for a width or precision of 100000000; the limit is {MAX_FORMAT_WIDTH}" in _error_line(capsys)
+    assert (
+        f"asks for a width or precision of 100000000; the limit is {MAX_FORMAT_WIDTH}"
+        in _error_line(capsys)
+    )
     assert gemini.requests == 0
 
 
@@ -528,13 +651,21 @@ INVALID_FOR_X = ["\ufffe", "\uffff", "\ufeff"]
 
 @pytest.mark.parametrize("char", INVALID_FOR_X)
 def test_x_invalid_characters_fail_the_tweet_rules(char: str) -> None:
-    for text in (f"Plain ASCII words{char}", f"{char}Caf\u00e9 and more", f"Link https://example.com {char}"):
+    for text in (
+        f"Plain ASCII words{char}",
+        f"{char}Caf\u00e9 and more",
+        f"Link https://example.com {char}",
+    ):
         check = check_tweet(text, TweetRules())
         assert not check.valid
         assert f"it contained a character X does not allow (U+{ord(char):04X})" in check.reasons
 
 
-@given(st.text(alphabet=st.sampled_from(["a", " ", "\u00e9", "#", ".", "x", *INVALID_FOR_X]), max_size=30))
+@given(
+    st.text(
+        alphabet=st.sampled_from(["a", " ", "\u00e9", "#", ".", "x", *INVALID_FOR_X]), max_size=30
+    )
+)
 def test_invalid_characters_agree_with_twitter_text(text: str) -> None:
     from twitter_text.has_invalid_characters import has_invalid_characters  # type: ignore[import-untyped, unused-ignore]
 
@@ -549,7 +680,10 @@ def test_clean_tweet_leaves_no_control_character_but_line_breaks(raw: str) -> No
 
 
 def test_a_models_escape_sequences_never_reach_the_terminal(
-    clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, gemini: _Gemini
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    gemini: _Gemini,
 ) -> None:
     gemini.text = "Ship \x1b[2J\x1b]0;owned\x07small\x9b31m changes\x00 and measure them. #Python"
     assert main(["generate", "--topic", "AI", *_against(gemini, monkeypatch)]) == 0

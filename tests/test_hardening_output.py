@@ -30,7 +30,9 @@ DEADLINE = 60.0  # seconds a condition may take on a loaded machine before the t
 
 
 def _env(server: SandboxServer) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     return {**base, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": "output-test-key"}
 
 
@@ -41,13 +43,17 @@ def _command(tmp_path: Path, output: str | Path, *extra: str, source: str = "in.
     ]  # fmt: skip
 
 
-def _batch(tmp_path: Path, server: SandboxServer, output: str | Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _batch(
+    tmp_path: Path, server: SandboxServer, output: str | Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     command = _command(tmp_path, output, *extra)
     return subprocess.run(command, env=_env(server), capture_output=True, text=True, timeout=120)
 
 
 def _topics(tmp_path: Path, count: int) -> None:
-    lines = ["topic,tone,max_words"] + [f"Topic number {i},casual,{10 + i % 20}" for i in range(count)]
+    lines = ["topic,tone,max_words"] + [
+        f"Topic number {i},casual,{10 + i % 20}" for i in range(count)
+    ]
     (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -107,12 +113,16 @@ def test_dash_writes_the_records_to_stdout_and_nothing_else(
     as_csv = _batch(tmp_path, sandbox_server, "-", "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     lines = as_csv.stdout.splitlines()
-    assert lines[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error,provider,model"
+    assert (
+        lines[0] == "id,topic,tone,max_words,text,status,attempts,latency_ms,error,provider,model"
+    )
     assert len(lines) == 4
     assert len(sandbox_server.requests) == 3  # the second run found every row done
 
 
-def test_dash_with_stdout_closed_is_refused_before_any_call(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+def test_dash_with_stdout_closed_is_refused_before_any_call(
+    tmp_path: Path, sandbox_server: SandboxServer
+) -> None:
     _topics(tmp_path, 1)
     command = _command(tmp_path, "-")
     result = subprocess.run(
@@ -173,7 +183,9 @@ def test_a_symlink_is_written_through(tmp_path: Path) -> None:
     write_records(dangling, [{"id": "2"}])  # as a shell's > does: the target is created
     assert dangling.is_symlink()
     assert (tmp_path / "real" / "created.jsonl").read_text() == '{"id": "2"}\n'
-    assert _temporaries(tmp_path, "link.jsonl") == _temporaries(tmp_path / "real", "out.jsonl") == []
+    assert (
+        _temporaries(tmp_path, "link.jsonl") == _temporaries(tmp_path / "real", "out.jsonl") == []
+    )
 
 
 def test_a_fifo_is_written_in_place(tmp_path: Path, sandbox_server: SandboxServer) -> None:
@@ -210,7 +222,12 @@ def test_output_naming_the_input_or_the_store_is_refused(
 ) -> None:
     _topics(tmp_path, 2)
     before = (tmp_path / "in.csv").read_bytes()
-    output = tmp_path / {"same-name": "in.csv", "symlink": "link.csv", "hard-link": "hard.csv", "store": "t.db"}[how]
+    output = (
+        tmp_path
+        / {"same-name": "in.csv", "symlink": "link.csv", "hard-link": "hard.csv", "store": "t.db"}[
+            how
+        ]
+    )
     if how == "symlink":
         output.symlink_to(tmp_path / "in.csv")
     elif how == "hard-link":
@@ -303,7 +320,9 @@ def test_a_signal_during_the_write_removes_the_temporary(tmp_path: Path, signum:
     output = tmp_path / "out.jsonl"
     # the CLI turns SIGTERM into the same stop as Ctrl-C; the child does what tweetgen.cli.main does
     script = "import signal\nfrom tweetgen.cli import _terminate\nsignal.signal(signal.SIGTERM, _terminate)\n"
-    child = subprocess.Popen([sys.executable, "-c", script + _ENDLESS_WRITE, str(output)], stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script + _ENDLESS_WRITE, str(output)], stderr=subprocess.PIPE
+    )
 
     def big_temporary() -> bool:
         assert child.poll() is None, "the writer ended early"
@@ -358,19 +377,29 @@ def test_a_second_run_on_the_store_is_refused_then_waits_with_wait(
     _topics(tmp_path, 20)
     lock = tmp_path / "t.db.lock"
     first = subprocess.Popen(
-        _command(tmp_path, tmp_path / "a.jsonl", "--concurrency", "2"), env=_env(server), stderr=subprocess.DEVNULL
+        _command(tmp_path, tmp_path / "a.jsonl", "--concurrency", "2"),
+        env=_env(server),
+        stderr=subprocess.DEVNULL,
     )
     waiting: subprocess.Popen[str] | None = None
     try:
-        _wait_for(lambda: server.requests and _lock_names(lock, first.pid), "the first run to hold the store")
-        second = _batch(tmp_path, server, tmp_path / "b.jsonl")  # started while the first is mid-call
+        _wait_for(
+            lambda: server.requests and _lock_names(lock, first.pid),
+            "the first run to hold the store",
+        )
+        second = _batch(
+            tmp_path, server, tmp_path / "b.jsonl"
+        )  # started while the first is mid-call
         assert second.returncode == 2
         assert f"pid {first.pid} on {socket.gethostname()}" in second.stderr
         assert "another tweetgen run is using the store" in second.stderr
         assert "--wait" in second.stderr
         assert "Traceback" not in second.stderr
         waiting = subprocess.Popen(
-            _command(tmp_path, tmp_path / "c.jsonl", "--wait"), env=_env(server), stderr=subprocess.PIPE, text=True
+            _command(tmp_path, tmp_path / "c.jsonl", "--wait"),
+            env=_env(server),
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert waiting.stderr is not None
         line = _wait_for_line(_lines(waiting.stderr), "waiting for it to end")
@@ -392,7 +421,9 @@ def test_a_second_run_on_the_store_is_refused_then_waits_with_wait(
     assert lock.read_text() == ""  # a run that ended normally leaves no holder behind
 
 
-def test_the_lock_of_a_killed_run_is_taken_over(tmp_path: Path, gated: tuple[SandboxServer, GatedFaults]) -> None:
+def test_the_lock_of_a_killed_run_is_taken_over(
+    tmp_path: Path, gated: tuple[SandboxServer, GatedFaults]
+) -> None:
     server, faults = gated
     _topics(tmp_path, 5)
     lock = tmp_path / "t.db.lock"
@@ -402,7 +433,10 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path: Path, gated: tuple[San
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(lambda: server.requests and _lock_names(lock, first.pid), "the first run to hold the store")
+        _wait_for(
+            lambda: server.requests and _lock_names(lock, first.pid),
+            "the first run to hold the store",
+        )
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=DEADLINE)
@@ -450,11 +484,16 @@ def test_runlock_in_process(tmp_path: Path) -> None:
     with RunLock(store, details={"command": "first"}) as first:
         assert first.held
         assert first.previous is None
-        assert (tmp_path / "sub" / "s.db.lock").exists()  # the directory is created, as the store does
+        assert (
+            tmp_path / "sub" / "s.db.lock"
+        ).exists()  # the directory is created, as the store does
         with pytest.raises(StoreBusyError) as busy:
             RunLock(store).acquire()
         assert busy.value.holder is not None
-        assert (busy.value.holder.pid, busy.value.holder.details) == (os.getpid(), {"command": "first"})
+        assert (busy.value.holder.pid, busy.value.holder.details) == (
+            os.getpid(),
+            {"command": "first"},
+        )
         link = tmp_path / "link.db"
         link.symlink_to(store)
         with pytest.raises(StoreBusyError):  # another name of the same store shares its lock

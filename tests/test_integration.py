@@ -33,8 +33,12 @@ from tweetgen.tweets import weighted_length
 SETTINGS = load_settings(env={}, dotenv_path=None)
 
 
-def _generator(url: str, fake: FakeTime, engine: str, policy: RetryPolicy | None = None, **kw: Any) -> TweetGenerator:
-    provider = GeminiProvider(api_key="k-test", model="gemini-flash-latest", base_url=url, name="sandbox", **kw)
+def _generator(
+    url: str, fake: FakeTime, engine: str, policy: RetryPolicy | None = None, **kw: Any
+) -> TweetGenerator:
+    provider = GeminiProvider(
+        api_key="k-test", model="gemini-flash-latest", base_url=url, name="sandbox", **kw
+    )
     return TweetGenerator(
         provider=provider,
         settings=SETTINGS,
@@ -85,7 +89,9 @@ def mode(request: pytest.FixtureRequest) -> Mode:
         ("html", InvalidResponseError),
     ],
 )
-def test_transient_faults_are_retried_to_the_limit(engine: str, mode: Mode, fault: str, error: type[Exception]) -> None:
+def test_transient_faults_are_retried_to_the_limit(
+    engine: str, mode: Mode, fault: str, error: type[Exception]
+) -> None:
     fake = FakeTime()
     with SandboxServer(faults=f"{fault}*4") as server:
         with pytest.raises(error) as caught:
@@ -121,7 +127,9 @@ def test_read_timeout_is_retried(engine: str) -> None:
 def test_read_timeout_error_type(engine: str) -> None:
     fake = FakeTime()
     with SandboxServer(faults=HUNG_TWICE) as server, pytest.raises(RequestTimeoutError):
-        _sync(_generator(server.url, fake, engine, RetryPolicy(max_attempts=2), timeout=TINY_TIMEOUT))
+        _sync(
+            _generator(server.url, fake, engine, RetryPolicy(max_attempts=2), timeout=TINY_TIMEOUT)
+        )
 
 
 def test_connection_refused_is_retried(engine: str, mode: Mode) -> None:
@@ -149,7 +157,9 @@ def test_connection_refused_is_retried(engine: str, mode: Mode) -> None:
         ("429:26s", RateLimitError),
     ],
 )
-def test_permanent_faults_get_exactly_one_attempt(engine: str, mode: Mode, fault: str, error: type[Exception]) -> None:
+def test_permanent_faults_get_exactly_one_attempt(
+    engine: str, mode: Mode, fault: str, error: type[Exception]
+) -> None:
     fake = FakeTime()
     with SandboxServer(faults=f"{fault}*4") as server:
         with pytest.raises(error) as caught:
@@ -166,8 +176,12 @@ def test_model_not_found_names_the_model_and_the_setting(engine: str) -> None:
     assert "TWEETGEN_MODEL" in str(caught.value)
 
 
-@pytest.mark.parametrize(("fault", "wait"), [("429:26s", 26.0), ("429:1.5s", 1.5), ("429:retry-after=7", 7.0)])
-def test_rate_limit_retries_wait_for_the_server_hint(engine: str, mode: Mode, fault: str, wait: float) -> None:
+@pytest.mark.parametrize(
+    ("fault", "wait"), [("429:26s", 26.0), ("429:1.5s", 1.5), ("429:retry-after=7", 7.0)]
+)
+def test_rate_limit_retries_wait_for_the_server_hint(
+    engine: str, mode: Mode, fault: str, wait: float
+) -> None:
     fake = FakeTime()
     policy = RetryPolicy.from_retries(3, retry_rate_limits=True)
     with SandboxServer(faults=fault) as server:
@@ -254,7 +268,10 @@ def test_validation_error_after_the_configured_regenerations(events: Any) -> Non
     with SandboxServer(faults="long*3") as server:
         with pytest.raises(TweetValidationError) as caught:
             _sync(_generator(server.url, FakeTime(), "custom"))
-        assert "that was 60 words; the limit is 25" in server.requests[1].body["contents"][0]["parts"][0]["text"]  # type: ignore[index]
+        assert (
+            "that was 60 words; the limit is 25"
+            in server.requests[1].body["contents"][0]["parts"][0]["text"]
+        )  # type: ignore[index]
     assert caught.value.best is not None
     assert caught.value.reasons == (
         "that was 60 words; the limit is 25",

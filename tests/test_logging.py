@@ -104,11 +104,15 @@ def _seqs(path: Path) -> list[int]:
 
 
 def _generator(provider: GeminiProvider) -> TweetGenerator:
-    return TweetGenerator(provider=provider, settings=load_settings(dotenv_path=None, env={}), sleep=lambda _s: None)
+    return TweetGenerator(
+        provider=provider, settings=load_settings(dotenv_path=None, env={}), sleep=lambda _s: None
+    )
 
 
 def _sandbox_provider(server: SandboxServer) -> GeminiProvider:
-    return GeminiProvider(api_key="k-test", model="m", base_url=server.url, name="sandbox", secret_key=False)
+    return GeminiProvider(
+        api_key="k-test", model="m", base_url=server.url, name="sandbox", secret_key=False
+    )
 
 
 # --- the events of one call ----------------------------------------------------------------------
@@ -168,11 +172,17 @@ def test_exhausted_call_ends_with_retries_exhausted(tmp_path: Path) -> None:
     assert [r["event"] for r in records] == attempt_events * 3 + last_events
     assert len({r["request_id"] for r in records}) == 1
     assert [r["attempt"] for r in records if r["event"] == "Making API request"] == [1, 2, 3, 4]
-    assert [r["retry_attempted"] for r in records if r["event"] == "API request failed"] == [True] * 3 + [False]
+    assert [r["retry_attempted"] for r in records if r["event"] == "API request failed"] == [
+        True
+    ] * 3 + [False]
     assert [r["delay_seconds"] for r in records if r["event"] == "Retry attempt"] == [1.0, 2.0, 4.0]
     exhausted = records[-1]
     _assert_shape(exhausted)
-    assert (exhausted["level"], exhausted["attempts"], exhausted["exception"]) == ("error", 4, _UNAVAILABLE)
+    assert (exhausted["level"], exhausted["attempts"], exhausted["exception"]) == (
+        "error",
+        4,
+        _UNAVAILABLE,
+    )
     assert caught.value.attempts == 4
 
 
@@ -188,7 +198,11 @@ def test_warning_level_hides_info_events(tmp_path: Path) -> None:
     log.warning("shown warning")
     log.error("shown error")
     lib.warning("shown library warning")
-    expected = [("shown warning", "warning"), ("shown error", "error"), ("shown library warning", "warning")]
+    expected = [
+        ("shown warning", "warning"),
+        ("shown error", "error"),
+        ("shown library warning", "warning"),
+    ]
     for records in (_read(log_file), _parse(stream.getvalue())):
         assert [(r["event"], r["level"]) for r in records] == expected
 
@@ -243,7 +257,9 @@ def test_log_file_survives_logrotate(tmp_path: Path, action: str) -> None:
 
 
 @pytest.mark.parametrize("backup_count", [50, 3])
-def test_size_rotation_loses_nothing_within_retained_backups(tmp_path: Path, backup_count: int) -> None:
+def test_size_rotation_loses_nothing_within_retained_backups(
+    tmp_path: Path, backup_count: int
+) -> None:
     max_bytes, total = 1024, 60
     log_file, _ = _setup(tmp_path, console=False, max_bytes=max_bytes, backup_count=backup_count)
     _emit(range(total), pad="x" * 60)
@@ -276,8 +292,14 @@ def test_unwritable_log_path_raises_configuration_error(tmp_path: Path, where: s
         setup_logging("INFO", str(target), console=False)
     assert str(target) in str(caught.value)
     assert "TWEETGEN_LOG_FILE" in str(caught.value)
-    assert caught.value.setting == "log_file"  # the CLI names --log-file; the message no Python parameter
-    reason = f"{blocker} is a file, not a directory" if where == "under-a-file" else f"{target} is a directory"
+    assert (
+        caught.value.setting == "log_file"
+    )  # the CLI names --log-file; the message no Python parameter
+    reason = (
+        f"{blocker} is a file, not a directory"
+        if where == "under-a-file"
+        else f"{target} is a directory"
+    )
     assert reason in str(caught.value)
 
 
@@ -377,7 +399,18 @@ _FORMS = (
     "Authorization: Bearer {s}",
     "{{'x-goog-api-key': '{s}'}}",
 )
-_PLACES = ("field", "nested", "list", "dict-key", "event", "positional", "object", "exc-info", "foreign", "foreign-exc")
+_PLACES = (
+    "field",
+    "nested",
+    "list",
+    "dict-key",
+    "event",
+    "positional",
+    "object",
+    "exc-info",
+    "foreign",
+    "foreign-exc",
+)
 
 
 class _Shown:
@@ -421,19 +454,31 @@ def _leak_cases(draw: st.DrawFn) -> tuple[list[str], list[tuple[str, str]], bool
     google = "AIza" + draw(st.text(_KEY_CHARS, min_size=35, max_size=35))
     registered = "tok_" + draw(st.text(_KEY_CHARS, min_size=8, max_size=40))
     opaque = "op-" + draw(st.text(_KEY_CHARS, min_size=8, max_size=40))
-    choices = [(google, _FORMS), (registered, _FORMS), (opaque, _FORMS[1:])]  # opaque: only in a context
+    choices = [
+        (google, _FORMS),
+        (registered, _FORMS),
+        (opaque, _FORMS[1:]),
+    ]  # opaque: only in a context
     placements = []
     for _ in range(draw(st.integers(min_value=3, max_value=10))):
         secret, forms = draw(st.sampled_from(choices))
         form = draw(st.sampled_from(forms)).format(s=secret)
-        text = draw(st.text(" ,;:([\"'\n", max_size=3)) + form + draw(st.text(" ,;:)]&#\"'\n", max_size=3))
+        text = (
+            draw(st.text(" ,;:([\"'\n", max_size=3))
+            + form
+            + draw(st.text(" ,;:)]&#\"'\n", max_size=3))
+        )
         placements.append((draw(st.sampled_from(_PLACES)), text))
     return [google, registered, opaque], placements, draw(st.booleans())
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=_leak_cases())
-def test_secrets_never_reach_console_or_file(case: tuple[list[str], list[tuple[str, str]], bool]) -> None:
+def test_secrets_never_reach_console_or_file(
+    case: tuple[list[str], list[tuple[str, str]], bool],
+) -> None:
     secrets, placements, via_setup = case
     registered = secrets[1]
     if not via_setup:
@@ -442,7 +487,11 @@ def test_secrets_never_reach_console_or_file(case: tuple[list[str], list[tuple[s
     with tempfile.TemporaryDirectory() as tmp:
         log_file = Path(tmp) / "tweetgen.jsonl"
         setup_logging(
-            "DEBUG", str(log_file), stream=stream, console_format="json", secrets=[registered] if via_setup else []
+            "DEBUG",
+            str(log_file),
+            stream=stream,
+            console_format="json",
+            secrets=[registered] if via_setup else [],
         )
         for place, text in placements:
             _emit_placement(place, text)
@@ -461,7 +510,9 @@ def test_secrets_never_reach_console_or_file(case: tuple[list[str], list[tuple[s
 @pytest.mark.parametrize("header", ["x-goog-api-key", "X-Goog-Api-Key"])
 def test_secret_header_values_in_mappings_are_redacted(tmp_path: Path, header: str) -> None:
     log_file, _ = _setup(tmp_path)
-    get_logger().info("Sending request", headers={header: "opaque-value-123", "content-type": "application/json"})
+    get_logger().info(
+        "Sending request", headers={header: "opaque-value-123", "content-type": "application/json"}
+    )
     [record] = _read(log_file)
     assert record["headers"] == {header: "[REDACTED]", "content-type": "application/json"}
 
@@ -470,7 +521,9 @@ _OPAQUE_KEY = "tg-e2e-Zq7Xw3Kp9Lm2Vn8Rt4Ys"  # not Google-shaped: only its regis
 _GOOGLE_KEY = "AIza" + "Sy0-x_" * 5 + "Q9z7W"
 
 
-@pytest.mark.parametrize("key", [pytest.param(_OPAQUE_KEY, id="opaque"), pytest.param(_GOOGLE_KEY, id="google")])
+@pytest.mark.parametrize(
+    "key", [pytest.param(_OPAQUE_KEY, id="opaque"), pytest.param(_GOOGLE_KEY, id="google")]
+)
 def test_configured_key_never_logged_end_to_end(tmp_path: Path, key: str) -> None:
     log_file, stream = _setup(tmp_path, "DEBUG")
     with SandboxServer(faults="echo-key") as server:
@@ -492,7 +545,9 @@ def test_configured_key_never_logged_end_to_end(tmp_path: Path, key: str) -> Non
 # --- hostile disks, several writers, secrets in other forms ---------------------------------------------------
 
 
-def test_a_log_file_that_cannot_be_written_is_reported_once(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_log_file_that_cannot_be_written_is_reported_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("this system has no /dev/full to stand for a full disk")
     setup_logging("INFO", "/dev/full", console=False)
@@ -506,7 +561,9 @@ def test_a_log_file_that_cannot_be_written_is_reported_once(capsys: pytest.Captu
 def test_a_full_log_disk_leaves_the_cli_result_and_exit_code_alone(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("this system has no /dev/full to stand for a full disk")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     result = subprocess.run(
         [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "--provider", "sandbox",
          "--log-file", "/dev/full"],
@@ -530,10 +587,17 @@ for seq in range(int(sys.argv[3])):
 
 def test_two_processes_rotating_one_file_lose_nothing(tmp_path: Path) -> None:
     log_file, per_writer = tmp_path / "shared.jsonl", 400
-    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(log_file), name, str(per_writer)]) for name in "ab"]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(log_file), name, str(per_writer)])
+        for name in "ab"
+    ]
     for writer in writers:
         assert writer.wait(timeout=120) == 0
-    files = [p for p in tmp_path.iterdir() if p.name.startswith("shared.jsonl") and not p.name.endswith(".lock")]
+    files = [
+        p
+        for p in tmp_path.iterdir()
+        if p.name.startswith("shared.jsonl") and not p.name.endswith(".lock")
+    ]
     records = [r for f in files for r in _read(f)]
     assert len(files) > 10  # it really rotated, many times
     for name in "ab":
@@ -556,9 +620,15 @@ def test_secrets_are_redacted_in_encoded_split_and_url_forms() -> None:
         assert "[REDACTED]" in redacted, form
         for piece in (secret[:8], secret[-8:], secret[half - 4 : half + 4]):
             assert piece not in redacted, (form, piece)
-    assert redact_text("GET https://bob:hunter2@example.com/v1") == "GET https://[REDACTED]@example.com/v1"
+    assert (
+        redact_text("GET https://bob:hunter2@example.com/v1")
+        == "GET https://[REDACTED]@example.com/v1"
+    )
     own = "pass api_key= or set GEMINI_API_KEY (see https://example.com/docs)"
-    assert redact_text(own) == own.replace("api_key= or", "api_key=[REDACTED]") or redact_text(own) == own
+    assert (
+        redact_text(own) == own.replace("api_key= or", "api_key=[REDACTED]")
+        or redact_text(own) == own
+    )
 
 
 def test_the_applications_own_loggers_share_the_file_and_the_redaction(tmp_path: Path) -> None:
@@ -592,7 +662,9 @@ def test_the_pretty_console_keeps_a_retry_on_one_line_and_its_own_words() -> Non
     tty = io.StringIO()
     tty.isatty = types.MethodType(lambda self: True, tty)  # type: ignore[method-assign]
     setup_logging("INFO", None, stream=tty, console_format="pretty")
-    get_logger().warning("Retry attempt", attempt=1, exception="HTTP 503: Service temporarily unavailable")
+    get_logger().warning(
+        "Retry attempt", attempt=1, exception="HTTP 503: Service temporarily unavailable"
+    )
     get_logger().error("No key", hint="pass api_key=... or use the offline sandbox")
     lines = [line for line in tty.getvalue().splitlines() if line.strip()]
     assert len(lines) == 2

@@ -25,7 +25,9 @@ SANDBOX = {"provider": "sandbox", "model": "m"}
 def parse(text: str) -> Samples:
     """Every sample of an exposition, keyed by sample name and labels."""
     return {
-        (s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples
+        (s.name, frozenset(s.labels.items())): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
     }
 
 
@@ -49,12 +51,23 @@ def replay(obs: Observer, call: CallTrace, attempts: list[AttemptTrace]) -> None
 
 
 def server_error(number: int = 1) -> AttemptTrace:
-    return AttemptTrace(number, latency_ms=120.0, status_code=503, error_type="ServerError", error_message="HTTP 503")
+    return AttemptTrace(
+        number,
+        latency_ms=120.0,
+        status_code=503,
+        error_type="ServerError",
+        error_message="HTTP 503",
+    )
 
 
 def success(number: int = 2, delay: float = 0.5) -> AttemptTrace:
     return AttemptTrace(
-        number, delay_before=delay, latency_ms=800.0, status_code=200, input_tokens=12, output_tokens=30
+        number,
+        delay_before=delay,
+        latency_ms=800.0,
+        status_code=200,
+        input_tokens=12,
+        output_tokens=30,
     )
 
 
@@ -69,13 +82,17 @@ def obs() -> PrometheusObserver:
     return PrometheusObserver()
 
 
-def test_503_then_success_counts_the_call_its_attempts_retry_wait_and_tokens(obs: PrometheusObserver) -> None:
+def test_503_then_success_counts_the_call_its_attempts_retry_wait_and_tokens(
+    obs: PrometheusObserver,
+) -> None:
     replay(obs, trace(), [server_error(), success()])
     samples = scrape(obs)
 
     assert value(samples, "tweetgen_requests_total", outcome="ok") == 1
     assert value(samples, "tweetgen_requests_total", outcome="failed") == 0
-    assert value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    assert (
+        value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    )
     assert value(samples, "tweetgen_attempts_total", status_code="200", error_type="none") == 1
     assert value(samples, "tweetgen_retries_total") == 1
     assert value(samples, "tweetgen_retry_wait_seconds_total") == 0.5
@@ -106,22 +123,34 @@ def test_a_failed_call_is_counted_failed_with_its_regenerations(obs: PrometheusO
 
     assert value(samples, "tweetgen_requests_total", outcome="failed") == 1
     assert value(samples, "tweetgen_requests_total", outcome="ok") == 0
-    assert value(samples, "tweetgen_attempts_total", status_code="401", error_type="AuthenticationError") == 1
+    assert (
+        value(
+            samples, "tweetgen_attempts_total", status_code="401", error_type="AuthenticationError"
+        )
+        == 1
+    )
     assert value(samples, "tweetgen_call_duration_seconds_count", outcome="failed") == 1
     assert value(samples, "tweetgen_regenerations_total") == 2
     assert value(samples, "tweetgen_retries_total") == 0
 
 
 def test_a_network_error_has_status_code_none_and_no_tokens(obs: PrometheusObserver) -> None:
-    dropped = AttemptTrace(1, latency_ms=5.0, error_type="NetworkError", error_message="connection reset")
+    dropped = AttemptTrace(
+        1, latency_ms=5.0, error_type="NetworkError", error_message="connection reset"
+    )
     replay(obs, trace("failed", 5.0), [dropped])
     samples = scrape(obs)
 
-    assert value(samples, "tweetgen_attempts_total", status_code="none", error_type="NetworkError") == 1
+    assert (
+        value(samples, "tweetgen_attempts_total", status_code="none", error_type="NetworkError")
+        == 1
+    )
     assert not [key for key in samples if key[0] == "tweetgen_tokens_total"]
 
 
-def test_an_attempt_without_latency_counts_its_retry_but_no_duration(obs: PrometheusObserver) -> None:
+def test_an_attempt_without_latency_counts_its_retry_but_no_duration(
+    obs: PrometheusObserver,
+) -> None:
     call = trace()
     obs.attempt_started(call, AttemptTrace(2, delay_before=1.5))
     obs.attempt_finished(call, AttemptTrace(2))
@@ -138,7 +167,9 @@ def test_observers_keep_their_own_registries_and_leave_the_global_one_alone() ->
 
     assert value(scrape(first), "tweetgen_requests_total", outcome="ok") == 1
     assert value(scrape(second), "tweetgen_requests_total", outcome="ok") == 0
-    assert REGISTRY.get_sample_value("tweetgen_requests_total", {**SANDBOX, "outcome": "ok"}) is None
+    assert (
+        REGISTRY.get_sample_value("tweetgen_requests_total", {**SANDBOX, "outcome": "ok"}) is None
+    )
     registry = CollectorRegistry()
     assert PrometheusObserver(registry).registry is registry
 
@@ -178,7 +209,9 @@ def real_call(obs: PrometheusObserver) -> CallTrace:
     """A 503-then-success ``generate`` through the sandbox; returns its trace."""
     recorder = Recorder()
     with SandboxServer(faults="503") as server:
-        provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+        provider = GeminiProvider(
+            api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+        )
         generator = TweetGenerator(
             provider=provider,
             settings=load_settings(env={}, dotenv_path=None),
@@ -192,18 +225,35 @@ def real_call(obs: PrometheusObserver) -> CallTrace:
 
 def assert_matches(samples: Samples, call: CallTrace) -> None:
     """The scraped counters tell the same story as the call's trace."""
-    assert [(a.status_code, a.error_type) for a in call.attempts] == [(503, "ServerError"), (200, None)]
+    assert [(a.status_code, a.error_type) for a in call.attempts] == [
+        (503, "ServerError"),
+        (200, None),
+    ]
     assert value(samples, "tweetgen_requests_total", outcome="ok") == 1
-    attempts = {labels: v for (name, labels), v in samples.items() if name == "tweetgen_attempts_total"}
+    attempts = {
+        labels: v for (name, labels), v in samples.items() if name == "tweetgen_attempts_total"
+    }
     assert sum(attempts.values()) == len(call.attempts) == 2
-    assert value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    assert (
+        value(samples, "tweetgen_attempts_total", status_code="503", error_type="ServerError") == 1
+    )
     assert value(samples, "tweetgen_attempts_total", status_code="200", error_type="none") == 1
     assert value(samples, "tweetgen_retries_total") == 1
     assert value(samples, "tweetgen_retry_wait_seconds_total") == pytest.approx(call.waited_seconds)
-    assert value(samples, "tweetgen_tokens_total", direction="input") == call.attempts[1].input_tokens > 0
-    assert value(samples, "tweetgen_tokens_total", direction="output") == call.attempts[1].output_tokens > 0
+    assert (
+        value(samples, "tweetgen_tokens_total", direction="input")
+        == call.attempts[1].input_tokens
+        > 0
+    )
+    assert (
+        value(samples, "tweetgen_tokens_total", direction="output")
+        == call.attempts[1].output_tokens
+        > 0
+    )
     assert call.latency_ms is not None
-    assert value(samples, "tweetgen_call_duration_seconds_sum", outcome="ok") == pytest.approx(call.latency_ms / 1000)
+    assert value(samples, "tweetgen_call_duration_seconds_sum", outcome="ok") == pytest.approx(
+        call.latency_ms / 1000
+    )
 
 
 @pytest.fixture
@@ -214,7 +264,9 @@ def free_port() -> int:
     return port
 
 
-def test_a_real_call_is_served_on_metrics(obs: PrometheusObserver, real_call: CallTrace, free_port: int) -> None:
+def test_a_real_call_is_served_on_metrics(
+    obs: PrometheusObserver, real_call: CallTrace, free_port: int
+) -> None:
     with serve(obs, free_port) as server, httpx.Client(trust_env=False) as client:
         assert server.port == free_port
         assert server.url == f"http://127.0.0.1:{free_port}/metrics"
@@ -236,7 +288,9 @@ def test_a_real_call_is_written_to_a_textfile_atomically(
     assert [p.name for p in tmp_path.iterdir()] == ["tweetgen.prom"]
 
 
-def test_an_unwritable_textfile_path_is_a_configuration_error(obs: PrometheusObserver, tmp_path: Path) -> None:
+def test_an_unwritable_textfile_path_is_a_configuration_error(
+    obs: PrometheusObserver, tmp_path: Path
+) -> None:
     path = tmp_path / "missing" / "tweetgen.prom"
     with pytest.raises(ConfigurationError, match=r"cannot write metrics to .*missing"):
         write_textfile(obs, path)

@@ -13,7 +13,9 @@ from tweetgen.sandbox import SandboxServer
 
 
 def _env(server: SandboxServer) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     return {**base, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": "newcomer-test-key"}
 
 
@@ -22,7 +24,9 @@ def _batch(tmp_path: Path, server: SandboxServer, *extra: str) -> subprocess.Com
         sys.executable, "-m", "tweetgen", "batch", "in.txt", "-o", "out.jsonl", "--db", "t.db", "--log-file", "",
         "--concurrency", "1", "--base-delay", "0", *extra,
     ]  # fmt: skip
-    return subprocess.run(command, env=_env(server), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    return subprocess.run(
+        command, env=_env(server), capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
 
 
 def _records(tmp_path: Path) -> list[dict[str, Any]]:
@@ -50,18 +54,24 @@ def test_a_rerun_reports_rows_still_failed_and_how_to_call_them_again(tmp_path: 
     assert [r["status"] for r in _records(tmp_path)] == ["ok", "ok", "ok"]
 
 
-def test_rows_refused_a_retry_by_the_budget_say_so_in_the_summary_and_the_output(tmp_path: Path) -> None:
+def test_rows_refused_a_retry_by_the_budget_say_so_in_the_summary_and_the_output(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(12)))
     with SandboxServer(faults="503*1000") as server:
         result = _batch(tmp_path, server, "--no-circuit-breaker")
     assert result.returncode == 1
-    summary = next(line for line in result.stderr.splitlines() if line.startswith("tweetgen: failed: "))
+    summary = next(
+        line for line in result.stderr.splitlines() if line.startswith("tweetgen: failed: ")
+    )
     assert "HTTP 503" in summary
     assert "retry budget (HTTP 503)" in summary
     records = _records(tmp_path)
     denied = [r for r in records if "retry budget" in (r["error"] or "")]
     assert denied
-    prefix = "ServerError: HTTP 503: Service temporarily unavailable (stopped: retry budget exhausted"
+    prefix = (
+        "ServerError: HTTP 503: Service temporarily unavailable (stopped: retry budget exhausted"
+    )
     assert all(r["error"].startswith(prefix) for r in denied), [r["error"] for r in denied]
 
 
@@ -70,4 +80,6 @@ def test_records_name_the_provider_and_model_that_wrote_them(tmp_path: Path) -> 
     with SandboxServer() as server:
         result = _batch(tmp_path, server, "--model", "gemini-test-model")
     assert result.returncode == 0, result.stderr
-    assert {(r["provider"], r["model"]) for r in _records(tmp_path)} == {("gemini", "gemini-test-model")}
+    assert {(r["provider"], r["model"]) for r in _records(tmp_path)} == {
+        ("gemini", "gemini-test-model")
+    }

@@ -49,11 +49,19 @@ def dumps(data: object) -> bytes:
 
 
 def parse(data: object) -> GenerationResult:
-    return parse_response(data if isinstance(data, bytes) else dumps(data), provider="openai", model=MODEL)
+    return parse_response(
+        data if isinstance(data, bytes) else dumps(data), provider="openai", model=MODEL
+    )
 
 
-def choice(content: Any, finish: str | None = "stop", index: int = 0, **message: Any) -> dict[str, Any]:
-    return {"index": index, "message": {"role": "assistant", "content": content, **message}, "finish_reason": finish}
+def choice(
+    content: Any, finish: str | None = "stop", index: int = 0, **message: Any
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "message": {"role": "assistant", "content": content, **message},
+        "finish_reason": finish,
+    }
 
 
 # What the servers really send (OpenAI's API reference; Ollama's /v1 compatibility layer).
@@ -73,7 +81,9 @@ REAL_OLLAMA: dict[str, Any] = json.loads("""{"id": "chatcmpl-472", "object": "ch
  "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}}""")
 
 
-def openai_error(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+def openai_error(
+    message: str, kind: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -102,7 +112,12 @@ def test_build_body_minimal_has_no_optional_fields() -> None:
 
 def test_build_body_with_every_option() -> None:
     request = GenerationRequest(
-        prompt="p", system_instruction="be brief", temperature=0.0, max_output_tokens=512, candidate_count=3, seed=0
+        prompt="p",
+        system_instruction="be brief",
+        temperature=0.0,
+        max_output_tokens=512,
+        candidate_count=3,
+        seed=0,
     )
     body = build_body(request, model=MODEL, max_tokens_field="max_completion_tokens")
     assert body == {
@@ -123,7 +138,9 @@ def test_parse_real_openai_body() -> None:
     assert result.texts == ("Hello! How can I assist you today?",)
     assert result.finish_reasons == ("stop",)
     # completion_tokens include reasoning; output_tokens do not (as with Gemini).
-    assert result.usage == Usage(input_tokens=19, output_tokens=10, thought_tokens=64, total_tokens=93)
+    assert result.usage == Usage(
+        input_tokens=19, output_tokens=10, thought_tokens=64, total_tokens=93
+    )
     assert (result.model_version, result.response_id) == (
         "gpt-4.1-2025-04-14",
         "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
@@ -167,7 +184,9 @@ def test_unknown_or_missing_finish_reason_keeps_the_text(finish: str | None) -> 
 
 
 def test_missing_usage_and_metadata_are_zero_and_none() -> None:
-    result = parse({"choices": [choice("hi")], "usage": {"prompt_tokens": True, "completion_tokens": -3}})
+    result = parse(
+        {"choices": [choice("hi")], "usage": {"prompt_tokens": True, "completion_tokens": -3}}
+    )
     assert result.usage == Usage()
     assert (result.model_version, result.response_id) == (None, None)
 
@@ -235,10 +254,19 @@ def keys_of(value: object) -> set[str]:
     return set()
 
 
-KEYS = st.sampled_from(sorted(keys_of([REAL_OPENAI, REAL_OLLAMA, INSUFFICIENT_QUOTA]) | {"text", "detail"}))
+KEYS = st.sampled_from(
+    sorted(keys_of([REAL_OPENAI, REAL_OLLAMA, INSUFFICIENT_QUOTA]) | {"text", "detail"})
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.sampled_from(["text", "length"]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS | st.text(max_size=3), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["text", "length"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(KEYS | st.text(max_size=3), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -262,11 +290,17 @@ def test_parse_response_on_any_bytes_raises_only_tweetgen_errors(content: bytes)
 
 
 @settings(max_examples=300, deadline=None)
-@given(status=st.integers(400, 599), value=JSON | st.binary(max_size=50), retry=st.sampled_from(["", "2", "x"]))
+@given(
+    status=st.integers(400, 599),
+    value=JSON | st.binary(max_size=50),
+    retry=st.sampled_from(["", "2", "x"]),
+)
 def test_error_from_response_never_raises(status: int, value: object, retry: str) -> None:
     content = value if isinstance(value, bytes) else dumps(value)
     headers = {"retry-after": retry} if retry else {}
-    error = error_from_response(httpx.Response(status, content=content, headers=headers), model=MODEL)
+    error = error_from_response(
+        httpx.Response(status, content=content, headers=headers), model=MODEL
+    )
     assert isinstance(error, APIError)
     assert error.status_code == status
     assert str(error).startswith(f"HTTP {status}: ")
@@ -281,35 +315,72 @@ def error_for(code: int, body: object = None, headers: dict[str, str] | None = N
 
 
 ERROR_TABLE = [
-    pytest.param(400, openai_error("Invalid type for 'messages'.", "invalid_request_error"), BadRequestError, id="400"),
+    pytest.param(
+        400,
+        openai_error("Invalid type for 'messages'.", "invalid_request_error"),
+        BadRequestError,
+        id="400",
+    ),
     pytest.param(
         401,
-        openai_error("Incorrect API key provided: sk-abc***xyz.", "invalid_request_error", "invalid_api_key"),
+        openai_error(
+            "Incorrect API key provided: sk-abc***xyz.", "invalid_request_error", "invalid_api_key"
+        ),
         AuthenticationError,
         id="401",
     ),
-    pytest.param(403, openai_error("Country not supported", "request_forbidden"), AuthenticationError, id="403"),
+    pytest.param(
+        403,
+        openai_error("Country not supported", "request_forbidden"),
+        AuthenticationError,
+        id="403",
+    ),
     pytest.param(
         404,
-        openai_error("The model `gpt-x` does not exist.", "invalid_request_error", "model_not_found"),
+        openai_error(
+            "The model `gpt-x` does not exist.", "invalid_request_error", "model_not_found"
+        ),
         ModelNotFoundError,
         id="404",
     ),
-    pytest.param(404, {"error": 'model "gpt-x" not found, try pulling it first'}, ModelNotFoundError, id="404-ollama"),
-    pytest.param(408, openai_error("Request timed out.", "invalid_request_error"), ServerError, id="408-retried"),
-    pytest.param(409, openai_error("Conflict.", "invalid_request_error"), ServerError, id="409-retried"),
+    pytest.param(
+        404,
+        {"error": 'model "gpt-x" not found, try pulling it first'},
+        ModelNotFoundError,
+        id="404-ollama",
+    ),
+    pytest.param(
+        408,
+        openai_error("Request timed out.", "invalid_request_error"),
+        ServerError,
+        id="408-retried",
+    ),
+    pytest.param(
+        409, openai_error("Conflict.", "invalid_request_error"), ServerError, id="409-retried"
+    ),
     pytest.param(413, {"error": "request body too large"}, BadRequestError, id="413-ollama"),
     pytest.param(422, {"detail": "Field required: messages"}, BadRequestError, id="422-fastapi"),
     pytest.param(
         400,
-        {"object": "error", "message": "n must be at most 4", "type": "BadRequestError", "param": None, "code": 400},
+        {
+            "object": "error",
+            "message": "n must be at most 4",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
         BadRequestError,
         id="400-vllm-flat",
     ),
     pytest.param(429, RATE_LIMITED, RateLimitError, id="429"),
-    pytest.param(500, openai_error("The server had an error.", "server_error"), ServerError, id="500"),
     pytest.param(
-        503, openai_error("The server is overloaded or not ready yet.", "server_error"), ServerError, id="503"
+        500, openai_error("The server had an error.", "server_error"), ServerError, id="500"
+    ),
+    pytest.param(
+        503,
+        openai_error("The server is overloaded or not ready yet.", "server_error"),
+        ServerError,
+        id="503",
     ),
 ]
 
@@ -317,7 +388,11 @@ ERROR_TABLE = [
 @pytest.mark.parametrize(("code", "body", "expected"), ERROR_TABLE)
 def test_error_table(code: int, body: dict[str, Any], expected: type[APIError]) -> None:
     error = error_for(code, body)
-    said = body["error"] if isinstance(body.get("error"), str) else body.get("detail") or body.get("message")
+    said = (
+        body["error"]
+        if isinstance(body.get("error"), str)
+        else body.get("detail") or body.get("message")
+    )
     said = said or body["error"]["message"]
     assert type(error) is expected
     assert error.status_code == code
@@ -328,23 +403,36 @@ def test_error_table(code: int, body: dict[str, Any], expected: type[APIError]) 
 
 
 def test_openai_error_fields_become_status_and_details() -> None:
-    error = error_for(401, openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+    error = error_for(
+        401, openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+    )
     assert error.status == "invalid_api_key"
     assert error.details == [
-        openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")["error"]
+        openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")[
+            "error"
+        ]
     ]
-    assert error_for(400, openai_error("bad", "invalid_request_error")).status == "invalid_request_error"
+    assert (
+        error_for(400, openai_error("bad", "invalid_request_error")).status
+        == "invalid_request_error"
+    )
     assert error_for(500, {"error": "oops"}).status is None
 
 
 def test_a_401_says_where_the_key_comes_from() -> None:
     assert "OPENAI_API_KEY" in error_for(401, {"error": "Invalid API Key"}).message
-    assert "OPENAI_API_KEY" not in error_for(403, openai_error("Country not supported", "request_forbidden")).message
+    assert (
+        "OPENAI_API_KEY"
+        not in error_for(403, openai_error("Country not supported", "request_forbidden")).message
+    )
 
 
 def test_not_found_names_the_model_the_setting_and_where_to_look() -> None:
     error = error_for(
-        404, openai_error("The model `gpt-x` does not exist.", "invalid_request_error", "model_not_found")
+        404,
+        openai_error(
+            "The model `gpt-x` does not exist.", "invalid_request_error", "model_not_found"
+        ),
     )
     assert "'gpt-x'" in error.message
     assert "TWEETGEN_OPENAI_MODEL" in error.message
@@ -368,7 +456,9 @@ def test_a_bare_404_points_at_the_base_url(response: httpx.Response) -> None:
 
 def test_unsupported_max_tokens_says_what_to_pass() -> None:
     message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
-    error = error_for(400, openai_error(message, "invalid_request_error", "unsupported_parameter", "max_tokens"))
+    error = error_for(
+        400, openai_error(message, "invalid_request_error", "unsupported_parameter", "max_tokens")
+    )
     assert isinstance(error, BadRequestError)
     assert "max_tokens_field='max_completion_tokens'" in error.message
 
@@ -404,7 +494,9 @@ def test_insufficient_quota_is_a_rate_limit_that_says_quota_and_will_not_clear()
     ("code", "content"),
     [
         pytest.param(
-            502, b"<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>", id="html"
+            502,
+            b"<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
+            id="html",
         ),
         pytest.param(503, b"", id="empty"),
         pytest.param(504, b'{"error": {"code": 504}}', id="no-message"),
@@ -436,7 +528,9 @@ def make_provider(handler: Callable[[httpx.Request], Any], **kwargs: Any) -> Ope
     return OpenAIProvider(transport=mock, async_transport=mock, **options)
 
 
-REQUEST = GenerationRequest(prompt="Generate a witty tweet about tests.", system_instruction="be brief", seed=3)
+REQUEST = GenerationRequest(
+    prompt="Generate a witty tweet about tests.", system_instruction="be brief", seed=3
+)
 MODES = ["sync", "async"]
 
 
@@ -474,7 +568,11 @@ def test_request_url_headers_and_body(base_url: str, expected: str, mode: str) -
     assert request.headers["authorization"] == f"Bearer {KEY}"
     assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == build_body(REQUEST, model=MODEL)
-    assert (result.text, result.provider, result.model) == ("Hello! How can I assist you today?", "openai", MODEL)
+    assert (result.text, result.provider, result.model) == (
+        "Hello! How can I assist you today?",
+        "openai",
+        MODEL,
+    )
     assert result.latency_ms >= 0
 
 
@@ -514,9 +612,15 @@ def test_http_error_becomes_typed_error_with_latency(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     ("exc_type", "expected"),
-    [(httpx.ConnectError, NetworkError), (httpx.ReadTimeout, RequestTimeoutError), (httpx.ReadError, NetworkError)],
+    [
+        (httpx.ConnectError, NetworkError),
+        (httpx.ReadTimeout, RequestTimeoutError),
+        (httpx.ReadError, NetworkError),
+    ],
 )
-def test_transport_errors(exc_type: type[httpx.TransportError], expected: type[NetworkError], mode: str) -> None:
+def test_transport_errors(
+    exc_type: type[httpx.TransportError], expected: type[NetworkError], mode: str
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc_type("boom", request=request)
 
@@ -557,7 +661,11 @@ def test_telemetry_events(events: Any) -> None:
         len(REQUEST.prompt),
     )
     assert done["event"] == "API request successful"
-    assert (done["status_code"], done["response_length"], done["finish_reason"]) == (200, 34, "stop")
+    assert (done["status_code"], done["response_length"], done["finish_reason"]) == (
+        200,
+        34,
+        "stop",
+    )
     assert (done["input_tokens"], done["output_tokens"], done["thought_tokens"]) == (19, 10, 64)
 
 
@@ -579,7 +687,9 @@ def client() -> Iterator[httpx.Client]:
 
 
 def prompt_for(topic: str, tone: str, max_words: int) -> str:
-    return DEFAULT_TEMPLATE.render(topic=topic, tone=tone, tone_description=TONES[tone], max_words=max_words)
+    return DEFAULT_TEMPLATE.render(
+        topic=topic, tone=tone, tone_description=TONES[tone], max_words=max_words
+    )
 
 
 PROMPT = prompt_for("unit tests", "witty", 20)
@@ -590,8 +700,12 @@ def chat_body(prompt: str = PROMPT, **options: Any) -> dict[str, Any]:
     return {"model": MODEL, "messages": messages, **options}
 
 
-def chat(client: httpx.Client, server: SandboxServer, body: object = None, **headers: str) -> httpx.Response:
-    return client.post(f"{server.url}/v1/chat/completions", json=body or chat_body(), headers=headers)
+def chat(
+    client: httpx.Client, server: SandboxServer, body: object = None, **headers: str
+) -> httpx.Response:
+    return client.post(
+        f"{server.url}/v1/chat/completions", json=body or chat_body(), headers=headers
+    )
 
 
 def test_sandbox_chat_answers_and_records(client: httpx.Client) -> None:
@@ -604,15 +718,24 @@ def test_sandbox_chat_answers_and_records(client: httpx.Client) -> None:
     assert {c["finish_reason"] for c in data["choices"]} == {"stop"}
     assert data["model"] == MODEL
     assert data["id"].startswith("chatcmpl-")
-    assert data["usage"]["total_tokens"] == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    assert (
+        data["usage"]["total_tokens"]
+        == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    )
     (recorded,) = server.requests
-    assert (recorded.path, recorded.headers["authorization"]) == ("/p/v1/chat/completions", "Bearer sandbox-key")
+    assert (recorded.path, recorded.headers["authorization"]) == (
+        "/p/v1/chat/completions",
+        "Bearer sandbox-key",
+    )
     assert recorded.body == chat_body(seed=5, n=3)
 
 
 def test_sandbox_reads_the_last_user_message_and_content_parts(client: httpx.Client) -> None:
     parts = [{"type": "text", "text": prompt_for("tea", "casual", 12)}]
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "ignored"}, {"role": "user", "content": parts}]}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "ignored"}, {"role": "user", "content": parts}],
+    }
     with SandboxServer() as server:
         text = chat(client, server, body).json()["choices"][0]["message"]["content"]
     assert text == compose_facts(read_prompt(prompt_for("tea", "casual", 12)))
@@ -622,10 +745,16 @@ def test_sandbox_status_faults_have_openai_bodies(client: httpx.Client) -> None:
     with SandboxServer(faults="503,404,429:26s,503:retry-after=2") as server:
         overloaded, missing, limited, hinted = (chat(client, server) for _ in range(4))
     assert overloaded.status_code == 503
-    assert overloaded.json() == openai_error("The server is overloaded or not ready yet.", "server_error")
+    assert overloaded.json() == openai_error(
+        "The server is overloaded or not ready yet.", "server_error"
+    )
     assert missing.json()["error"]["code"] == "model_not_found"
     assert f"`{MODEL}`" in missing.json()["error"]["message"]
-    assert (limited.status_code, limited.headers["retry-after"], limited.headers["retry-after-ms"]) == (
+    assert (
+        limited.status_code,
+        limited.headers["retry-after"],
+        limited.headers["retry-after-ms"],
+    ) == (
         429,
         "26",
         "26000",
@@ -647,7 +776,9 @@ def test_sandbox_status_faults_have_openai_bodies(client: httpx.Client) -> None:
 )
 def test_sandbox_faults_through_the_provider(fault: str, expected: type[TweetGenError]) -> None:
     with SandboxServer(faults=fault) as server:
-        provider = OpenAIProvider(api_key="k", model=MODEL, base_url=server.url + "/v1", secret_key=False)
+        provider = OpenAIProvider(
+            api_key="k", model=MODEL, base_url=server.url + "/v1", secret_key=False
+        )
         with pytest.raises(expected):
             call(provider, "sync")
 
@@ -661,8 +792,12 @@ def test_sandbox_blocked_and_max_tokens_shapes(client: httpx.Client) -> None:
     assert spent["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0
 
 
-@pytest.mark.parametrize(("sent", "status"), [("Bearer wrong", 401), (None, 401), ("Bearer right-key", 200)])
-def test_sandbox_require_key_reads_the_bearer_token(client: httpx.Client, sent: str | None, status: int) -> None:
+@pytest.mark.parametrize(
+    ("sent", "status"), [("Bearer wrong", 401), (None, 401), ("Bearer right-key", 200)]
+)
+def test_sandbox_require_key_reads_the_bearer_token(
+    client: httpx.Client, sent: str | None, status: int
+) -> None:
     headers = {"authorization": sent} if sent else {}
     with SandboxServer(require_key="right-key") as server:
         response = chat(client, server, **headers)
@@ -705,18 +840,30 @@ def test_one_fault_script_serves_both_paths(client: httpx.Client) -> None:
         first = chat(client, server)
         second = client.post(f"{server.url}/v1beta/models/m:generateContent", json=gemini)
         third = chat(client, server)
-    assert (first.json()["error"]["type"], second.json()["error"]["status"]) == ("server_error", "UNAVAILABLE")
+    assert (first.json()["error"]["type"], second.json()["error"]["status"]) == (
+        "server_error",
+        "UNAVAILABLE",
+    )
     assert third.status_code == 200
 
 
 # --- TweetGenerator through the sandbox --------------------------------------------------------
 
 
-def generator(server: SandboxServer, fake: FakeTime, policy: tweetgen.RetryPolicy | None = None) -> Any:
-    provider = OpenAIProvider(api_key="k", model=MODEL, base_url=server.url + "/v1", name="openai", secret_key=False)
+def generator(
+    server: SandboxServer, fake: FakeTime, policy: tweetgen.RetryPolicy | None = None
+) -> Any:
+    provider = OpenAIProvider(
+        api_key="k", model=MODEL, base_url=server.url + "/v1", name="openai", secret_key=False
+    )
     options: dict[str, Any] = {"policy": policy} if policy else {}
     return tweetgen.TweetGenerator(
-        provider=provider, settings=SETTINGS, sleep=fake.sleep, async_sleep=fake.asleep, clock=fake.clock, **options
+        provider=provider,
+        settings=SETTINGS,
+        sleep=fake.sleep,
+        async_sleep=fake.asleep,
+        clock=fake.clock,
+        **options,
     )
 
 

@@ -53,7 +53,9 @@ def generator(url: str, *observers: Observer) -> TweetGenerator:
         return None
 
     return TweetGenerator(
-        provider=GeminiProvider(api_key="k", model="m", base_url=url, name="sandbox", secret_key=False),
+        provider=GeminiProvider(
+            api_key="k", model="m", base_url=url, name="sandbox", secret_key=False
+        ),
         settings=load_settings(env={}, dotenv_path=None),
         observers=observers,
         sleep=lambda s: None,
@@ -66,7 +68,9 @@ def split(spans: Sequence[ReadableSpan]) -> tuple[ReadableSpan, list[ReadableSpa
     calls = [s for s in spans if s.attributes and "tweetgen.request_id" in s.attributes]
     assert len(calls) == 1
     call = calls[0]
-    attempts = [s for s in spans if s.parent is not None and s.parent.span_id == call.context.span_id]
+    attempts = [
+        s for s in spans if s.parent is not None and s.parent.span_id == call.context.span_id
+    ]
     assert len(attempts) == len(spans) - 1
     return call, sorted(attempts, key=lambda s: s.start_time or 0)
 
@@ -122,8 +126,14 @@ def test_503_then_success_is_one_call_span_with_two_attempt_spans(
     assert "error.type" not in second.attributes
 
 
-def test_a_failed_call_span_carries_the_error_type(obs: OpenTelemetryObserver, exporter: InMemorySpanExporter) -> None:
-    with SandboxServer(faults="401") as server, generator(server.url, obs) as gen, pytest.raises(AuthenticationError):
+def test_a_failed_call_span_carries_the_error_type(
+    obs: OpenTelemetryObserver, exporter: InMemorySpanExporter
+) -> None:
+    with (
+        SandboxServer(faults="401") as server,
+        generator(server.url, obs) as gen,
+        pytest.raises(AuthenticationError),
+    ):
         gen.generate("Python")
     call, (attempt,) = split(exporter.get_finished_spans())
 
@@ -150,9 +160,13 @@ def test_spans_nest_under_the_callers_span_and_are_current_for_logs(
     assert call.parent is not None
     assert call.parent.span_id == job.get_span_context().span_id
     assert probe.ids == [
-        {"trace_id": f"{a.context.trace_id:032x}", "span_id": f"{a.context.span_id:016x}"} for a in attempts
+        {"trace_id": f"{a.context.trace_id:032x}", "span_id": f"{a.context.span_id:016x}"}
+        for a in attempts
     ]
-    assert after == {"trace_id": f"{call.context.trace_id:032x}", "span_id": f"{job.get_span_context().span_id:016x}"}
+    assert after == {
+        "trace_id": f"{call.context.trace_id:032x}",
+        "span_id": f"{job.get_span_context().span_id:016x}",
+    }
     assert outside == {}
 
 
@@ -171,7 +185,9 @@ def test_concurrent_async_calls_keep_their_spans_apart(
     assert len(calls) == 2
     assert calls[0].context.trace_id != calls[1].context.trace_id
     for call in calls:
-        children = [s for s in spans if s.parent is not None and s.parent.span_id == call.context.span_id]
+        children = [
+            s for s in spans if s.parent is not None and s.parent.span_id == call.context.span_id
+        ]
         assert {s.context.trace_id for s in children} == {call.context.trace_id}
         assert call.attributes is not None
         assert len(children) == call.attributes["tweetgen.attempts"]
@@ -179,7 +195,9 @@ def test_concurrent_async_calls_keep_their_spans_apart(
     assert trace_ids() == {}
 
 
-def replay(obs: Observer, call: CallTrace, attempts: list[AttemptTrace], finish: bool = True) -> None:
+def replay(
+    obs: Observer, call: CallTrace, attempts: list[AttemptTrace], finish: bool = True
+) -> None:
     obs.call_started(call)
     for attempt in attempts:
         call.attempts.append(attempt)
@@ -189,10 +207,16 @@ def replay(obs: Observer, call: CallTrace, attempts: list[AttemptTrace], finish:
     obs.call_finished(call)
 
 
-def test_a_network_error_attempt_has_no_status_code(obs: OpenTelemetryObserver, exporter: InMemorySpanExporter) -> None:
+def test_a_network_error_attempt_has_no_status_code(
+    obs: OpenTelemetryObserver, exporter: InMemorySpanExporter
+) -> None:
     call = CallTrace(request_id="r1", provider="openai", model="m")
     call.status, call.error_type = "failed", "NetworkError"
-    replay(obs, call, [AttemptTrace(1, latency_ms=3.0, error_type="NetworkError", error_message="reset")])
+    replay(
+        obs,
+        call,
+        [AttemptTrace(1, latency_ms=3.0, error_type="NetworkError", error_message="reset")],
+    )
     call_span, (attempt,) = split(exporter.get_finished_spans())
 
     assert call_span.attributes is not None
@@ -218,7 +242,9 @@ def test_an_attempt_left_open_is_closed_with_the_calls_error(
     assert trace_ids() == {}
 
 
-def test_hooks_for_a_call_it_never_saw_are_ignored(obs: OpenTelemetryObserver, exporter: InMemorySpanExporter) -> None:
+def test_hooks_for_a_call_it_never_saw_are_ignored(
+    obs: OpenTelemetryObserver, exporter: InMemorySpanExporter
+) -> None:
     call = CallTrace(request_id="r1", provider="sandbox", model="m")
     attempt = AttemptTrace(1)
     obs.attempt_started(call, attempt)

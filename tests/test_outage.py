@@ -21,7 +21,9 @@ CALLERS = 50
 
 
 def _generator(server: SandboxServer, fake: FakeTime, **kwargs: Any) -> TweetGenerator:
-    provider = GeminiProvider(api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False)
+    provider = GeminiProvider(
+        api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+    )
     return TweetGenerator(
         provider=provider,
         settings=SETTINGS,
@@ -66,12 +68,18 @@ def test_requests_per_call_under_a_total_outage(budget: bool, most: float) -> No
 def test_budget_denials_are_logged_and_counted(events: Any) -> None:
     observer = PrometheusObserver()
     with SandboxServer(faults="503*1000") as server:
-        _outage(_generator(server, FakeTime(), circuit_breaker=False, observers=[observer]), callers=10)
+        _outage(
+            _generator(server, FakeTime(), circuit_breaker=False, observers=[observer]), callers=10
+        )
     denied = [e for e in events() if e["event"] == "Retry denied"]
-    exhausted = [e for e in events() if e["event"] == "Retries exhausted" and "budget" in e["reason"]]
+    exhausted = [
+        e for e in events() if e["event"] == "Retries exhausted" and "budget" in e["reason"]
+    ]
     assert denied
     assert len(exhausted) == len(denied)
-    total = observer.registry.get_sample_value("tweetgen_retries_denied_total", {"provider": "sandbox", "model": "m"})
+    total = observer.registry.get_sample_value(
+        "tweetgen_retries_denied_total", {"provider": "sandbox", "model": "m"}
+    )
     assert total == len(denied)
 
 

@@ -68,11 +68,17 @@ def test_render_uses_defaults_and_values_override_them() -> None:
     [
         pytest.param({"topic": "AI"}, ["missing", "tone"], id="missing"),
         pytest.param({}, ["missing", "tone", "topic"], id="missing-two"),
-        pytest.param({"topic": "AI", "tone": "witty", "extra": 1}, ["unknown", "extra"], id="unknown"),
-        pytest.param({"topic": "AI", "colour": "red"}, ["missing tone", "unknown colour"], id="both"),
+        pytest.param(
+            {"topic": "AI", "tone": "witty", "extra": 1}, ["unknown", "extra"], id="unknown"
+        ),
+        pytest.param(
+            {"topic": "AI", "colour": "red"}, ["missing tone", "unknown colour"], id="both"
+        ),
     ],
 )
-def test_render_missing_and_unknown_variables(values: dict[str, object], fragments: list[str]) -> None:
+def test_render_missing_and_unknown_variables(
+    values: dict[str, object], fragments: list[str]
+) -> None:
     template = PromptTemplate("mine", "A {tone} note on {topic}")
     with pytest.raises(TemplateError) as info:
         template.render(**values)
@@ -120,8 +126,16 @@ def test_render_never_leaks_format_errors(text: str, values: dict[str, object]) 
 
 
 def test_default_template_renders_topic_tone_and_max_words() -> None:
-    assert DEFAULT_TEMPLATE.variables == {"topic", "tone", "tone_description", "max_words", "instructions"}
-    text = DEFAULT_TEMPLATE.render(topic="Python testing", tone="witty", tone_description=TONES["witty"], max_words=25)
+    assert DEFAULT_TEMPLATE.variables == {
+        "topic",
+        "tone",
+        "tone_description",
+        "max_words",
+        "instructions",
+    }
+    text = DEFAULT_TEMPLATE.render(
+        topic="Python testing", tone="witty", tone_description=TONES["witty"], max_words=25
+    )
     assert text.startswith("Generate a witty tweet about Python testing.\n")
     assert f"Tone: {TONES['witty']}." in text
     assert "at most 25 words" in text
@@ -153,8 +167,12 @@ def test_register_get_and_names() -> None:
 
 
 def test_get_unknown_lists_the_known_templates() -> None:
-    registry = TemplateRegistry({"alpha": PromptTemplate("alpha", "a"), "beta": PromptTemplate("beta", "b")})
-    with pytest.raises(TemplateError, match=r"unknown template 'gamma'; known templates: alpha, beta"):
+    registry = TemplateRegistry(
+        {"alpha": PromptTemplate("alpha", "a"), "beta": PromptTemplate("beta", "b")}
+    )
+    with pytest.raises(
+        TemplateError, match=r"unknown template 'gamma'; known templates: alpha, beta"
+    ):
         registry.get("gamma")
     with pytest.raises(TemplateError, match="known templates: none"):
         TemplateRegistry().get("x")
@@ -193,7 +211,10 @@ def test_load_toml_file(tmp_path: Path) -> None:
     registry = TemplateRegistry()
     registry.load_file(str(path))
     assert registry.names() == ["launch", "plain"]
-    assert registry.get("launch").render(product="tweetgen", audience="devs") == "Announce tweetgen to devs"
+    assert (
+        registry.get("launch").render(product="tweetgen", audience="devs")
+        == "Announce tweetgen to devs"
+    )
 
 
 @pytest.mark.parametrize(
@@ -203,8 +224,15 @@ def test_load_toml_file(tmp_path: Path) -> None:
         pytest.param("bad.toml", "[unclosed", "not valid toml", id="invalid-toml"),
         pytest.param("list.json", "[1, 2]", "must hold an object", id="not-an-object"),
         pytest.param("str.json", '"hello"', "must hold an object", id="string"),
-        pytest.param("notext.json", '{"t": {"description": "no text"}}', "needs a 'text' string", id="missing-text"),
-        pytest.param("numtext.json", '{"t": {"text": 5}}', "needs a 'text' string", id="text-not-string"),
+        pytest.param(
+            "notext.json",
+            '{"t": {"description": "no text"}}',
+            "needs a 'text' string",
+            id="missing-text",
+        ),
+        pytest.param(
+            "numtext.json", '{"t": {"text": 5}}', "needs a 'text' string", id="text-not-string"
+        ),
         pytest.param("num.json", '{"t": 5}', "needs a 'text' string", id="spec-not-object"),
         pytest.param("malformed.json", '{"t": "{oops"}', "malformed", id="malformed-template"),
         pytest.param("latin1.json", b"\xff\xfe{", "cannot read", id="not-utf8"),
@@ -251,8 +279,12 @@ def test_register_tone_replaces(restore_tones: dict[str, str]) -> None:
     assert TONES["witty"] == "dry"
 
 
-@pytest.mark.parametrize(("name", "description"), [("", "x"), ("  ", "x"), ("ok", ""), ("ok", "   ")])
-def test_register_tone_rejects_empty(restore_tones: dict[str, str], name: str, description: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "description"), [("", "x"), ("  ", "x"), ("ok", ""), ("ok", "   ")]
+)
+def test_register_tone_rejects_empty(
+    restore_tones: dict[str, str], name: str, description: str
+) -> None:
     before = dict(TONES)
     with pytest.raises(TemplateError, match="non-empty"):
         register_tone(name, description)

@@ -38,13 +38,25 @@ def test_unknown_names_raise_attribute_error() -> None:
 def test_import_is_light() -> None:
     heavy = "('httpx', 'structlog', 'twitter_text', 'tenacity')"
     code = f"import sys, tweetgen; print(sorted(m for m in {heavy} if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "[]"
 
 
 def test_error_tree_matches_the_design() -> None:
     assert issubclass(tweetgen.InputError, ValueError)
     assert issubclass(tweetgen.RequestTimeoutError, tweetgen.NetworkError)
-    for name in ("AuthenticationError", "RateLimitError", "ModelNotFoundError", "BadRequestError", "ServerError"):
+    for name in (
+        "AuthenticationError",
+        "RateLimitError",
+        "ModelNotFoundError",
+        "BadRequestError",
+        "ServerError",
+    ):
         assert issubclass(getattr(tweetgen, name), tweetgen.APIError)
-    assert all(issubclass(getattr(tweetgen, n), tweetgen.TweetGenError) for n in DOCUMENTED if n.endswith("Error"))
+    assert all(
+        issubclass(getattr(tweetgen, n), tweetgen.TweetGenError)
+        for n in DOCUMENTED
+        if n.endswith("Error")
+    )

@@ -50,7 +50,9 @@ def _bash_lines() -> list[tuple[int, str]]:
             continue
         words = shlex.split(line, comments=True) if inside else []
         if words:
-            found.append((number, shlex.join(words)))  # the command without its comment, quoted as a shell would
+            found.append(
+                (number, shlex.join(words))
+            )  # the command without its comment, quoted as a shell would
     return found
 
 
@@ -69,9 +71,13 @@ def _inputs(words: list[str], cwd: Path) -> None:
         return
     source = cwd / words[2]
     if source.suffix == ".csv":
-        source.write_text("topic,tone\n" + "".join(f"{t},witty\n" for t in TOPICS), encoding="utf-8")
+        source.write_text(
+            "topic,tone\n" + "".join(f"{t},witty\n" for t in TOPICS), encoding="utf-8"
+        )
     elif source.suffix == ".jsonl":
-        source.write_text("".join(json.dumps({"topic": t}) + "\n" for t in TOPICS), encoding="utf-8")
+        source.write_text(
+            "".join(json.dumps({"topic": t}) + "\n" for t in TOPICS), encoding="utf-8"
+        )
     else:
         source.write_text("".join(f"{t}\n" for t in TOPICS), encoding="utf-8")
 
@@ -84,7 +90,9 @@ def _run(
         command = [sys.executable, "-c", code, *words[1:]]
     else:
         command = [sys.executable, "-m", "tweetgen", *words[1:]]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=PROGRESS_TIMEOUT * 2)
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=PROGRESS_TIMEOUT * 2
+    )
 
 
 def test_the_readme_has_shell_commands_to_run() -> None:
@@ -98,7 +106,10 @@ def test_readme_command(command: str, tmp_path: Path, children: Children) -> Non
     if command in SKIPPED:
         pytest.skip(SKIPPED[command])
     words = shlex.split(command)
-    if words[:2] == [".venv/bin/pytest", "tests/test_retry.py"]:  # the seed's per-file run, with this interpreter
+    if words[:2] == [
+        ".venv/bin/pytest",
+        "tests/test_retry.py",
+    ]:  # the seed's per-file run, with this interpreter
         result = subprocess.run(
             [sys.executable, "-m", "pytest", *words[1:], "-p", "no:cacheprovider"],
             cwd=ROOT,
@@ -117,7 +128,11 @@ def test_readme_command(command: str, tmp_path: Path, children: Children) -> Non
         env = _env(server)
         _inputs(words, tmp_path)
         if words[1] == "stats":  # a store to report on, recorded the way the README says
-            setup = _run(["tweetgen", "generate", "--topic", "Rust", "--db", "tweetgen.db", "-q"], tmp_path, env)
+            setup = _run(
+                ["tweetgen", "generate", "--topic", "Rust", "--db", "tweetgen.db", "-q"],
+                tmp_path,
+                env,
+            )
             assert setup.returncode == 0, setup.stderr
         result = _run(words, tmp_path, env, no_sleep=words[1] == "demo")
         calls = len(server.requests)
@@ -127,7 +142,9 @@ def test_readme_command(command: str, tmp_path: Path, children: Children) -> Non
     _check_output(words, result, tmp_path, calls)
 
 
-def _check_output(words: list[str], result: subprocess.CompletedProcess[str], cwd: Path, calls: int) -> None:
+def _check_output(
+    words: list[str], result: subprocess.CompletedProcess[str], cwd: Path, calls: int
+) -> None:
     """What each kind of command is documented to print or write."""
     if "--dry-run" in words:
         assert calls == 0
@@ -138,7 +155,9 @@ def _check_output(words: list[str], result: subprocess.CompletedProcess[str], cw
         if "--json" in words:
             json.loads(result.stdout)
         if "--variants" in words:
-            assert len(result.stdout.strip().split("\n\n")) == int(words[words.index("--variants") + 1])
+            assert len(result.stdout.strip().split("\n\n")) == int(
+                words[words.index("--variants") + 1]
+            )
     elif words[1] == "batch":
         output = cwd / words[words.index("-o") + 1]
         records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
@@ -154,12 +173,20 @@ def _check_output(words: list[str], result: subprocess.CompletedProcess[str], cw
 def _serve(words: list[str], cwd: Path, children: Children) -> None:
     """Start ``tweetgen sandbox serve`` as written (on a free port: 8765 may be taken on a shared machine), send it
     one request, which gets the first scripted fault, and stop it with Ctrl-C (SIGINT)."""
-    words = [("0" if previous == "--port" else word) for previous, word in zip(["", *words], words, strict=False)]
+    words = [
+        ("0" if previous == "--port" else word)
+        for previous, word in zip(["", *words], words, strict=False)
+    ]
     log = cwd / "serve.err"
     with log.open("w", encoding="utf-8") as stderr:
-        process = children.start([sys.executable, "-m", "tweetgen", *words[1:]], cwd=cwd, stderr=stderr, text=True)
+        process = children.start(
+            [sys.executable, "-m", "tweetgen", *words[1:]], cwd=cwd, stderr=stderr, text=True
+        )
         line = wait_until(
-            lambda: next((s for s in log.read_text(encoding="utf-8").splitlines() if " at http://" in s), None),
+            lambda: next(
+                (s for s in log.read_text(encoding="utf-8").splitlines() if " at http://" in s),
+                None,
+            ),
             what="the sandbox to say where it serves",
             process=process,
         )
@@ -201,4 +228,6 @@ def test_python_main_py_runs_the_demo(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "4 of 4 scenarios behaved as expected" in result.stdout + result.stderr
-    assert calls == 1  # the normal call went to "Gemini" (this sandbox); the failure scenarios run on their own
+    assert (
+        calls == 1
+    )  # the normal call went to "Gemini" (this sandbox); the failure scenarios run on their own

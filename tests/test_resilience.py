@@ -85,12 +85,22 @@ def test_opens_after_consecutive_failures(fake_time: FakeTime, outcomes: str, st
     ("options", "outcomes", "state", "rate"),
     [
         ({}, "FSFSFSFSF", CLOSED, 5 / 9),  # above the threshold, but fewer than minimum_calls
-        ({}, "FSFSFSFSFS", OPEN, 0.0),  # the 10th call reaches minimum_calls at 50 %, even as a success
+        (
+            {},
+            "FSFSFSFSFS",
+            OPEN,
+            0.0,
+        ),  # the 10th call reaches minimum_calls at 50 %, even as a success
         ({}, "FSFSFSFSSS", CLOSED, 0.4),
         ({"minimum_calls": 20}, "SF" * 9 + "SS", CLOSED, 0.45),  # just below 50 %
         ({"minimum_calls": 20}, "SF" * 10, OPEN, 0.0),  # exactly 50 %
         ({"failure_rate_threshold": 0.3, "window_size": 10}, "FFSSSSSSSS", CLOSED, 0.2),
-        ({"failure_rate_threshold": 0.3, "window_size": 10}, "FFFSSSSSSS", OPEN, 0.0),  # 3/10 >= 0.3, no float slip
+        (
+            {"failure_rate_threshold": 0.3, "window_size": 10},
+            "FFFSSSSSSS",
+            OPEN,
+            0.0,
+        ),  # 3/10 >= 0.3, no float slip
     ],
 )
 def test_opens_on_failure_rate_only_after_minimum_calls(
@@ -111,7 +121,9 @@ def test_opens_on_failure_rate_only_after_minimum_calls(
         ("F" * 4 + "S" * 30, CLOSED, 10, 0),
     ],
 )
-def test_window_slides(fake_time: FakeTime, outcomes: str, state: str, calls: int, failures: int) -> None:
+def test_window_slides(
+    fake_time: FakeTime, outcomes: str, state: str, calls: int, failures: int
+) -> None:
     breaker = _breaker(fake_time, window_size=10, minimum_calls=10, consecutive_failures=100)
     _play(breaker, outcomes)
     snapshot = breaker.snapshot()
@@ -123,7 +135,13 @@ def test_window_slides(fake_time: FakeTime, outcomes: str, state: str, calls: in
 
 @pytest.mark.parametrize(
     ("elapsed", "state", "retry_after"),
-    [(0.0, OPEN, 30.0), (12.0, OPEN, 18.0), (29.999, OPEN, 0.001), (30.0, HALF_OPEN, 0.0), (500.0, HALF_OPEN, 0.0)],
+    [
+        (0.0, OPEN, 30.0),
+        (12.0, OPEN, 18.0),
+        (29.999, OPEN, 0.001),
+        (30.0, HALF_OPEN, 0.0),
+        (500.0, HALF_OPEN, 0.0),
+    ],
 )
 def test_open_turns_half_open_after_open_seconds(
     fake_time: FakeTime, elapsed: float, state: str, retry_after: float
@@ -163,7 +181,9 @@ def test_half_open_admits_exactly_the_trial_calls(fake_time: FakeTime) -> None:
     for _ in range(3):
         breaker.acquire()
     assert not breaker.allows()
-    with pytest.raises(CircuitOpenError, match="half-open with all 3 trial calls in flight") as caught:
+    with pytest.raises(
+        CircuitOpenError, match="half-open with all 3 trial calls in flight"
+    ) as caught:
         breaker.acquire()
     assert caught.value.retry_after == 0.0
     assert breaker.snapshot().trial_calls == 3
@@ -218,7 +238,9 @@ def test_state_changes_are_reported_in_order_outside_the_lock(fake_time: FakeTim
     breaker: CircuitBreaker
 
     def on_change(name: str, old: str, new: str) -> None:
-        seen.append((name, old, new, breaker.snapshot().state))  # would deadlock if called under the lock
+        seen.append(
+            (name, old, new, breaker.snapshot().state)
+        )  # would deadlock if called under the lock
 
     breaker = _breaker(fake_time, half_open_calls=2, on_state_change=on_change)
     _play(breaker, "FFFFF")
@@ -261,7 +283,9 @@ def test_state_changes_are_reported_in_order_outside_the_lock(fake_time: FakeTim
         ({"half_open_calls": 0}, "half_open_calls"),
     ],
 )
-def test_invalid_breaker_settings_are_rejected(fake_time: FakeTime, options: dict[str, Any], field: str) -> None:
+def test_invalid_breaker_settings_are_rejected(
+    fake_time: FakeTime, options: dict[str, Any], field: str
+) -> None:
     with pytest.raises(ConfigurationError, match=f"invalid circuit breaker settings: {field}"):
         _breaker(fake_time, **options)
 
@@ -283,7 +307,9 @@ def test_exported_names_exist() -> None:
 def test_registry_hands_out_one_breaker_per_key(fake_time: FakeTime) -> None:
     changes: list[tuple[str, str, str]] = []
     settings = BreakerSettings(consecutive_failures=2, open_seconds=5)
-    registry = BreakerRegistry(settings=settings, clock=fake_time.clock, on_state_change=lambda *c: changes.append(c))
+    registry = BreakerRegistry(
+        settings=settings, clock=fake_time.clock, on_state_change=lambda *c: changes.append(c)
+    )
     flash = registry.get(NAME)
     assert registry.get(NAME) is flash
     pro = registry.get("gemini/gemini-pro")
@@ -338,7 +364,11 @@ def test_budget_allows_reserve_plus_ratio(
         budget.record_request()
     assert sum(budget.try_spend() for _ in range(100)) == allowed
     snapshot = budget.snapshot()
-    assert (snapshot.requests, snapshot.retries, snapshot.limit) == (requests, allowed, reserve + ratio * requests)
+    assert (snapshot.requests, snapshot.retries, snapshot.limit) == (
+        requests,
+        allowed,
+        reserve + ratio * requests,
+    )
 
 
 def _outage(calls: int, seconds_per_call: float) -> float:
@@ -365,7 +395,9 @@ def _outage(calls: int, seconds_per_call: float) -> float:
         (5000, 0.02, 1.106),  # 500 requests per window, 53 retries
     ],
 )
-def test_outage_amplification_stays_under_1_2(calls: int, seconds_per_call: float, amplification: float) -> None:
+def test_outage_amplification_stays_under_1_2(
+    calls: int, seconds_per_call: float, amplification: float
+) -> None:
     measured = _outage(calls, seconds_per_call)
     assert measured <= 1.2
     assert measured == pytest.approx(amplification, abs=0.005)
@@ -380,7 +412,9 @@ def test_at_low_traffic_the_reserve_bounds_retries_per_window() -> None:
     ("elapsed", "requests", "retries"),
     [(0.0, 20, 5), (5.0, 20, 5), (9.99, 20, 5), (10.0, 0, 0), (60.0, 0, 0)],
 )
-def test_old_requests_age_out(fake_time: FakeTime, elapsed: float, requests: int, retries: int) -> None:
+def test_old_requests_age_out(
+    fake_time: FakeTime, elapsed: float, requests: int, retries: int
+) -> None:
     budget = RetryBudget(clock=fake_time.clock)
     for _ in range(20):
         budget.record_request()
@@ -397,7 +431,9 @@ def test_window_slides_bucket_by_bucket(fake_time: FakeTime) -> None:
     budget.record_request()
     budget.record_request()
     fake_time.sleep(5)
-    assert budget.snapshot().requests == 2  # the first request left the window, the later two did not
+    assert (
+        budget.snapshot().requests == 2
+    )  # the first request left the window, the later two did not
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
 
 
@@ -510,7 +546,9 @@ def test_budget_never_overspends_under_eight_threads(fake_time: FakeTime) -> Non
         budget.record_request()
     with ThreadPoolExecutor(8) as pool:
         granted = sum(pool.map(lambda _: sum(budget.try_spend() for _ in range(1000)), range(8)))
-    assert granted == budget.snapshot().retries == 13  # 3 + 10 % of 100, however the threads interleave
+    assert (
+        granted == budget.snapshot().retries == 13
+    )  # 3 + 10 % of 100, however the threads interleave
 
 
 @pytest.mark.usefixtures("switch_often")
@@ -533,7 +571,11 @@ def test_half_open_never_grants_extra_permits_under_eight_threads(fake_time: Fak
 @pytest.mark.usefixtures("switch_often")
 def test_window_counts_stay_exact_under_eight_threads(fake_time: FakeTime) -> None:
     breaker = _breaker(
-        fake_time, window_size=50, minimum_calls=50, consecutive_failures=10**6, failure_rate_threshold=1.0
+        fake_time,
+        window_size=50,
+        minimum_calls=50,
+        consecutive_failures=10**6,
+        failure_rate_threshold=1.0,
     )
 
     def worker(seed: int) -> None:
@@ -546,12 +588,16 @@ def test_window_counts_stay_exact_under_eight_threads(fake_time: FakeTime) -> No
     snapshot = breaker.snapshot()
     assert (snapshot.state, snapshot.calls) == (CLOSED, 50)
     assert 0 < snapshot.failures < 50
-    _play(breaker, "S" * 50)  # pushes every earlier outcome out: a lost update would leave a stray count
+    _play(
+        breaker, "S" * 50
+    )  # pushes every earlier outcome out: a lost update would leave a stray count
     assert (breaker.snapshot().failures, breaker.snapshot().failure_rate) == (0, 0.0)
 
 
 @pytest.mark.parametrize("half_open", [False, True])
-def test_calls_run_concurrently_between_acquire_and_record(fake_time: FakeTime, half_open: bool) -> None:
+def test_calls_run_concurrently_between_acquire_and_record(
+    fake_time: FakeTime, half_open: bool
+) -> None:
     breaker = _half_open(fake_time, half_open_calls=2) if half_open else _breaker(fake_time)
     barrier = threading.Barrier(2, timeout=5)
 
@@ -612,7 +658,9 @@ _ACTIONS = st.one_of(st.sampled_from(["acquire", "S", "F", "I"]), st.floats(0, 4
 
 
 @given(settings=_settings(), actions=st.lists(_ACTIONS, max_size=60))
-def test_breaker_invariants_hold_for_any_sequence(settings: BreakerSettings, actions: list[str | float]) -> None:
+def test_breaker_invariants_hold_for_any_sequence(
+    settings: BreakerSettings, actions: list[str | float]
+) -> None:
     time = FakeTime()
     breaker = CircuitBreaker(name=NAME, clock=time.clock, **dataclasses.asdict(settings))
     for action in actions:

@@ -46,7 +46,10 @@ from tweetgen.retry import (
 
 def _server_error(retry_after: float | None = None) -> ServerError:
     return ServerError(
-        "Service temporarily unavailable", status_code=503, status="UNAVAILABLE", retry_after=retry_after
+        "Service temporarily unavailable",
+        status_code=503,
+        status="UNAVAILABLE",
+        retry_after=retry_after,
     )
 
 
@@ -83,7 +86,8 @@ def test_policy_from_retries_counts_the_first_attempt() -> None:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "expected"), [(1, 0.0), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 10.0), (9, 10.0)]
+    ("attempt", "expected"),
+    [(1, 0.0), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 10.0), (9, 10.0)],
 )
 def test_seed_schedule_without_jitter(attempt: int, expected: float) -> None:
     assert backoff_delay(RetryPolicy(), attempt) == expected
@@ -99,7 +103,9 @@ def test_jitter_bounds(seed: int) -> None:
         assert 0 <= full <= ceiling
         assert ceiling / 2 <= equal <= ceiling
         previous = rng.uniform(1, 10)
-        decorrelated = backoff_delay(RetryPolicy(jitter="decorrelated"), attempt, previous=previous, rng=rng)
+        decorrelated = backoff_delay(
+            RetryPolicy(jitter="decorrelated"), attempt, previous=previous, rng=rng
+        )
         assert 1.0 <= decorrelated <= min(10.0, 3 * previous)
 
 
@@ -138,7 +144,9 @@ def test_http_status_errors_from_user_functions_are_classified() -> None:
     request = httpx.Request("GET", "http://127.0.0.1/")
 
     def status_error(code: int) -> httpx.HTTPStatusError:
-        return httpx.HTTPStatusError("x", request=request, response=httpx.Response(code, request=request))
+        return httpx.HTTPStatusError(
+            "x", request=request, response=httpx.Response(code, request=request)
+        )
 
     assert is_retryable(status_error(503))
     assert is_retryable(status_error(500))
@@ -172,7 +180,15 @@ def test_exhausted_attempts_stop() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("26s", 26.0), ("1.5s", 1.5), ("0.25s", 0.25), (" 3s ", 3.0), ("26", None), ("s", None), (None, None)],
+    [
+        ("26s", 26.0),
+        ("1.5s", 1.5),
+        ("0.25s", 0.25),
+        (" 3s ", 3.0),
+        ("26", None),
+        ("s", None),
+        (None, None),
+    ],
 )
 def test_parse_duration(value: object, seconds: float | None) -> None:
     assert parse_duration(value) == seconds
@@ -183,7 +199,10 @@ def test_parse_retry_after_forms() -> None:
     date = email.utils.formatdate(now + 30, usegmt=True)
     assert parse_retry_after({"Retry-After": "7"}) == 7.0
     assert parse_retry_after({"retry-after": date}, now=now) == pytest.approx(30.0, abs=1)
-    assert parse_retry_after({"retry-after": email.utils.formatdate(now - 30, usegmt=True)}, now=now) == 0.0
+    assert (
+        parse_retry_after({"retry-after": email.utils.formatdate(now - 30, usegmt=True)}, now=now)
+        == 0.0
+    )
     assert parse_retry_after({"retry-after-ms": "1500", "Retry-After": "9"}) == 1.5
     assert parse_retry_after({"Retry-After": "soon"}) is None
     assert parse_retry_after({"Retry-After": "-3"}) is None
@@ -245,7 +264,9 @@ def _script(*outcomes: object) -> Callable[[], Any]:
     return func
 
 
-def test_seed_schedule_three_503s_then_success(run: Runner, fake_time: FakeTime, events: Any) -> None:
+def test_seed_schedule_three_503s_then_success(
+    run: Runner, fake_time: FakeTime, events: Any
+) -> None:
     func = _script(_server_error(), _server_error(), _server_error(), "tweet")
     assert run(func, fake_time, max_attempts=4) == "tweet"
     assert fake_time.sleeps == [1.0, 2.0, 4.0]
@@ -258,16 +279,25 @@ def test_seed_schedule_three_503s_then_success(run: Runner, fake_time: FakeTime,
     ]
     assert retries[0]["exception"] == "HTTP 503: Service temporarily unavailable"
     assert retries[0]["level"] == "warning"
-    assert logged[-1] == {**logged[-1], "event": "Retry succeeded", "final_attempt": 4, "level": "info"}
+    assert logged[-1] == {
+        **logged[-1],
+        "event": "Retry succeeded",
+        "final_attempt": 4,
+        "level": "info",
+    }
 
 
-def test_success_first_time_logs_no_retry_events(run: Runner, fake_time: FakeTime, events: Any) -> None:
+def test_success_first_time_logs_no_retry_events(
+    run: Runner, fake_time: FakeTime, events: Any
+) -> None:
     assert run(_script("ok"), fake_time) == "ok"
     assert fake_time.sleeps == []
     assert events() == []
 
 
-def test_exhausted_raises_the_last_error_with_attempts(run: Runner, fake_time: FakeTime, events: Any) -> None:
+def test_exhausted_raises_the_last_error_with_attempts(
+    run: Runner, fake_time: FakeTime, events: Any
+) -> None:
     last = ServerError("still down", status_code=504)
     func = _script(_server_error(), _server_error(), last)
     with pytest.raises(ServerError) as caught:
@@ -276,8 +306,15 @@ def test_exhausted_raises_the_last_error_with_attempts(run: Runner, fake_time: F
     assert caught.value.attempts == 3
     assert fake_time.sleeps == [1.0, 2.0]
     logged = events()
-    assert names(logged) == ["API request failed", "Retry attempt"] * 2 + ["API request failed", "Retries exhausted"]
-    assert [e["retry_attempted"] for e in logged if e["event"] == "API request failed"] == [True, True, False]
+    assert names(logged) == ["API request failed", "Retry attempt"] * 2 + [
+        "API request failed",
+        "Retries exhausted",
+    ]
+    assert [e["retry_attempted"] for e in logged if e["event"] == "API request failed"] == [
+        True,
+        True,
+        False,
+    ]
     assert logged[-1]["attempts"] == 3
     assert logged[-1]["exception"] == "HTTP 504: still down"
 
@@ -293,7 +330,9 @@ def test_exhausted_raises_the_last_error_with_attempts(run: Runner, fake_time: F
         ValueError("a bug in the caller"),
     ],
 )
-def test_non_retryable_errors_get_one_attempt(run: Runner, fake_time: FakeTime, events: Any, error: Exception) -> None:
+def test_non_retryable_errors_get_one_attempt(
+    run: Runner, fake_time: FakeTime, events: Any, error: Exception
+) -> None:
     func = _script(error, "never")
     with pytest.raises(type(error)) as caught:
         run(func, fake_time, max_attempts=4)
@@ -312,7 +351,9 @@ def test_rate_limit_retry_waits_at_least_the_hint(run: Runner, fake_time: FakeTi
     assert fake_time.sleeps == [26.0]
 
 
-def test_hint_above_the_cap_stops_at_once_and_says_how_long(run: Runner, fake_time: FakeTime, events: Any) -> None:
+def test_hint_above_the_cap_stops_at_once_and_says_how_long(
+    run: Runner, fake_time: FakeTime, events: Any
+) -> None:
     func = _script(_rate_limit(90.0), "never")
     with pytest.raises(RateLimitError) as caught:
         run(func, fake_time, max_attempts=4, retry_rate_limits=True)
@@ -332,7 +373,9 @@ def test_deadline_covers_attempts_and_waits(run: Runner, fake_time: FakeTime) ->
     # 0.5 fail, wait 1, 2.0 fail, wait 2, 4.5 fail: a 4 s wait would pass 5 s
     assert fake_time.sleeps == [1.0, 2.0]
     assert caught.value.attempts == 3
-    assert caught.value.retry_after is None  # the 4 s wait was ours, not the server's: no "server asked to wait"
+    assert (
+        caught.value.retry_after is None
+    )  # the 4 s wait was ours, not the server's: no "server asked to wait"
     assert caught.value.message.endswith("(stopped: waiting 4s would pass the 5s deadline)")
 
 
@@ -367,7 +410,10 @@ def test_every_loop_logs_the_same_events(events: Any) -> None:
         func = _script(_server_error(), NetworkError("reset"), "ok")
         runner(func, FakeTime(), max_attempts=4)
         sequences.append(
-            [{k: v for k, v in e.items() if k not in ("timestamp", "latency_ms")} for e in events()[start:]]
+            [
+                {k: v for k, v in e.items() if k not in ("timestamp", "latency_ms")}
+                for e in events()[start:]
+            ]
         )
     assert all(seq == sequences[0] for seq in sequences)
     assert names(sequences[0]) == ["API request failed", "Retry attempt"] * 2 + ["Retry succeeded"]
@@ -426,7 +472,9 @@ def test_other_libraries_errors_are_classified(error: BaseException, retried: bo
 
 
 @pytest.mark.parametrize("engine", [retry_with_custom_backoff, retry_with_tenacity])
-def test_a_circuit_opening_during_the_wait_ends_with_the_last_real_error(engine: Any, events: Any) -> None:
+def test_a_circuit_opening_during_the_wait_ends_with_the_last_real_error(
+    engine: Any, events: Any
+) -> None:
     from tweetgen.resilience import CircuitBreaker
 
     fake = FakeTime()
@@ -442,8 +490,12 @@ def test_a_circuit_opening_during_the_wait_ends_with_the_last_real_error(engine:
         raise last
 
     with pytest.raises(ServerError) as caught:
-        engine(func, max_attempts=4, breaker=breaker, sleep=others_fail_while_we_wait, clock=fake.clock)
+        engine(
+            func, max_attempts=4, breaker=breaker, sleep=others_fail_while_we_wait, clock=fake.clock
+        )
     assert caught.value is last
     assert caught.value.attempts == 1
     assert caught.value.retry_after == pytest.approx(30.0)
-    assert [e["reason"] for e in events() if e["event"] == "Retries exhausted"] == ["circuit shared opened"]
+    assert [e["reason"] for e in events() if e["event"] == "Retries exhausted"] == [
+        "circuit shared opened"
+    ]

@@ -16,7 +16,9 @@ PROMPT = "Generate a witty tweet about unit tests.\nWrite at most 20 words."
 
 
 def prompt_for(topic: str, tone: str, max_words: int) -> str:
-    return DEFAULT_TEMPLATE.render(topic=topic, tone=tone, tone_description=TONES[tone], max_words=max_words)
+    return DEFAULT_TEMPLATE.render(
+        topic=topic, tone=tone, tone_description=TONES[tone], max_words=max_words
+    )
 
 
 def gemini_body(prompt: str = PROMPT, **config: Any) -> dict[str, Any]:
@@ -62,7 +64,18 @@ def test_parse_faults(spec: str | list[str], expected: list[Fault]) -> None:
 
 @pytest.mark.parametrize(
     "step",
-    ["bogus", "200", "700", "399", "429:abc", "ok:abc", "hang:soon", "503*x", "!!", "503:retry-after"],
+    [
+        "bogus",
+        "200",
+        "700",
+        "399",
+        "429:abc",
+        "ok:abc",
+        "hang:soon",
+        "503*x",
+        "!!",
+        "503:retry-after",
+    ],
 )
 def test_bad_fault_steps(step: str) -> None:
     with pytest.raises(ValueError, match="fault") as info:
@@ -74,7 +87,11 @@ def test_fault_script_order_and_default_ok() -> None:
     script = FaultScript(parse_faults("503,429:26s"))
     script.extend(parse_faults("drop"))
     assert len(script) == 3
-    assert [script.next().status, script.next().retry_delay, script.next().kind] == [503, "26s", "drop"]
+    assert [script.next().status, script.next().retry_delay, script.next().kind] == [
+        503,
+        "26s",
+        "drop",
+    ]
     assert len(script) == 0
     assert script.next() == Fault("ok")
     script.extend([Fault("html")])
@@ -107,7 +124,9 @@ def test_compose_unknown_tone_falls_back() -> None:
 
 
 @pytest.mark.parametrize("tone", TONE_NAMES)
-@pytest.mark.parametrize("topic", ["AI", "sustainable urban gardening in small apartments", "C++ & Rust"])
+@pytest.mark.parametrize(
+    "topic", ["AI", "sustainable urban gardening in small apartments", "C++ & Rust"]
+)
 def test_compose_never_exceeds_max_words(tone: str, topic: str) -> None:
     for max_words in range(1, 61):
         for seed in (None, 0, 1):
@@ -122,7 +141,8 @@ def test_compose_adds_a_hashtag_when_there_is_room() -> None:
 
 @pytest.mark.parametrize("tone", TONE_NAMES)
 @pytest.mark.parametrize(
-    ("topic", "max_words"), [("Python testing", 25), ("AI", 1), ("the future of remote work", 60), ("A.I.", 9)]
+    ("topic", "max_words"),
+    [("Python testing", 25), ("AI", 1), ("the future of remote work", 60), ("A.I.", 9)],
 )
 def test_read_prompt_reads_the_default_template(tone: str, topic: str, max_words: int) -> None:
     facts = read_prompt(prompt_for(topic, tone, max_words))
@@ -135,7 +155,12 @@ def test_read_prompt_reads_the_default_template(tone: str, topic: str, max_words
         ("", "something", "professional", 25),
         ("   \n  ", "something", "professional", 25),
         ("Tell me about cats please", "Tell me about cats please", "professional", 25),
-        ("one two three four five six seven eight", "one two three four five six", "professional", 25),
+        (
+            "one two three four five six seven eight",
+            "one two three four five six",
+            "professional",
+            25,
+        ),
         ("Summary:", "Summary", "professional", 25),
         ("Write at most 12 words on birds.", "Write at most 12 words on", "professional", 12),
         ("Generate an informative tweet about tea\nat most 0 words", "tea", "informative", 1),
@@ -164,7 +189,9 @@ def generate_url(server: SandboxServer, version: str = "v1beta", model: str = "g
 def test_server_answers_and_records(client: httpx.Client, version: str) -> None:
     with SandboxServer() as server:
         body = gemini_body(prompt_for("unit tests", "witty", 20), seed=5)
-        response = client.post(generate_url(server, version), json=body, headers={"x-goog-api-key": "sandbox-key"})
+        response = client.post(
+            generate_url(server, version), json=body, headers={"x-goog-api-key": "sandbox-key"}
+        )
         assert response.status_code == 200
         data = response.json()
         (candidate,) = data["candidates"]
@@ -204,7 +231,11 @@ def test_scripted_503_then_ok(client: httpx.Client) -> None:
         second = client.post(generate_url(server), json=gemini_body())
     assert first.status_code == 503
     assert first.json() == {
-        "error": {"code": 503, "message": "Service temporarily unavailable", "status": "UNAVAILABLE"}
+        "error": {
+            "code": 503,
+            "message": "Service temporarily unavailable",
+            "status": "UNAVAILABLE",
+        }
     }
     assert second.status_code == 200
 
@@ -216,7 +247,9 @@ def test_rate_limit_carries_retry_info(client: httpx.Client) -> None:
     assert response.status_code == 429
     error = response.json()["error"]
     assert error["status"] == "RESOURCE_EXHAUSTED"
-    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"} in error["details"]
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"} in error[
+        "details"
+    ]
     assert "26s" in error["message"]
 
 
@@ -231,7 +264,9 @@ def test_not_found_names_the_model_and_version(client: httpx.Client) -> None:
     with SandboxServer(faults="404") as server:
         response = client.post(generate_url(server, "v1", "gemini-1.5-pro"), json=gemini_body())
     assert response.status_code == 404
-    assert response.json()["error"]["message"].startswith("models/gemini-1.5-pro is not found for API version v1")
+    assert response.json()["error"]["message"].startswith(
+        "models/gemini-1.5-pro is not found for API version v1"
+    )
 
 
 @pytest.mark.parametrize(("sent", "status"), [("wrong", 400), (None, 400), ("right-key", 200)])
@@ -252,19 +287,43 @@ def test_require_key(client: httpx.Client, sent: str | None, status: int) -> Non
     [
         ("blocked", lambda r: r.json()["promptFeedback"]["blockReason"] == "SAFETY"),
         ("max-tokens", lambda r: r.json()["candidates"][0]["finishReason"] == "MAX_TOKENS"),
-        ("html", lambda r: r.headers["content-type"] == "text/html" and r.text.startswith("<html>")),
-        ("quoted", lambda r: r.json()["candidates"][0]["content"]["parts"][0]["text"].startswith('"')),
-        ("preamble", lambda r: r.json()["candidates"][0]["content"]["parts"][0]["text"].startswith("Here's a tweet")),
-        ("long", lambda r: len(r.json()["candidates"][0]["content"]["parts"][0]["text"].split()) == 60),
-        ("emoji", lambda r: r.json()["candidates"][0]["content"]["parts"][0]["text"] == "\U0001f680" * 150),
-        ("echo-key", lambda r: r.status_code == 400 and "echoed-key" in r.json()["error"]["message"]),
+        (
+            "html",
+            lambda r: r.headers["content-type"] == "text/html" and r.text.startswith("<html>"),
+        ),
+        (
+            "quoted",
+            lambda r: r.json()["candidates"][0]["content"]["parts"][0]["text"].startswith('"'),
+        ),
+        (
+            "preamble",
+            lambda r: r.json()["candidates"][0]["content"]["parts"][0]["text"].startswith(
+                "Here's a tweet"
+            ),
+        ),
+        (
+            "long",
+            lambda r: len(r.json()["candidates"][0]["content"]["parts"][0]["text"].split()) == 60,
+        ),
+        (
+            "emoji",
+            lambda r: (
+                r.json()["candidates"][0]["content"]["parts"][0]["text"] == "\U0001f680" * 150
+            ),
+        ),
+        (
+            "echo-key",
+            lambda r: r.status_code == 400 and "echoed-key" in r.json()["error"]["message"],
+        ),
         ("ok:0.01", lambda r: r.status_code == 200),
         ("hang:0.01", lambda r: r.status_code == 200),
     ],
 )
 def test_answer_faults(client: httpx.Client, faults: str, check: Any) -> None:
     with SandboxServer(faults=faults) as server:
-        response = client.post(generate_url(server), json=gemini_body(), headers={"x-goog-api-key": "echoed-key"})
+        response = client.post(
+            generate_url(server), json=gemini_body(), headers={"x-goog-api-key": "echoed-key"}
+        )
     assert check(response)
 
 
@@ -279,7 +338,9 @@ def test_answer_faults(client: httpx.Client, faults: str, check: Any) -> None:
 )
 def test_unknown_path_is_404(client: httpx.Client, method: str, path: str) -> None:
     with SandboxServer() as server:
-        response = client.request(method, server.url + path, json=gemini_body() if method == "POST" else None)
+        response = client.request(
+            method, server.url + path, json=gemini_body() if method == "POST" else None
+        )
     assert response.status_code == 404
     assert response.json()["error"]["status"] == "NOT_FOUND"
 
@@ -290,7 +351,9 @@ def test_unknown_path_is_404(client: httpx.Client, method: str, path: str) -> No
 )
 def test_invalid_request_body_is_400(client: httpx.Client, content: bytes) -> None:
     with SandboxServer() as server:
-        response = client.post(generate_url(server), content=content, headers={"content-type": "application/json"})
+        response = client.post(
+            generate_url(server), content=content, headers={"content-type": "application/json"}
+        )
     assert response.status_code == 400
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
 
@@ -299,9 +362,13 @@ def test_invalid_request_body_is_400(client: httpx.Client, content: bytes) -> No
     "config",
     [{"candidateCount": "abc"}, {"candidateCount": [2]}, ["not", "an", "object"]],
 )
-def test_invalid_generation_config_is_400_not_a_dropped_connection(client: httpx.Client, config: Any) -> None:
+def test_invalid_generation_config_is_400_not_a_dropped_connection(
+    client: httpx.Client, config: Any
+) -> None:
     with SandboxServer() as server:
-        response = client.post(generate_url(server), json={**gemini_body(), "generationConfig": config})
+        response = client.post(
+            generate_url(server), json={**gemini_body(), "generationConfig": config}
+        )
     assert response.status_code == 400
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
 

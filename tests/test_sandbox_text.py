@@ -58,7 +58,9 @@ def _made_of(body: str, known: frozenset[str]) -> bool:
     """Whether ``body`` is one or more of the ``known`` sentences, separated by spaces."""
     if body in known:
         return True
-    return any(body.startswith(one + " ") and _made_of(body[len(one) + 1 :], known) for one in known)
+    return any(
+        body.startswith(one + " ") and _made_of(body[len(one) + 1 :], known) for one in known
+    )
 
 
 def whole_problems(text: str, topic: str, tone: str, *, tags: tuple[str, ...] = ()) -> list[str]:
@@ -95,7 +97,9 @@ def assert_fits(text: str, *, max_words: int, max_chars: int = 280, link: bool =
 @pytest.mark.parametrize("tone", [*TONE_NAMES, "grumpy"])
 @pytest.mark.parametrize("topic", TOPICS)
 def test_every_limit_gives_25_different_whole_tweets(topic: str, tone: str) -> None:
-    longest: dict[str, int] = {}  # each tweet and the smallest limit it was written for (most tweets recur)
+    longest: dict[
+        str, int
+    ] = {}  # each tweet and the smallest limit it was written for (most tweets recur)
     for max_words in range(1, 61):
         tweets = [compose(topic, tone, max_words, seed=1, variant=v) for v in range(25)]
         assert len(set(tweets)) == 25, (max_words, tweets)
@@ -104,7 +108,10 @@ def test_every_limit_gives_25_different_whole_tweets(topic: str, tone: str) -> N
     for text, max_words in longest.items():
         assert whole_problems(text, topic, tone) == [], (max_words, text)
         assert_fits(text, max_words=max_words)
-        assert check_tweet(text, TweetRules(max_words=max_words, max_hashtags=2)).valid, (max_words, text)
+        assert check_tweet(text, TweetRules(max_words=max_words, max_hashtags=2)).valid, (
+            max_words,
+            text,
+        )
 
 
 @pytest.mark.parametrize("max_words", [1, 2, 3])
@@ -118,24 +125,46 @@ def test_one_to_three_words_is_a_short_complete_sentence(tone: str, max_words: i
 
 def test_the_hashtag_is_the_whole_topic_or_none() -> None:
     assert compose(LONG_TOPIC, "casual", 40, seed=1).endswith(" #LinuxOnTheDesktopIn2027")
-    assert "#" not in compose("sustainable urban gardening in small apartments", "casual", 60, seed=1)  # too long
+    assert "#" not in compose(
+        "sustainable urban gardening in small apartments", "casual", 60, seed=1
+    )  # too long
     assert "#LinuxOnThe " not in compose(LONG_TOPIC, "witty", 12, seed=1) + " "
 
 
 def test_a_topic_that_ends_a_sentence_is_not_punctuated_twice() -> None:
-    texts = {compose("A.I.", tone, w, seed=s) for tone in TONE_NAMES for w in range(1, 61) for s in range(3)}
+    texts = {
+        compose("A.I.", tone, w, seed=s)
+        for tone in TONE_NAMES
+        for w in range(1, 61)
+        for s in range(3)
+    }
     assert not [t for t in texts if re.search(r"A\.I\.[.!?]", t)]
 
 
 def test_deterministic_per_topic_tone_and_seed() -> None:
     first = [compose(LONG_TOPIC, tone, w, seed=9) for tone in TONE_NAMES for w in range(1, 61)]
-    assert first == [compose(LONG_TOPIC, tone, w, seed=9) for tone in TONE_NAMES for w in range(1, 61)]
+    assert first == [
+        compose(LONG_TOPIC, tone, w, seed=9) for tone in TONE_NAMES for w in range(1, 61)
+    ]
     assert len({compose(LONG_TOPIC, "witty", 30, seed=s) for s in range(10)}) > 1
 
 
 # --- property test over every limit and tone, topics of any shape ---------------------------------------------
 
-_ODD_WORDS = ["A.I.", "C++", "&", "2027", "café", "naïve", "日本語", "what?", "e.g.", "don't", "x.com", "v3.13"]
+_ODD_WORDS = [
+    "A.I.",
+    "C++",
+    "&",
+    "2027",
+    "café",
+    "naïve",
+    "日本語",
+    "what?",
+    "e.g.",
+    "don't",
+    "x.com",
+    "v3.13",
+]
 _WORD = st.one_of(
     st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=14),
     st.sampled_from(_ODD_WORDS),
@@ -171,12 +200,20 @@ def test_property_whole_sentences_within_the_limits(
     max_chars: int,
     tags: tuple[str, ...],
 ) -> None:
-    options = {"hashtags": hashtags, "emoji": emoji, "link": link, "max_chars": max_chars, "tags": tags}
+    options = {
+        "hashtags": hashtags,
+        "emoji": emoji,
+        "link": link,
+        "max_chars": max_chars,
+        "tags": tags,
+    }
     text = compose(topic, tone, max_words, seed=seed, variant=variant, **options)  # type: ignore[arg-type]
     assert text == compose(topic, tone, max_words, seed=seed, variant=variant, **options)  # type: ignore[arg-type]
     assert whole_problems(text, topic, tone, tags=tags) == []
     assert_fits(text, max_words=max_words, max_chars=max_chars, link=link)
-    if tags and len(tags) < max_words:  # asked-for hashtags are written whenever they leave room for a sentence
+    if (
+        tags and len(tags) < max_words
+    ):  # asked-for hashtags are written whenever they leave room for a sentence
         assert " ".join(tags) in text
     if not hashtags and not tags:
         assert "#" not in text.replace(topic, "")
@@ -198,10 +235,17 @@ def test_hashtags_the_prompt_asks_for_are_written_whole_within_the_limit(max_wor
 
 def test_the_prompt_gives_the_limits_the_link_and_the_hashtags() -> None:
     with TweetGenerator(provider="sandbox") as generator:
-        prompt = generator.prompt(LONG_TOPIC, "witty", 12, link="https://example.com/a", hashtags="python,ai")
+        prompt = generator.prompt(
+            LONG_TOPIC, "witty", 12, link="https://example.com/a", hashtags="python,ai"
+        )
         thread_prompt = generator.prompt(LONG_TOPIC, "witty", 12, thread=3)
     facts = read_prompt(prompt)
-    assert (facts.max_words, facts.max_chars, facts.link, facts.tags) == (11, 280, True, ("#python", "#ai"))
+    assert (facts.max_words, facts.max_chars, facts.link, facts.tags) == (
+        11,
+        280,
+        True,
+        ("#python", "#ai"),
+    )
     thread = read_prompt(thread_prompt)
     assert (thread.thread, thread.max_chars, thread.link) == (3, 270, False)
     parts = compose_facts(thread, seed=1).split("\n---\n")
@@ -209,7 +253,9 @@ def test_the_prompt_gives_the_limits_the_link_and_the_hashtags() -> None:
 
 
 def _generator(server: SandboxServer) -> TweetGenerator:
-    provider = GeminiProvider(api_key="test-key-123456", model="gemini-test", base_url=server.url, name="sandbox")
+    provider = GeminiProvider(
+        api_key="test-key-123456", model="gemini-test", base_url=server.url, name="sandbox"
+    )
     return TweetGenerator(provider=provider, regenerations=0)
 
 
@@ -217,8 +263,12 @@ def _generator(server: SandboxServer) -> TweetGenerator:
 def test_sandbox_threads_pass_at_once_at_every_limit(tone: str) -> None:
     with SandboxServer() as server, _generator(server) as generator:
         for max_words in range(1, 61):
-            link = None if max_words % 2 else "https://example.com/post"  # a link needs 2 words or more
-            thread = generator.generate_thread(LONG_TOPIC, tone, max_words, tweets=25, link=link, seed=max_words)
+            link = (
+                None if max_words % 2 else "https://example.com/post"
+            )  # a link needs 2 words or more
+            thread = generator.generate_thread(
+                LONG_TOPIC, tone, max_words, tweets=25, link=link, seed=max_words
+            )
             texts = [t.text for t in thread.tweets]
             assert len(set(texts)) == 25, (max_words, texts)
             for index, tweet in enumerate(thread.tweets, 1):
@@ -232,15 +282,33 @@ def test_sandbox_threads_pass_at_once_at_every_limit(tone: str) -> None:
 
 
 def _offline_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))
+    }
     return {**env, "TWEETGEN_PROVIDER": "sandbox"}
 
 
 def test_cli_generate_json_is_whole_at_ten_words(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "tweetgen", "generate", "--topic", LONG_TOPIC, "--tone", "witty"]
+    command = [
+        sys.executable,
+        "-m",
+        "tweetgen",
+        "generate",
+        "--topic",
+        LONG_TOPIC,
+        "--tone",
+        "witty",
+    ]
     options = ["--max-words", "10", "--json", "--quiet", "--log-file", str(tmp_path / "log.jsonl")]
     result = subprocess.run(
-        [*command, *options], env=_offline_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [*command, *options],
+        env=_offline_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
@@ -254,14 +322,37 @@ def test_cli_batch_of_varied_topics_and_limits_has_no_cut_tweet(tmp_path: Path) 
         topic, tone = TOPICS[index % 7], TONE_NAMES[index % 5]
         rows.append(f'r{index},"{topic}",{tone},{5 + (index * 7) % 36}')
     (tmp_path / "topics.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    command = [sys.executable, "-m", "tweetgen", "batch", "topics.csv", "-o", "out.jsonl", "--db", "t.db", "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "tweetgen",
+        "batch",
+        "topics.csv",
+        "-o",
+        "out.jsonl",
+        "--db",
+        "t.db",
+        "-q",
+    ]
     log = ["--log-file", str(tmp_path / "log.jsonl")]
     result = subprocess.run(
-        [*command, *log], env=_offline_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [*command, *log],
+        env=_offline_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(records) == 60
-    problems = [(r["max_words"], p) for r in records for p in whole_problems(r["text"], r["topic"], r["tone"])]
+    problems = [
+        (r["max_words"], p)
+        for r in records
+        for p in whole_problems(r["text"], r["topic"], r["tone"])
+    ]
     assert problems == []
     assert all(count_words(r["text"]) <= r["max_words"] for r in records)

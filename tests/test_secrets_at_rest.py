@@ -60,20 +60,30 @@ def _echoes() -> Callable[[Exchange], None]:
             turn = next(counter) % 9
         half = len(key) // 2
         if turn == 0:
-            exchange.respond(503, json={"error": {"code": 503, "message": f"overloaded for key {key}"}})
+            exchange.respond(
+                503, json={"error": {"code": 503, "message": f"overloaded for key {key}"}}
+            )
         elif turn == 1:
             exchange.respond(503, b"{}", reason=f"Unavailable {key}")
         elif turn == 2:
-            exchange.respond(502, f"<html>proxy error for {key}</html>", headers=[("Content-Type", "text/html")])
+            exchange.respond(
+                502, f"<html>proxy error for {key}</html>", headers=[("Content-Type", "text/html")]
+            )
         elif turn == 3:
-            exchange.respond(500, json={"error": {"message": "bad " + urllib.parse.quote(key, safe="")}})
+            exchange.respond(
+                500, json={"error": {"message": "bad " + urllib.parse.quote(key, safe="")}}
+            )
         elif turn == 4:
             encoded = base64.b64encode(b"u:" + key.encode()).decode()
             exchange.respond(500, json={"error": {"message": f"cred {encoded}"}})
         elif turn == 5:
-            exchange.respond(503, json={"error": {"message": f"part {key[:half]} and later {key[half:]}"}})
+            exchange.respond(
+                503, json={"error": {"message": f"part {key[:half]} and later {key[half:]}"}}
+            )
         elif turn == 6:
-            exchange.respond(503, json={"error": {"message": "see header"}}, headers=[("X-Debug-Key", key)])
+            exchange.respond(
+                503, json={"error": {"message": "see header"}}, headers=[("X-Debug-Key", key)]
+            )
         elif turn == 7:
             exchange.respond(json=gemini_body(f"Our key is {key} enjoy"))
         else:
@@ -94,7 +104,11 @@ def test_no_form_of_the_key_is_written_anywhere(tmp_path: Path, variable: str) -
     provider, prefix, length = PROVIDERS[variable]
     key = _fake_key(prefix, length, seed=len(variable))
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(12)))
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))
+    }
     outputs: list[bytes] = []
     with HostileServer(_echoes()) as server:
         env = {
@@ -104,22 +118,56 @@ def test_no_form_of_the_key_is_written_anywhere(tmp_path: Path, variable: str) -
             "OPENAI_BASE_URL": server.url + "/v1",
             "TWEETGEN_PROVIDER": provider,
         }
-        common = ["--log-level", "DEBUG", "--log-file", str(tmp_path / "t.log"), "--base-delay", "0"]
+        common = [
+            "--log-level",
+            "DEBUG",
+            "--log-file",
+            str(tmp_path / "t.log"),
+            "--base-delay",
+            "0",
+        ]
         runs = [
-            ["batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"), "--db", str(tmp_path / "t.db")],
-            ["batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.csv"), "--db", str(tmp_path / "t.db")],
-            ["generate", "--topic", "AI", "--db", str(tmp_path / "t.db"), "--metrics-file", str(tmp_path / "m.prom")],
+            [
+                "batch",
+                str(tmp_path / "in.txt"),
+                "-o",
+                str(tmp_path / "out.jsonl"),
+                "--db",
+                str(tmp_path / "t.db"),
+            ],
+            [
+                "batch",
+                str(tmp_path / "in.txt"),
+                "-o",
+                str(tmp_path / "out.csv"),
+                "--db",
+                str(tmp_path / "t.db"),
+            ],
+            [
+                "generate",
+                "--topic",
+                "AI",
+                "--db",
+                str(tmp_path / "t.db"),
+                "--metrics-file",
+                str(tmp_path / "m.prom"),
+            ],
             ["generate", "--topic", "AI", "--json", "--max-retries", "8"],
         ]
         for run in runs:
             result = subprocess.run(
-                [sys.executable, "-m", "tweetgen", *run, *common], env=env, capture_output=True, timeout=120
+                [sys.executable, "-m", "tweetgen", *run, *common],
+                env=env,
+                capture_output=True,
+                timeout=120,
             )
             assert result.returncode in (0, 1), result.stderr.decode(errors="replace")
             assert b"Traceback" not in result.stderr
             outputs += [result.stdout, result.stderr]
         assert server.count >= 12  # the server was really asked, and answered with the key
-    written = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and p.name != "in.txt"}
+    written = {
+        p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and p.name != "in.txt"
+    }
     assert {"t.db", "t.log", "out.jsonl", "out.csv", "m.prom"} <= set(written)
     written.update({f"output {i}": data for i, data in enumerate(outputs)})
     for name, data in written.items():

@@ -19,17 +19,27 @@ SEED = (ROOT / "docs" / "seed-readme.md").read_text(encoding="utf-8")
 SNIPPETS = re.findall(r"```python\n(.*?)```", SEED, flags=re.DOTALL)
 # What a reader brings to two snippets: the placeholder `your_function`, and the import of the first
 # snippet for the one that continues it ("In generate_tweet function"). Nothing else is added.
-PRELUDES = {1: "def your_function():\n    return 'called'\n\n", 3: "from main import generate_tweet\n\n"}
+PRELUDES = {
+    1: "def your_function():\n    return 'called'\n\n",
+    3: "from main import generate_tweet\n\n",
+}
 
 
 def _run(index: int, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "snippet.py"
     script.write_text(PRELUDES.get(index, "") + SNIPPETS[index], encoding="utf-8")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     return subprocess.run(
         [sys.executable, str(script)],
         cwd=tmp_path,
-        env={**base, "PYTHONPATH": str(ROOT), "TWEETGEN_LOG_FILE": str(tmp_path / "default.log"), **env},
+        env={
+            **base,
+            "PYTHONPATH": str(ROOT),
+            "TWEETGEN_LOG_FILE": str(tmp_path / "default.log"),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -36,8 +36,12 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 OK, FAIL = "ok", "failed"
 
 
-def _attempt(number: int, status: int | None, error: str | None = None, delay: float = 0.0) -> AttemptTrace:
-    trace = AttemptTrace(number=number, delay_before=delay, latency_ms=10.0, status_code=status, error_type=error)
+def _attempt(
+    number: int, status: int | None, error: str | None = None, delay: float = 0.0
+) -> AttemptTrace:
+    trace = AttemptTrace(
+        number=number, delay_before=delay, latency_ms=10.0, status_code=status, error_type=error
+    )
     if error is None:
         trace.input_tokens, trace.output_tokens = 10, 5
     else:
@@ -46,11 +50,29 @@ def _attempt(number: int, status: int | None, error: str | None = None, delay: f
 
 
 # (provider, model, status, final error type, latency ms, regenerations, attempts as (status, error, delay))
-DATASET: list[tuple[str, str, str, str | None, float, int, list[tuple[int | None, str | None, float]]]] = [
+DATASET: list[
+    tuple[str, str, str, str | None, float, int, list[tuple[int | None, str | None, float]]]
+] = [
     ("sandbox", "m1", OK, None, 100, 0, [(200, None, 0)]),
     ("sandbox", "m1", OK, None, 1200, 0, [(503, "ServerError", 0), (200, None, 1)]),
-    ("sandbox", "m1", OK, None, 3500, 0, [(503, "ServerError", 0), (None, "NetworkError", 1), (200, None, 2)]),
-    ("sandbox", "m1", FAIL, "ServerError", 7300, 0, [(503, "ServerError", d) for d in (0, 1, 2, 4)]),
+    (
+        "sandbox",
+        "m1",
+        OK,
+        None,
+        3500,
+        0,
+        [(503, "ServerError", 0), (None, "NetworkError", 1), (200, None, 2)],
+    ),
+    (
+        "sandbox",
+        "m1",
+        FAIL,
+        "ServerError",
+        7300,
+        0,
+        [(503, "ServerError", d) for d in (0, 1, 2, 4)],
+    ),
     ("gemini", "m2", FAIL, "AuthenticationError", 50, 0, [(401, "AuthenticationError", 0)]),
     ("gemini", "m2", OK, None, 300, 1, [(200, None, 0), (200, None, 0)]),
     ("gemini", "m2", OK, None, 80, 0, [(200, None, 0)]),
@@ -93,7 +115,9 @@ def empty(tmp_path: Path) -> Iterator[Store]:
 # --- percentiles -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("q", "expected"), [(0, 15), (5, 15), (30, 20), (40, 20), (50, 35), (99, 50), (100, 50)])
+@pytest.mark.parametrize(
+    ("q", "expected"), [(0, 15), (5, 15), (30, 20), (40, 20), (50, 35), (99, 50), (100, 50)]
+)
 def test_nearest_rank_percentiles_are_values_that_occurred(q: float, expected: float) -> None:
     assert percentile([50, 15, 40, 35, 20], q) == expected
 
@@ -104,7 +128,9 @@ def test_percentiles_of_one_to_a_hundred_are_exact() -> None:
     assert percentile([7.5], 99) == 7.5
 
 
-@pytest.mark.parametrize(("values", "q", "message"), [([], 50, "no values"), ([1.0], 101, "between 0 and 100")])
+@pytest.mark.parametrize(
+    ("values", "q", "message"), [([], 50, "no values"), ([1.0], 101, "between 0 and 100")]
+)
 def test_percentile_refuses_nonsense(values: list[float], q: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         percentile(values, q)
@@ -127,7 +153,11 @@ def test_stats_match_the_hand_computed_figures(store: Store) -> None:
     assert stats.regenerations == 1
     assert (stats.input_tokens, stats.output_tokens) == (60, 30)
     assert list(stats.errors_by_status.items()) == [("503", 6), ("401", 1), ("none", 1)]
-    assert list(stats.errors_by_type.items()) == [("ServerError", 6), ("AuthenticationError", 1), ("NetworkError", 1)]
+    assert list(stats.errors_by_type.items()) == [
+        ("ServerError", 6),
+        ("AuthenticationError", 1),
+        ("NetworkError", 1),
+    ]
     assert stats.failures_by_type == {"AuthenticationError": 1, "ServerError": 1}
     assert stats.latency == (
         LatencyRow("gemini", "m2", 2, 80, 300, 300, 300),
@@ -159,8 +189,14 @@ def test_since_keeps_only_later_calls_and_their_attempts(store: Store) -> None:
 
 def test_an_empty_store_gives_zeros_and_no_rates(empty: Store) -> None:
     stats = compute_stats(empty)
-    assert stats == Stats(latency_histogram=dict.fromkeys((label for label, _ in LATENCY_BUCKETS_MS), 0))
-    assert (stats.success_rate, stats.first_attempt_rate, stats.waited_per_call) == (None, None, None)
+    assert stats == Stats(
+        latency_histogram=dict.fromkeys((label for label, _ in LATENCY_BUCKETS_MS), 0)
+    )
+    assert (stats.success_rate, stats.first_attempt_rate, stats.waited_per_call) == (
+        None,
+        None,
+        None,
+    )
     assert render_text(stats) == "tweetgen stats (all time): no calls recorded\n"
     assert json.loads(render_json(stats))["calls"] == 0
 
@@ -177,7 +213,9 @@ def test_attempt_histogram_gaps_are_filled_with_zeros() -> None:
 def test_a_real_generator_run_is_counted(tmp_path: Path) -> None:
     fake = FakeTime()
     with Store(tmp_path / "run.db") as store, SandboxServer(faults="503*2") as server:
-        provider = GeminiProvider(api_key="k", model="gemini-flash-latest", base_url=server.url, name="sandbox")
+        provider = GeminiProvider(
+            api_key="k", model="gemini-flash-latest", base_url=server.url, name="sandbox"
+        )
         generator = TweetGenerator(
             provider=provider,
             settings=load_settings(env={}, dotenv_path=None),
@@ -196,7 +234,9 @@ def test_a_real_generator_run_is_counted(tmp_path: Path) -> None:
     assert stats.errors_by_status == {"503": 2}
     assert stats.failures_by_type == {"ServerError": 1}
     assert stats.waited_seconds == pytest.approx(1.0)
-    assert [(r.provider, r.model, r.count) for r in stats.latency] == [("sandbox", "gemini-flash-latest", 1)]
+    assert [(r.provider, r.model, r.count) for r in stats.latency] == [
+        ("sandbox", "gemini-flash-latest", 1)
+    ]
 
 
 # --- --since ---------------------------------------------------------------------------------
@@ -228,9 +268,13 @@ def test_a_naive_now_means_utc() -> None:
     assert parse_since("1h", now=NOW.replace(tzinfo=None)) == NOW - timedelta(hours=1)
 
 
-@pytest.mark.parametrize("text", ["", "yesterday", "1y", "-1h", "h", "2024-13-01", "99999999999999d", "1.5h"])
+@pytest.mark.parametrize(
+    "text", ["", "yesterday", "1y", "-1h", "h", "2024-13-01", "99999999999999d", "1.5h"]
+)
 def test_bad_since_values_are_input_errors(text: str) -> None:
-    with pytest.raises(InputError, match=r"invalid --since value .*ISO date.*30m, 1h, 7d") as caught:
+    with pytest.raises(
+        InputError, match=r"invalid --since value .*ISO date.*30m, 1h, 7d"
+    ) as caught:
         parse_since(text, now=NOW)
     assert caught.value.exit_code == 2
 
@@ -268,7 +312,12 @@ def test_the_text_report_shows_the_figures(store: Store) -> None:
     assert calls["attempts"] == ["14"]
     assert calls["tokens in / out"] == ["60", "/", "30"]
     assert calls["retry overhead (waiting)"] == ["11.00", "s", "1.57", "s", "per", "call"]
-    assert _bars(text, "Attempts per call") == {"1": (50, 3), "2": (33, 2), "3": (17, 1), "4": (17, 1)}
+    assert _bars(text, "Attempts per call") == {
+        "1": (50, 3),
+        "2": (33, 2),
+        "3": (17, 1),
+        "4": (17, 1),
+    }
     assert _section(text, "Failed attempts by status code") == [
         "  503                              6",
         "  401                              1",
@@ -284,7 +333,9 @@ def test_the_text_report_shows_the_figures(store: Store) -> None:
     assert list(histogram) == ["<100ms", "100-250ms", "250-500ms", "500ms-1s", "1-2.5s", "2.5-5s"]
     assert [count for _, count in histogram.values()] == [1, 1, 1, 0, 1, 1]
     assert histogram["500ms-1s"] == (0, 0)
-    assert text.startswith("tweetgen stats (all time)\n  calls from 2024-05-01 12:00:00Z to 2024-05-01 12:06:00Z\n")
+    assert text.startswith(
+        "tweetgen stats (all time)\n  calls from 2024-05-01 12:00:00Z to 2024-05-01 12:06:00Z\n"
+    )
 
 
 def test_the_text_report_fits_80_columns_whatever_the_names(tmp_path: Path) -> None:
@@ -309,7 +360,11 @@ def test_the_json_report_parses_and_keeps_its_keys(store: Store, empty: Store) -
     blank = json.loads(render_json(compute_stats(empty)))
     assert list(full) == list(blank)
     assert full["attempts_histogram"] == {"1": 3, "2": 2, "3": 1, "4": 1}
-    assert (full["success_rate"], full["first_attempt_rate"], full["waited_per_call"]) == (0.7143, 0.2857, 1.571)
+    assert (full["success_rate"], full["first_attempt_rate"], full["waited_per_call"]) == (
+        0.7143,
+        0.2857,
+        1.571,
+    )
     assert full["latency_ms"][1] == {
         "provider": "sandbox",
         "model": "m1",

@@ -35,9 +35,13 @@ from tweetgen.trace import AttemptTrace, CallTrace, Observer
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc).timestamp()
 
 
-def attempt(number: int, status: int | None = 200, *, delay: float = 0.0, error: str | None = None) -> AttemptTrace:
+def attempt(
+    number: int, status: int | None = 200, *, delay: float = 0.0, error: str | None = None
+) -> AttemptTrace:
     """A finished attempt: ok with tokens when ``error`` is None, else failed with ``status``."""
-    trace = AttemptTrace(number=number, delay_before=delay, started_at=T0 + number, latency_ms=40.0 * number)
+    trace = AttemptTrace(
+        number=number, delay_before=delay, started_at=T0 + number, latency_ms=40.0 * number
+    )
     trace.status_code = status
     if error:
         trace.error_type, trace.error_message = error, f"{error} on attempt {number}"
@@ -102,7 +106,12 @@ def test_a_recorded_call_reads_back_with_every_attempt(store: Store) -> None:
     call_id = store.record(retried_call())
     (row,) = store.calls()
     assert row.id == call_id
-    assert (row.request_id, row.idempotency_key, row.batch_id, row.row_number) == ("retried", "k1", "b1", 7)
+    assert (row.request_id, row.idempotency_key, row.batch_id, row.row_number) == (
+        "retried",
+        "k1",
+        "b1",
+        7,
+    )
     assert (row.provider, row.model, row.topic, row.tone, row.max_words) == (
         "sandbox",
         "gemini-flash-latest",
@@ -112,7 +121,12 @@ def test_a_recorded_call_reads_back_with_every_attempt(store: Store) -> None:
     )
     assert row.inputs == {"topic": "Python", "tone": "casual", "max_words": 20}
     assert (row.status, row.ok, row.text, row.error_type) == ("ok", True, "A tweet. #Python", None)
-    assert (row.attempts, row.regenerations, row.latency_ms, row.waited_seconds) == (3, 1, 123.4, 3.0)
+    assert (row.attempts, row.regenerations, row.latency_ms, row.waited_seconds) == (
+        3,
+        1,
+        123.4,
+        3.0,
+    )
     assert (row.input_tokens, row.output_tokens) == (10, 5)
     assert row.created_at == "2024-05-01T12:00:00.000000Z"
 
@@ -125,11 +139,17 @@ def test_a_recorded_call_reads_back_with_every_attempt(store: Store) -> None:
     assert [a.delay_before for a in attempts] == [0.0, 1.0, 2.0]
     assert attempts[0].error_message == "ServerError on attempt 1"
     assert attempts[2].started_at == "2024-05-01T12:00:03.000000Z"
-    assert (attempts[2].finish_reason, attempts[2].input_tokens, attempts[2].output_tokens) == ("STOP", 10, 5)
+    assert (attempts[2].finish_reason, attempts[2].input_tokens, attempts[2].output_tokens) == (
+        "STOP",
+        10,
+        5,
+    )
 
 
 def test_attempt_numbers_may_restart_after_a_regeneration(store: Store) -> None:
-    call_id = store.record(call("regen", [attempt(1), attempt(2, 503, error="ServerError"), attempt(1)]))
+    call_id = store.record(
+        call("regen", [attempt(1), attempt(2, 503, error="ServerError"), attempt(1)])
+    )
     assert [(a.seq, a.number) for a in store.attempts(call_id)] == [(1, 1), (2, 2), (3, 1)]
 
 
@@ -167,7 +187,11 @@ def test_the_observer_records_finished_calls_with_their_scratch_metadata(store: 
     assert isinstance(observer, Observer)
     assert isinstance(observer, StoreObserver)
     plain = call("plain", observers=[observer])
-    tagged = call("tagged", scratch={"batch_id": "own", "row_number": 3, "idempotency_key": "k"}, observers=[observer])
+    tagged = call(
+        "tagged",
+        scratch={"batch_id": "own", "row_number": 3, "idempotency_key": "k"},
+        observers=[observer],
+    )
     for trace in (plain, tagged):
         trace.notify("call_finished")
     rows = {r.request_id: r for r in store.calls()}
@@ -176,7 +200,11 @@ def test_the_observer_records_finished_calls_with_their_scratch_metadata(store: 
         None,
         None,
     )
-    assert (rows["tagged"].batch_id, rows["tagged"].row_number, rows["tagged"].idempotency_key) == ("own", 3, "k")
+    assert (rows["tagged"].batch_id, rows["tagged"].row_number, rows["tagged"].idempotency_key) == (
+        "own",
+        3,
+        "k",
+    )
 
 
 def test_the_observer_skips_interrupted_calls(store: Store) -> None:
@@ -186,13 +214,17 @@ def test_the_observer_skips_interrupted_calls(store: Store) -> None:
     assert list(store.calls()) == []
 
 
-def test_a_failing_store_never_breaks_the_call(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_store_never_breaks_the_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.ERROR, logger="tweetgen")
     closed = Store(tmp_path / "t.db")
     closed.close()
     trace = call(observers=[closed.observer()])
     trace.notify("call_finished")
-    assert [r.getMessage() for r in caplog.records] == [f"observer {closed.observer()!r} failed in call_finished"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"observer {closed.observer()!r} failed in call_finished"
+    ]
 
 
 # --- idempotency ---------------------------------------------------------------------------
@@ -220,10 +252,15 @@ def test_the_idempotency_key_is_a_stable_sha256_of_canonical_json() -> None:
         ({**INPUTS, "max_words": 21}, SETTINGS),
         (INPUTS, {**SETTINGS, "model": "gemini-pro"}),
         (INPUTS, {**SETTINGS, "template": "thread"}),
-        ({**INPUTS, "model": "gemini-flash-latest"}, {k: v for k, v in SETTINGS.items() if k != "model"}),
+        (
+            {**INPUTS, "model": "gemini-flash-latest"},
+            {k: v for k, v in SETTINGS.items() if k != "model"},
+        ),
     ],
 )
-def test_anything_that_changes_the_output_changes_the_key(inputs: dict[str, Any], settings: dict[str, Any]) -> None:
+def test_anything_that_changes_the_output_changes_the_key(
+    inputs: dict[str, Any], settings: dict[str, Any]
+) -> None:
     assert idempotency_key(inputs, settings) != idempotency_key(INPUTS, SETTINGS)
 
 
@@ -264,7 +301,11 @@ def test_rows_for_batch_picks_one_call_per_row_preferring_success(store: Store) 
         store.record(call(request_id, status=status), batch_id="b", row_number=row_number)
     store.record(call("elsewhere"), batch_id="other", row_number=1)
     rows = store.rows_for_batch("b")
-    assert [(r.row_number, r.request_id) for r in rows] == [(1, "r1-ok"), (2, "r2-ok"), (3, "r3-fail-again")]
+    assert [(r.row_number, r.request_id) for r in rows] == [
+        (1, "r1-ok"),
+        (2, "r2-ok"),
+        (3, "r3-fail-again"),
+    ]
     assert store.rows_for_batch("missing") == []
 
 
@@ -326,7 +367,9 @@ def test_a_file_from_a_newer_tweetgen_is_refused(tmp_path: Path) -> None:
     raw = sqlite3.connect(path)
     raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
-    with pytest.raises(ConfigurationError, match=r"schema version 2.*newer tweetgen.*upgrade") as caught:
+    with pytest.raises(
+        ConfigurationError, match=r"schema version 2.*newer tweetgen.*upgrade"
+    ) as caught:
         Store(path)
     assert caught.value.exit_code == 2
 
@@ -343,7 +386,9 @@ def test_a_later_migration_is_one_more_function(tmp_path: Path) -> None:
     raw = sqlite3.connect(path, isolation_level=None)
     assert _migrate(raw, (*MIGRATIONS, _v2), path) == SCHEMA_VERSION + 1
     assert raw.execute("SELECT campaign FROM calls").fetchall() == [("launch",)]
-    assert _migrate(raw, (*MIGRATIONS, _v2), path) == SCHEMA_VERSION + 1  # already there: nothing to do
+    assert (
+        _migrate(raw, (*MIGRATIONS, _v2), path) == SCHEMA_VERSION + 1
+    )  # already there: nothing to do
     raw.close()
 
 
@@ -359,7 +404,10 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="migration bug"):
         _migrate(raw, (*MIGRATIONS, broken), path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+    assert (
+        raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0]
+        == 0
+    )
     raw.close()
 
 
@@ -397,9 +445,7 @@ def _half_calls(path: Path) -> int:
     """How many calls have a different number of attempt rows than they claim."""
     raw = sqlite3.connect(path)
     try:
-        query = (
-            "SELECT count(*) FROM calls c WHERE c.attempts != (SELECT count(*) FROM attempts a WHERE a.call_id = c.id)"
-        )
+        query = "SELECT count(*) FROM calls c WHERE c.attempts != (SELECT count(*) FROM attempts a WHERE a.call_id = c.id)"
         return int(raw.execute(query).fetchone()[0])
     finally:
         raw.close()
@@ -421,7 +467,9 @@ def test_threads_write_while_another_connection_reads(tmp_path: Path) -> None:
 
     def work(worker: int) -> None:
         for n in range(25):
-            attempts = [attempt(k, 503, error="ServerError") for k in range(1, n % 3 + 1)] + [attempt(n % 3 + 1)]
+            attempts = [attempt(k, 503, error="ServerError") for k in range(1, n % 3 + 1)] + [
+                attempt(n % 3 + 1)
+            ]
             observer.call_finished(call(f"w{worker}-{n}", attempts))
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]

@@ -14,12 +14,18 @@ from tweetgen.sandbox import SandboxServer
 
 def _run_on_a_terminal(args: list[str], cwd: Path, **extra: str) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal (stdout piped); return exit code, stdout, terminal text."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
+    }
     env.update(extra)
     main, secondary = pty.openpty()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tweetgen", *args], stdout=subprocess.PIPE, stderr=secondary, cwd=cwd, env=env
+            [sys.executable, "-m", "tweetgen", *args],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            cwd=cwd,
+            env=env,
         )
         os.close(secondary)
         secondary = -1
@@ -55,7 +61,18 @@ def test_a_terminal_shows_the_tweet_and_warnings_while_the_file_keeps_info(tmp_p
 
 def test_a_log_level_asked_for_is_shown_on_the_terminal_too(tmp_path: Path) -> None:
     code, _, terminal = _run_on_a_terminal(
-        ["generate", "--topic", "Python", "--provider", "sandbox", "--log-file", "", "--log-level", "info"], tmp_path
+        [
+            "generate",
+            "--topic",
+            "Python",
+            "--provider",
+            "sandbox",
+            "--log-file",
+            "",
+            "--log-level",
+            "info",
+        ],
+        tmp_path,
     )
     assert code == 0, terminal
     assert "Making API request" in terminal
@@ -63,9 +80,22 @@ def test_a_log_level_asked_for_is_shown_on_the_terminal_too(tmp_path: Path) -> N
 
 def test_warnings_print_above_a_live_progress_bar_on_their_own_lines(tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(30)))
-    with SandboxServer(faults="ok*10,503*3", latency=0.05) as server:  # the bar is drawn before the retries
+    with SandboxServer(
+        faults="ok*10,503*3", latency=0.05
+    ) as server:  # the bar is drawn before the retries
         code, _, terminal = _run_on_a_terminal(
-            ["batch", "in.txt", "-o", "out.jsonl", "--provider", "gemini", "--base-delay", "0", "--concurrency", "1"],
+            [
+                "batch",
+                "in.txt",
+                "-o",
+                "out.jsonl",
+                "--provider",
+                "gemini",
+                "--base-delay",
+                "0",
+                "--concurrency",
+                "1",
+            ],
             tmp_path,
             GEMINI_BASE_URL=server.url,
             GEMINI_API_KEY="terminal-test-key",
@@ -74,4 +104,6 @@ def test_warnings_print_above_a_live_progress_bar_on_their_own_lines(tmp_path: P
     lines = [line for line in terminal.replace("\r", "\n").splitlines() if "Retry attempt" in line]
     assert len(lines) >= 3
     assert not any("batch" in line for line in lines)  # never drawn over or into the bar's line
-    assert any("batch" in line and "30/30" in line for line in terminal.replace("\r", "\n").splitlines())
+    assert any(
+        "batch" in line and "30/30" in line for line in terminal.replace("\r", "\n").splitlines()
+    )

@@ -31,7 +31,24 @@ LINK = "https://example.com/launch"
 _ASKED_WORDS = re.compile(r"at most (\d+) words")
 _ASKED_TWEETS = re.compile(r"thread of (\d+) tweets")
 # short words, so that 60 of them stay far within the characters the prompt allows
-_VOCABULARY = ("go", "we", "do", "it", "up", "so", "no", "on", "by", "my", "be", "to", "in", "at", "us", "me")
+_VOCABULARY = (
+    "go",
+    "we",
+    "do",
+    "it",
+    "up",
+    "so",
+    "no",
+    "on",
+    "by",
+    "my",
+    "be",
+    "to",
+    "in",
+    "at",
+    "us",
+    "me",
+)
 
 
 def obeying_answer(prompt: str) -> str:
@@ -40,7 +57,10 @@ def obeying_answer(prompt: str) -> str:
     words = int(_ASKED_WORDS.findall(prompt)[-1])
     tweets = int(_ASKED_TWEETS.search(prompt).group(1))  # type: ignore[union-attr]
     pool = itertools.cycle(_VOCABULARY)
-    parts = [" ".join(f"{next(pool)}{i}" if j == 0 else next(pool) for j in range(words)) for i in range(tweets)]
+    parts = [
+        " ".join(f"{next(pool)}{i}" if j == 0 else next(pool) for j in range(words))
+        for i in range(tweets)
+    ]
     return "\n---\n".join(parts)
 
 
@@ -55,7 +75,9 @@ class ObeyingModel:
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         self.prompts.append(request.prompt)
-        return GenerationResult(texts=(obeying_answer(request.prompt),), provider=self.name, model=self.model)
+        return GenerationResult(
+            texts=(obeying_answer(request.prompt),), provider=self.name, model=self.model
+        )
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         return self.generate(request)
@@ -66,20 +88,29 @@ class ObeyingModel:
 
 @pytest.mark.parametrize("link", [None, LINK], ids=["no-link", "link"])
 @pytest.mark.parametrize("numbering", [True, False], ids=["numbered", "unnumbered"])
-def test_a_model_that_obeys_exactly_passes_at_every_word_limit(numbering: bool, link: str | None) -> None:
+def test_a_model_that_obeys_exactly_passes_at_every_word_limit(
+    numbering: bool, link: str | None
+) -> None:
     model = ObeyingModel()
     low, high = MAX_WORDS_RANGE
     with TweetGenerator(provider=model, regenerations=2) as generator:
         for max_words in range(max(low, 2 if link else 1), high + 1):
             model.prompts.clear()
             thread = generator.generate_thread(
-                "Linux on the desktop in 2027", "casual", max_words, tweets=3, numbering=numbering, link=link
+                "Linux on the desktop in 2027",
+                "casual",
+                max_words,
+                tweets=3,
+                numbering=numbering,
+                link=link,
             )
             context = (max_words, [t.text for t in thread.tweets])
             assert len(model.prompts) == 1, context  # passed at once: no regeneration
             asked = int(_ASKED_WORDS.findall(model.prompts[0])[-1])
             assert asked == max_words - (1 if link else 0), context
-            assert [t.words for t in thread.tweets] == [max_words] * 3, context  # every word the limit allows
+            assert [t.words for t in thread.tweets] == [max_words] * 3, (
+                context
+            )  # every word the limit allows
             for index, tweet in enumerate(thread.tweets, 1):
                 assert tweet.text.endswith(f" {index}/3") == numbering, context
                 assert (LINK in tweet.text) == bool(link), context
@@ -101,8 +132,12 @@ def test_the_counter_is_counted_in_the_characters() -> None:
 def test_a_counter_left_out_of_the_words_is_only_the_one_at_the_end() -> None:
     rules = TweetRules(max_words=2)
     assert check_tweet("one two 2/3", rules, counter="2/3").words == 2
-    assert check_tweet("one two 2/3", rules, counter="1/3").words == 3  # not this tweet's counter: counted
-    assert count_words("one two 2/3") == 3  # the counter is a word to count_words; only the check sets it aside
+    assert (
+        check_tweet("one two 2/3", rules, counter="1/3").words == 3
+    )  # not this tweet's counter: counted
+    assert (
+        count_words("one two 2/3") == 3
+    )  # the counter is a word to count_words; only the check sets it aside
 
 
 def test_too_many_words_are_still_rejected_with_the_numbers_a_reader_counts() -> None:
@@ -113,7 +148,10 @@ def test_too_many_words_are_still_rejected_with_the_numbers_a_reader_counts() ->
             return GenerationResult(texts=(text,), provider=self.name, model=self.model)
 
     model = Chatty()
-    with TweetGenerator(provider=model, regenerations=1) as generator, pytest.raises(TweetValidationError) as caught:
+    with (
+        TweetGenerator(provider=model, regenerations=1) as generator,
+        pytest.raises(TweetValidationError) as caught,
+    ):
         generator.generate_thread("Go", max_words=10, tweets=2)
     assert "tweet 1: that was 11 words; the limit is 10" in str(caught.value)
     assert len(model.prompts) == 2
@@ -124,11 +162,17 @@ def test_too_many_words_are_still_rejected_with_the_numbers_a_reader_counts() ->
 def test_one_word_with_a_link_is_refused_before_any_call(numbering: bool) -> None:
     model = ObeyingModel()
     with TweetGenerator(provider=model) as generator:
-        with pytest.raises(InputError, match=r"link.* counts as one of the .*2 words or more, got 1"):
+        with pytest.raises(
+            InputError, match=r"link.* counts as one of the .*2 words or more, got 1"
+        ):
             generator.generate_thread("AI", max_words=1, tweets=3, numbering=numbering, link=LINK)
         with pytest.raises(InputError, match=r"link.* counts as one of the"):
-            generator.generate("AI", max_words=1, link=LINK)  # a single tweet has the same arithmetic
-        thread = generator.generate_thread("AI", max_words=2, tweets=3, numbering=numbering, link=LINK)
+            generator.generate(
+                "AI", max_words=1, link=LINK
+            )  # a single tweet has the same arithmetic
+        thread = generator.generate_thread(
+            "AI", max_words=2, tweets=3, numbering=numbering, link=LINK
+        )
     assert len(model.prompts) == 1
     assert [t.words for t in thread.tweets] == [2, 2, 2]  # one word of text and the link
 
@@ -150,17 +194,27 @@ def _obeying_gemini(exchange: Exchange) -> None:
     exchange.respond(200, json=gemini_body(obeying_answer(prompt)))
 
 
-def _tweetgen(tmp_path: Path, server: HostileServer, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))}
+def _tweetgen(
+    tmp_path: Path, server: HostileServer, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_", "OPENAI_"))
+    }
     env.update(GEMINI_BASE_URL=server.url, GEMINI_API_KEY="test-key-123456")
     command = [sys.executable, "-m", "tweetgen", "thread", "--provider", "gemini", "--quiet", *args]
     log = ["--log-file", str(tmp_path / "log.jsonl")]
-    return subprocess.run([*command, *log], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*command, *log], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_thread_of_ten_words_passes_at_once(tmp_path: Path) -> None:
     with HostileServer(_obeying_gemini) as server:
-        result = _tweetgen(tmp_path, server, "--topic", "Rust", "--tweets", "3", "--max-words", "10", "--json")
+        result = _tweetgen(
+            tmp_path, server, "--topic", "Rust", "--tweets", "3", "--max-words", "10", "--json"
+        )
         requests = server.count
     assert result.returncode == 0, result.stderr
     assert requests == 1
@@ -172,7 +226,9 @@ def test_cli_thread_of_ten_words_passes_at_once(tmp_path: Path) -> None:
 
 def test_cli_one_word_numbered_with_a_link_is_exit_2_before_any_call(tmp_path: Path) -> None:
     with HostileServer(_obeying_gemini) as server:
-        result = _tweetgen(tmp_path, server, "--topic", "AI", "--tweets", "3", "--max-words", "1", "--link", LINK)
+        result = _tweetgen(
+            tmp_path, server, "--topic", "AI", "--tweets", "3", "--max-words", "1", "--link", LINK
+        )
         requests = server.count
     assert result.returncode == 2
     assert requests == 0
@@ -193,7 +249,10 @@ def test_a_thread_tweet_that_repeats_a_key_is_never_valid() -> None:
             return GenerationResult(texts=(text,), provider=self.name, model=self.model)
 
     model = Leaky()
-    with TweetGenerator(provider=model, regenerations=1) as generator, pytest.raises(TweetValidationError) as caught:
+    with (
+        TweetGenerator(provider=model, regenerations=1) as generator,
+        pytest.raises(TweetValidationError) as caught,
+    ):
         generator.generate_thread("Go", max_words=10, tweets=3)
     assert "tweet 2: it contains an API key" in str(caught.value)
     assert key not in str(caught.value)

@@ -113,7 +113,9 @@ def test_weighted_length_matches_shipped_conformance_data() -> None:
         cases.extend(tests["WeightedTweetsCounterTest"])
     assert cases
     for case in cases:
-        assert weighted_length(case["text"]) == case["expected"]["weightedLength"], case["description"]
+        assert weighted_length(case["text"]) == case["expected"]["weightedLength"], case[
+            "description"
+        ]
 
 
 # --- count_words -----------------------------------------------------------
@@ -422,7 +424,9 @@ def test_check_tweet_counts_urls_as_23_characters() -> None:
 
 def _check(text: str, words: int, *, valid: bool = True) -> TweetCheck:
     reasons = () if valid else ("it was empty",)
-    return TweetCheck(text=text, weighted_length=len(text), words=words, hashtags=0, reasons=reasons)
+    return TweetCheck(
+        text=text, weighted_length=len(text), words=words, hashtags=0, reasons=reasons
+    )
 
 
 def test_rank_candidates_valid_first_then_closest_to_target() -> None:
@@ -488,11 +492,15 @@ def test_numbering_counts_towards_length_when_checked() -> None:
     numbered = number_thread(["one two three four five", "x" * 276, "x" * 277])
     assert check_tweet(numbered[0], rules).reasons == ("that was 6 words; the limit is 5",)
     assert check_tweet(numbered[1], rules).valid
-    assert check_tweet(numbered[2], rules).reasons == ("that was 281 weighted characters; the limit is 280",)
+    assert check_tweet(numbered[2], rules).reasons == (
+        "that was 281 weighted characters; the limit is 280",
+    )
 
 
 _ASCII_TWEETS = st.lists(
-    st.sampled_from([*"abcXYZ019 .,:/#@_-'!?\n", "example.com", "http://", "t.co/x", "#AI", " 1.5", "x.py"]),
+    st.sampled_from(
+        [*"abcXYZ019 .,:/#@_-'!?\n", "example.com", "http://", "t.co/x", "#AI", " 1.5", "x.py"]
+    ),
     max_size=40,
 ).map("".join)
 

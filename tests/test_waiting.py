@@ -19,12 +19,17 @@ def test_wait_until_returns_the_first_truthy_value() -> None:
 
 
 def test_wait_until_names_what_it_waited_for_and_the_last_value() -> None:
-    with pytest.raises(pytest.fail.Exception, match=r"gave up after 0.05 s waiting for the moon \(last value: \[\]\)"):
+    with pytest.raises(
+        pytest.fail.Exception,
+        match=r"gave up after 0.05 s waiting for the moon \(last value: \[\]\)",
+    ):
         wait_until(list, what="the moon", timeout=0.05, interval=0.01)
 
 
 def test_wait_until_stops_at_once_when_the_child_has_exited(children: Children) -> None:
-    process = children.start([sys.executable, "-c", "import sys; sys.exit('boom')"], stderr=subprocess.PIPE, text=True)
+    process = children.start(
+        [sys.executable, "-c", "import sys; sys.exit('boom')"], stderr=subprocess.PIPE, text=True
+    )
     with pytest.raises(pytest.fail.Exception) as caught:
         wait_until(lambda: False, what="progress", timeout=600, process=process)
     assert "exited with code 1 before progress (last value: False)" in str(caught.value)
@@ -48,7 +53,9 @@ def test_store_rows_is_none_until_the_store_can_answer(tmp_path: Path) -> None:
     try:
         assert store_rows(path, "SELECT COUNT(*) FROM calls") is None  # the schema is not there yet
         assert store_count(path, "SELECT COUNT(*) FROM calls") == 0
-        connection.executescript("CREATE TABLE calls (status TEXT); INSERT INTO calls VALUES ('ok'), ('ok');")
+        connection.executescript(
+            "CREATE TABLE calls (status TEXT); INSERT INTO calls VALUES ('ok'), ('ok');"
+        )
         assert store_count(path, "SELECT COUNT(*) FROM calls WHERE status = 'ok'") == 2
         connection.execute("BEGIN EXCLUSIVE")  # a writer holds the lock: "not yet", not an error
         assert store_rows(path, "SELECT COUNT(*) FROM calls") is None
@@ -58,7 +65,9 @@ def test_store_rows_is_none_until_the_store_can_answer(tmp_path: Path) -> None:
 
 def test_children_are_killed_reaped_and_closed(tmp_path: Path) -> None:
     spawned = Children()
-    process = spawned.start([sys.executable, "-c", "import time; time.sleep(600)"], stdout=subprocess.PIPE)
+    process = spawned.start(
+        [sys.executable, "-c", "import time; time.sleep(600)"], stdout=subprocess.PIPE
+    )
     spawned.close()
     assert process.returncode == -signal.SIGKILL  # killed, and waited for
     assert process.stdout is not None

@@ -30,7 +30,14 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .api import agenerate, agenerate_tweet, generate, generate_thread, generate_tweet, generate_variants
+    from .api import (
+        agenerate,
+        agenerate_tweet,
+        generate,
+        generate_thread,
+        generate_tweet,
+        generate_variants,
+    )
     from .generator import TweetGenerator
     from .logs import setup_logging
     from .prompts import PromptTemplate, TemplateRegistry, register_tone

@@ -9,7 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from .config import load_settings
-from .generator import DEFAULT_REGENERATIONS, DEFAULT_RETRY_RESERVE, TweetGenerator, log_breaker_change
+from .generator import (
+    DEFAULT_REGENERATIONS,
+    TweetGenerator,
+    log_breaker_change,
+)
 from .request import check_input
 from .resilience import BreakerRegistry, RetryBudget
 from .results import Thread, Tweet
@@ -25,7 +29,14 @@ __all__ = [
     "generate_variants",
 ]
 
-_POLICY_KEYS = ("base_delay", "max_delay", "jitter", "deadline", "retry_rate_limits", "max_retry_after")
+_POLICY_KEYS = (
+    "base_delay",
+    "max_delay",
+    "jitter",
+    "deadline",
+    "retry_rate_limits",
+    "max_retry_after",
+)
 _SETTING_KEYS = ("api_key", "base_url", "api_version", "model", "timeout")
 _GENERATOR_KEYS = ("provider", "engine", "regenerations")
 _cache: dict[tuple[Any, ...], TweetGenerator] = {}
@@ -48,7 +59,9 @@ atexit.register(close_cached)
 
 def _split(max_retries: int, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Pop the generator's settings out of ``options``; what is left are the call's options."""
-    policy = RetryPolicy.from_retries(max_retries, **{k: options.pop(k) for k in _POLICY_KEYS if k in options})
+    policy = RetryPolicy.from_retries(
+        max_retries, **{k: options.pop(k) for k in _POLICY_KEYS if k in options}
+    )
     settings = load_settings(**{k: options.pop(k) for k in _SETTING_KEYS if k in options})
     init: dict[str, Any] = {k: options.pop(k) for k in _GENERATOR_KEYS if k in options}
     init.setdefault("regenerations", DEFAULT_REGENERATIONS)
@@ -72,13 +85,17 @@ def _shared(key: tuple[Any, ...] | None, policy: RetryPolicy) -> dict[str, Any]:
         return {}
     with _cache_lock:
         if key not in _resilience:
-            reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
-            _resilience[key] = (BreakerRegistry(on_state_change=log_breaker_change), RetryBudget(reserve=reserve))
+            _resilience[key] = (
+                BreakerRegistry(on_state_change=log_breaker_change),
+                RetryBudget.for_policy(policy),
+            )
         breakers, budget = _resilience[key]
     return {"circuit_breaker": breakers, "retry_budget": budget}
 
 
-def _cached(max_retries: int, options: dict[str, Any]) -> tuple[TweetGenerator, dict[str, Any], bool]:
+def _cached(
+    max_retries: int, options: dict[str, Any]
+) -> tuple[TweetGenerator, dict[str, Any], bool]:
     """A generator for these settings (cached: one HTTP client reused), the call options, and whether it is
     a one-off the caller must close (built around provider objects the caller passed)."""
     sleep = options.pop("sleep", None)
@@ -96,7 +113,9 @@ def _cached(max_retries: int, options: dict[str, Any]) -> tuple[TweetGenerator, 
 
 
 @contextmanager
-def _generator(max_retries: int, options: dict[str, Any]) -> Iterator[tuple[TweetGenerator, dict[str, Any]]]:
+def _generator(
+    max_retries: int, options: dict[str, Any]
+) -> Iterator[tuple[TweetGenerator, dict[str, Any]]]:
     generator, call, one_off = _cached(max_retries, dict(options))
     try:
         yield generator, call
@@ -106,7 +125,11 @@ def _generator(max_retries: int, options: dict[str, Any]) -> Iterator[tuple[Twee
 
 
 def generate(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
+    topic: str,
+    tone: str = "professional",
+    max_words: int = 25,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    **options: Any,
 ) -> Tweet:
     """Generate a :class:`Tweet` (text plus provider, model, attempts, latency, usage)."""
     check_input(topic, tone, max_words)
@@ -115,7 +138,11 @@ def generate(
 
 
 def generate_tweet(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
+    topic: str,
+    tone: str = "professional",
+    max_words: int = 25,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    **options: Any,
 ) -> str:
     """Generate a tweet's text, retrying transient failures ``max_retries`` times (the seed's API)."""
     return generate(topic, tone, max_words, max_retries, **options).text
@@ -150,7 +177,11 @@ def generate_thread(
 
 
 async def agenerate(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
+    topic: str,
+    tone: str = "professional",
+    max_words: int = 25,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    **options: Any,
 ) -> Tweet:
     """The async twin of :func:`generate` (a fresh async client per call; reuse a TweetGenerator for many)."""
     check_input(topic, tone, max_words)
@@ -166,7 +197,11 @@ async def agenerate(
 
 
 async def agenerate_tweet(
-    topic: str, tone: str = "professional", max_words: int = 25, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any
+    topic: str,
+    tone: str = "professional",
+    max_words: int = 25,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    **options: Any,
 ) -> str:
     """The async twin of :func:`generate_tweet`."""
     return (await agenerate(topic, tone, max_words, max_retries, **options)).text

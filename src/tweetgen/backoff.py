@@ -71,13 +71,25 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         checks = [
-            (isinstance(self.max_attempts, int) and self.max_attempts >= 1, "max_attempts must be an integer >= 1"),
+            (
+                isinstance(self.max_attempts, int) and self.max_attempts >= 1,
+                "max_attempts must be an integer >= 1",
+            ),
             (_finite(self.base_delay) and self.base_delay >= 0, "base_delay must be >= 0 seconds"),
             (_finite(self.multiplier) and self.multiplier >= 1, "multiplier must be >= 1"),
-            (_finite(self.max_delay) and self.max_delay >= self.base_delay, "max_delay must be >= base_delay"),
+            (
+                _finite(self.max_delay) and self.max_delay >= self.base_delay,
+                "max_delay must be >= base_delay",
+            ),
             (self.jitter in JITTERS, f"jitter must be one of {', '.join(JITTERS)}"),
-            (self.deadline is None or (_finite(self.deadline) and self.deadline > 0), "deadline must be > 0 seconds"),
-            (_finite(self.max_retry_after) and self.max_retry_after >= 0, "max_retry_after must be >= 0 seconds"),
+            (
+                self.deadline is None or (_finite(self.deadline) and self.deadline > 0),
+                "deadline must be > 0 seconds",
+            ),
+            (
+                _finite(self.max_retry_after) and self.max_retry_after >= 0,
+                "max_retry_after must be >= 0 seconds",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -88,7 +100,9 @@ class RetryPolicy:
         """Build a policy from the seed's ``max_retries`` (retries after the first attempt)."""
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        return cls(max_attempts=max_retries + 1, **{k: v for k, v in options.items() if v is not None})
+        return cls(
+            max_attempts=max_retries + 1, **{k: v for k, v in options.items() if v is not None}
+        )
 
     def with_options(self, **options: Any) -> RetryPolicy:
         """Return a copy with the non-``None`` options replaced."""
@@ -117,7 +131,11 @@ class Decision:
 
 
 def backoff_delay(
-    policy: RetryPolicy, attempt: int, *, previous: float | None = None, rng: random.Random | None = None
+    policy: RetryPolicy,
+    attempt: int,
+    *,
+    previous: float | None = None,
+    rng: random.Random | None = None,
 ) -> float:
     """The jittered wait before ``attempt`` (2 for the first retry), per the policy."""
     if attempt < 2:
@@ -130,7 +148,9 @@ def backoff_delay(
         return ceiling / 2 + rand.uniform(0, ceiling / 2)
     if policy.jitter == "decorrelated":
         prev = policy.base_delay if previous is None else previous
-        return min(policy.max_delay, rand.uniform(policy.base_delay, max(policy.base_delay, 3 * prev)))
+        return min(
+            policy.max_delay, rand.uniform(policy.base_delay, max(policy.base_delay, 3 * prev))
+        )
     return ceiling
 
 
@@ -149,12 +169,18 @@ def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> boo
     if policy.retry_on is not None:
         return policy.retry_on(error)
     if isinstance(error, RateLimitError):
-        return policy.retry_rate_limits and error.retryable  # a spent quota (e.g. insufficient_quota) is not
+        return (
+            policy.retry_rate_limits and error.retryable
+        )  # a spent quota (e.g. insufficient_quota) is not
     if isinstance(error, TweetGenError):
         return error.retryable
     status = http_status(error)
     if status is not None:
-        return status in _RETRYABLE_STATUS or status >= 500 or (status == 429 and policy.retry_rate_limits)
+        return (
+            status in _RETRYABLE_STATUS
+            or status >= 500
+            or (status == 429 and policy.retry_rate_limits)
+        )
     if isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError, socket.gaierror)):
         return True
     if isinstance(error, urllib.error.URLError):  # urllib wraps the network failure in .reason
@@ -170,7 +196,11 @@ def http_status(error: BaseException) -> int | None:
         getattr(error, "status", None),
         getattr(error, "code", None),
     ):
-        if isinstance(candidate, int) and 100 <= candidate <= 599 and not isinstance(candidate, bool):
+        if (
+            isinstance(candidate, int)
+            and 100 <= candidate <= 599
+            and not isinstance(candidate, bool)
+        ):
             return candidate
     return None
 
@@ -188,12 +218,16 @@ def decide(
     if not is_retryable(error, policy):
         return Decision(False, reason="not retryable")
     if attempt >= policy.max_attempts:
-        return Decision(False, reason=f"all {policy.max_attempts} attempts failed", stopped_by="attempts")
+        return Decision(
+            False, reason=f"all {policy.max_attempts} attempts failed", stopped_by="attempts"
+        )
     delay = backoff_delay(policy, attempt + 1, previous=previous_delay, rng=rng)
     hint = getattr(error, "retry_after", None)
     if hint is not None:
         if hint > policy.max_retry_after:
-            reason = f"server asked to wait {hint:g}s, above max_retry_after {policy.max_retry_after:g}s"
+            reason = (
+                f"server asked to wait {hint:g}s, above max_retry_after {policy.max_retry_after:g}s"
+            )
             return Decision(False, hint, reason, stopped_by="server hint")
         delay = max(delay, hint)
     if policy.deadline is not None and elapsed + delay >= policy.deadline:
@@ -243,7 +277,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         when = email.utils.parsedate_to_datetime(raw)
         current = time.time() if now is None else now
         return _hint(max(0.0, when.timestamp() - current))
-    except (TypeError, ValueError, OverflowError, IndexError, OSError):  # the email parser's ways to say "no date"
+    except (
+        TypeError,
+        ValueError,
+        OverflowError,
+        IndexError,
+        OSError,
+    ):  # the email parser's ways to say "no date"
         return None
 
 

@@ -46,7 +46,14 @@ from .trace import CallTrace, call_tags
 
 _log = get_logger()
 
-__all__ = ["BatchSummary", "PreparedRow", "ThrottledProvider", "output_records", "prepare", "run_batch"]
+__all__ = [
+    "BatchSummary",
+    "PreparedRow",
+    "ThrottledProvider",
+    "output_records",
+    "prepare",
+    "run_batch",
+]
 
 _BOOL = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 #: The input columns that shape a request (README: other columns are ignored; ``id`` names the row).
@@ -208,7 +215,9 @@ def _shown(values: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
             shown[name] = value
         elif isinstance(value, str) and (len(value) <= 18 or name != "max_words"):
-            shown[name] = value if len(value) <= MAX_SHOWN_CHARS else value[:MAX_SHOWN_CHARS] + "..."
+            shown[name] = (
+                value if len(value) <= MAX_SHOWN_CHARS else value[:MAX_SHOWN_CHARS] + "..."
+            )
         else:
             shown[name] = brief(value)
     return shown
@@ -218,7 +227,9 @@ def _failed(row: Row, message: str) -> PreparedRow:
     return PreparedRow(Row(row.number, _shown(row.values), message), error=message)
 
 
-def prepare(row: Row, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> PreparedRow:
+def prepare(
+    row: Row, settings: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> PreparedRow:
     """Validate a row into a request and its idempotency key, or say why it cannot run.
 
     Whatever goes wrong is that row's error, and the batch goes on: input problems have their own sentences;
@@ -233,8 +244,12 @@ def prepare(row: Row, settings: dict[str, Any], defaults: dict[str, Any] | None 
     except InputError as error:
         return _failed(row, str(error))
     except Exception as error:  # the last line of defence: this row fails, not the batch
-        _log.error("Row cannot be prepared", row=row.number, error_type=type(error).__name__, exc_info=True)
-        return _failed(row, f"row cannot be prepared ({type(error).__name__}); the log file has the details")
+        _log.error(
+            "Row cannot be prepared", row=row.number, error_type=type(error).__name__, exc_info=True
+        )
+        return _failed(
+            row, f"row cannot be prepared ({type(error).__name__}); the log file has the details"
+        )
 
 
 def _duplicates(rows: Iterator[PreparedRow]) -> Iterator[PreparedRow]:
@@ -249,8 +264,12 @@ def _duplicates(rows: Iterator[PreparedRow]) -> Iterator[PreparedRow]:
         for prepared in rows:
             if prepared.key is not None:
                 digest = hashlib.blake2b(prepared.key.encode(), digest_size=16).digest()
-                seen.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, prepared.row.number))
-                (earlier,) = seen.execute("SELECT row FROM seen WHERE key = ?", (digest,)).fetchone()
+                seen.execute(
+                    "INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, prepared.row.number)
+                )
+                (earlier,) = seen.execute(
+                    "SELECT row FROM seen WHERE key = ?", (digest,)
+                ).fetchone()
                 if earlier != prepared.row.number:
                     prepared = PreparedRow(prepared.row, error=f"duplicate of row {earlier}")
             yield prepared
@@ -259,7 +278,10 @@ def _duplicates(rows: Iterator[PreparedRow]) -> Iterator[PreparedRow]:
 
 
 def prepared_rows(
-    path: Path, input_format: str | None, settings: dict[str, Any], defaults: dict[str, Any] | None = None
+    path: Path,
+    input_format: str | None,
+    settings: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
 ) -> Iterator[PreparedRow]:
     """Stream the input as prepared rows (errors and duplicates marked)."""
     return _duplicates(prepare(row, settings, defaults) for row in read_rows(path, input_format))
@@ -293,20 +315,32 @@ class BatchSummary:
     def lines(self) -> list[str]:
         """A human summary."""
         p50, p95 = self.percentile(50), self.percentile(95)
-        timing = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms" if p50 is not None and p95 is not None else "no calls"
-        earlier = f", {self.still_failed} still failed from an earlier run" if self.still_failed else ""
+        timing = (
+            f"p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+            if p50 is not None and p95 is not None
+            else "no calls"
+        )
+        earlier = (
+            f", {self.still_failed} still failed from an earlier run" if self.still_failed else ""
+        )
         lines = [
             f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already done{earlier}; "
             f"{self.retries} retries; {timing}; {self.elapsed:.1f} s"
         ]
         if self.reasons:
-            lines.append("failed: " + ", ".join(f"{n} {kind}" for kind, n in self.reasons.most_common()))
+            lines.append(
+                "failed: " + ", ".join(f"{n} {kind}" for kind, n in self.reasons.most_common())
+            )
         if self.abandoned:
             lines.append(f"{self.abandoned} calls in flight were abandoned")
         if self.unsaved:
-            lines.append(f"{self.unsaved} rows were generated but could not be stored; they run again next time")
+            lines.append(
+                f"{self.unsaved} rows were generated but could not be stored; they run again next time"
+            )
         if self.interrupted:
-            lines.append("interrupted: finished rows are saved; run the same command again to resume")
+            lines.append(
+                "interrupted: finished rows are saved; run the same command again to resume"
+            )
         return lines
 
 
@@ -331,7 +365,11 @@ def failure_kind(error: BaseException) -> str:
     else:
         kind = type(error).__name__
     stopped = getattr(error, "stopped_by", None)
-    return f"{stopped} ({kind})" if stopped in ("retry budget", "circuit breaker", "deadline") else kind
+    return (
+        f"{stopped} ({kind})"
+        if stopped in ("retry budget", "circuit breaker", "deadline")
+        else kind
+    )
 
 
 def _error_record(row: Row, message: str) -> dict[str, Any]:
@@ -411,7 +449,9 @@ class _Runner:
 
     def _record_error(self, prepared: PreparedRow) -> None:
         """Store a row's input error once per batch and row (a rerun does not count it again)."""
-        key = idempotency_key({"row": prepared.row.number, "error": prepared.error}, {"batch": self.batch_id})
+        key = idempotency_key(
+            {"row": prepared.row.number, "error": prepared.error}, {"batch": self.batch_id}
+        )
         if self.store.latest(key) is not None:
             return
         provider = self.generator.provider
@@ -419,7 +459,9 @@ class _Runner:
         trace.inputs = _inputs(prepared.row.values)
         trace.status, trace.error_type, trace.error_message = "failed", "InputError", prepared.error
         try:
-            self.store.record(trace, idempotency_key=key, batch_id=self.batch_id, row_number=prepared.row.number)
+            self.store.record(
+                trace, idempotency_key=key, batch_id=self.batch_id, row_number=prepared.row.number
+            )
         except StoreError as error:
             self._stop_for(error)
 
@@ -447,11 +489,17 @@ class _Runner:
             for k, v in vars(prepared.request).items()
             if k not in ("topic", "tone", "max_words", "variants", "thread", "extra")
         }
-        tags = {"idempotency_key": prepared.key, "batch_id": self.batch_id, "row_number": prepared.row.number}
+        tags = {
+            "idempotency_key": prepared.key,
+            "batch_id": self.batch_id,
+            "row_number": prepared.row.number,
+        }
         try:
             with call_tags(**tags):
                 tweet = await self._call(prepared.request, options)
-        except StoreError as error:  # generated (and paid for) but not kept: not ok, and nothing more is called
+        except (
+            StoreError
+        ) as error:  # generated (and paid for) but not kept: not ok, and nothing more is called
             self._stop_for(error)
             self.summary.unsaved += 1
         except TweetGenError as error:
@@ -461,11 +509,16 @@ class _Runner:
         except asyncio.CancelledError:
             self.summary.abandoned += 1
             raise
-        except Exception as error:  # a bug or an unforeseen library error fails the row, not the batch
+        except (
+            Exception
+        ) as error:  # a bug or an unforeseen library error fails the row, not the batch
             self.summary.failed += 1
             self.summary.reasons[failure_kind(error)] += 1
             _log.error(
-                "Row failed unexpectedly", row=prepared.row.number, error_type=type(error).__name__, exc_info=True
+                "Row failed unexpectedly",
+                row=prepared.row.number,
+                error_type=type(error).__name__,
+                exc_info=True,
             )
         else:
             self.summary.ok += 1
@@ -477,12 +530,16 @@ class _Runner:
         """Generate a row's tweet; while the circuit is open, wait for it (a few times) instead of failing."""
         for _ in range(MAX_REQUEUES):
             try:
-                return await self.generator.agenerate(request.topic, request.tone, request.max_words, **options)
+                return await self.generator.agenerate(
+                    request.topic, request.tone, request.max_words, **options
+                )
             except CircuitOpenError as error:
                 await self._pause(max(error.retry_after or 1.0, 0.1))
                 if self.stopping.is_set():
                     raise
-        return await self.generator.agenerate(request.topic, request.tone, request.max_words, **options)
+        return await self.generator.agenerate(
+            request.topic, request.tone, request.max_words, **options
+        )
 
     async def _pause(self, seconds: float) -> None:
         """Sleep (with the generator's injectable sleep) until ``seconds`` pass or the run is stopping."""
@@ -500,7 +557,9 @@ class _Runner:
     async def run(self, rows: Iterator[PreparedRow]) -> BatchSummary:
         try:
             await self._schedule(rows)
-        except StoreError as error:  # the store cannot even be read: stop calling, let calls in flight end
+        except (
+            StoreError
+        ) as error:  # the store cannot even be read: stop calling, let calls in flight end
             self._stop_for(error)
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -512,7 +571,11 @@ class _Runner:
             if self.stopping.is_set():
                 break
             self.summary.total += 1
-            earlier = self._earlier(prepared.key) if prepared.error is None and prepared.key is not None else None
+            earlier = (
+                self._earlier(prepared.key)
+                if prepared.error is None and prepared.key is not None
+                else None
+            )
             if prepared.error is not None:
                 self._record_error(prepared)
                 self.summary.failed += 1
@@ -558,7 +621,12 @@ async def run_batch(
 ) -> BatchSummary:
     """Run every row; SIGINT/SIGTERM stop scheduling (a second one abandons in-flight calls)."""
     runner = _Runner(
-        generator, store, concurrency=concurrency, retry_failed=retry_failed, batch_id=batch_id, on_progress=on_progress
+        generator,
+        store,
+        concurrency=concurrency,
+        retry_failed=retry_failed,
+        batch_id=batch_id,
+        on_progress=on_progress,
     )
     loop = asyncio.get_running_loop()
     started = time.monotonic()
@@ -570,7 +638,9 @@ async def run_batch(
     throttled = [p for p in generator.providers if isinstance(p, ThrottledProvider)]
     for provider in throttled:
         provider.stopping = runner.stopping
-    generator.async_sleep = runner.wait  # backoff waits end at once on a signal, like every other wait
+    generator.async_sleep = (
+        runner.wait
+    )  # backoff waits end at once on a signal, like every other wait
     try:
         summary = await runner.run(rows)
     finally:

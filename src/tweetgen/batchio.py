@@ -82,10 +82,14 @@ def detect_format(path: Path, given: str | None = None) -> str:
     """The input format from ``given`` or the file extension (``.csv``, ``.jsonl``/``.ndjson``, else text)."""
     if given:
         if given not in INPUT_FORMATS:
-            raise ConfigurationError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {given!r}")
+            raise ConfigurationError(
+                f"input format must be one of {', '.join(INPUT_FORMATS)}, got {given!r}"
+            )
         return given
     suffix = path.suffix.lower()
-    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}.get(suffix, "txt")
+    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}.get(
+        suffix, "txt"
+    )
 
 
 #: Longest row, in bytes as stored (UTF-8, line break included): a line of text or JSON Lines, or a CSV record
@@ -119,7 +123,9 @@ class _Line(NamedTuple):
     too_long: bool = False
 
 
-def _lines(stream: io.BufferedReader, squeeze: Callable[[bytes], bytes] | None = None) -> Iterator[_Line]:
+def _lines(
+    stream: io.BufferedReader, squeeze: Callable[[bytes], bytes] | None = None
+) -> Iterator[_Line]:
     """Decode line by line so that one bad line is one bad row, not a crashed batch.
 
     At most ``MAX_ROW_BYTES`` + 1 bytes of a line are held at once: a longer line is read on in chunks to its
@@ -158,15 +164,24 @@ def _row(number: int, line: _Line, parse: Callable[[str], dict[str, Any]]) -> Ro
         return Row(number, parse(line.text))
     except _RowError as error:
         return Row(number, error=str(error))
-    except Exception as error:  # the last line of defence: a bug or a library surprise fails this row only
+    except (
+        Exception
+    ) as error:  # the last line of defence: a bug or a library surprise fails this row only
         _unexpected(number, error)
-        return Row(number, error=f"line cannot be read ({type(error).__name__}); the log file has the details")
+        return Row(
+            number,
+            error=f"line cannot be read ({type(error).__name__}); the log file has the details",
+        )
 
 
 def _unexpected(number: int, error: Exception) -> None:
-    from .logs import get_logger  # imported here: only this rare path logs, and batchio stays light to import
+    from .logs import (
+        get_logger,
+    )  # imported here: only this rare path logs, and batchio stays light to import
 
-    get_logger().error("Input row unreadable", row=number, error_type=type(error).__name__, exc_info=True)
+    get_logger().error(
+        "Input row unreadable", row=number, error_type=type(error).__name__, exc_info=True
+    )
 
 
 def _txt_row(text: str) -> dict[str, Any]:
@@ -205,7 +220,9 @@ def _shown_number(literal: str) -> str:
 def _json_float(literal: str) -> float:
     value = float(literal)
     if not abs(value) <= MAX_JSON_NUMBER:
-        raise _RowError(f"line has a number out of range: {_shown_number(literal)} (the largest is about 1.8e308)")
+        raise _RowError(
+            f"line has a number out of range: {_shown_number(literal)} (the largest is about 1.8e308)"
+        )
     return value
 
 
@@ -225,8 +242,12 @@ def _jsonl_row(text: str) -> dict[str, Any]:
         raise _RowError(f"line is not valid JSON: {error.msg}") from None
     except _RowError:
         raise
-    except ValueError:  # Python's limit on the digits of a whole number (sys.set_int_max_str_digits)
-        raise _RowError("line has a whole number with more digits than Python reads (4,300 by default)") from None
+    except (
+        ValueError
+    ):  # Python's limit on the digits of a whole number (sys.set_int_max_str_digits)
+        raise _RowError(
+            "line has a whole number with more digits than Python reads (4,300 by default)"
+        ) from None
     if isinstance(value, str):
         value = {"topic": value}
     if not isinstance(value, dict):
@@ -248,7 +269,9 @@ def _jsonl(stream: io.BufferedReader) -> Iterator[Row]:
 
 _CSV_TEXT = re.compile(rb'[^",\r\n]+')
 _CSV_RUN = re.compile(rb"[x,]*([x,])")
-_CSV_QUOTED = re.compile(rb'[^"]*(?:""[^"]*)*')  # what a quoted field takes in: anything but a lone quote
+_CSV_QUOTED = re.compile(
+    rb'[^"]*(?:""[^"]*)*'
+)  # what a quoted field takes in: anything but a lone quote
 
 
 def _csv_skeleton(data: bytes) -> bytes:
@@ -288,14 +311,20 @@ def _csv_lines(stream: io.BufferedReader, record: _Record) -> Iterator[str]:
     line is pulled: so ``record`` always describes the lines of the record being parsed.
     """
     for line in _lines(stream, _csv_skeleton):
-        continued = record.size > 0  # the line goes on with a record: the parser is inside a quoted field
+        continued = (
+            record.size > 0
+        )  # the line goes on with a record: the parser is inside a quoted field
         record.size += line.size
         if line.too_long or record.size > MAX_ROW_BYTES:
             record.too_long = True
             skeleton = line.raw
-            if continued:  # the quoted field takes all up to its closing quote: that part need not be fed
+            if (
+                continued
+            ):  # the quoted field takes all up to its closing quote: that part need not be fed
                 skeleton = skeleton[_CSV_QUOTED.match(skeleton).end() :]  # type: ignore[union-attr]
-            yield (skeleton if line.too_long else _csv_skeleton(skeleton)).decode("ascii", "replace")
+            yield (skeleton if line.too_long else _csv_skeleton(skeleton)).decode(
+                "ascii", "replace"
+            )
         elif line.text is None:
             record.not_utf8 = True
             yield line.raw.decode("utf-8", "replace")
@@ -320,12 +349,16 @@ def _csv_header(reader: Iterator[list[str]], record: _Record) -> list[str]:
         raise ConfigurationError(f"the CSV header is longer than {MAX_ROW_BYTES:,} bytes")
     names = [name.strip() for name in header or []]
     if "topic" not in names:
-        raise ConfigurationError(f"the CSV header must have a 'topic' column; it has: {_shown_names(names)}")
+        raise ConfigurationError(
+            f"the CSV header must have a 'topic' column; it has: {_shown_names(names)}"
+        )
     return names
 
 
 def _csv_values(names: list[str], fields: list[str]) -> dict[str, Any]:
-    values = dict(zip(names, map(str.strip, fields), strict=False))  # a repeated column: the last one counts
+    values = dict(
+        zip(names, map(str.strip, fields), strict=False)
+    )  # a repeated column: the last one counts
     return {k: v for k, v in values.items() if k and v}
 
 
@@ -359,7 +392,10 @@ def _csv(stream: io.BufferedReader) -> Iterator[Row]:
             row = Row(number, _csv_values(names, fields))
         except Exception as failure:  # the last line of defence, as for the other formats
             _unexpected(number, failure)
-            row = Row(number, error=f"row cannot be read ({type(failure).__name__}); the log file has the details")
+            row = Row(
+                number,
+                error=f"row cannot be read ({type(failure).__name__}); the log file has the details",
+            )
         yield row
 
 
@@ -519,7 +555,9 @@ def check_writable(path: Path, *, not_same_as: Mapping[str, str | Path] | None =
     """
     if is_stdout(path):
         if sys.stdout is None:  # started with stdout closed (`>&-`)
-            raise ConfigurationError("cannot write output to stdout (-o -): standard output is closed")
+            raise ConfigurationError(
+                "cannot write output to stdout (-o -): standard output is closed"
+            )
         return
     target = _target(path)
     for what, other in (not_same_as or {}).items():
@@ -533,7 +571,9 @@ def check_writable(path: Path, *, not_same_as: Mapping[str, str | Path] | None =
         return
     directory = target.path.parent
     if not directory.is_dir():
-        raise ConfigurationError(f"cannot write output {path}: directory {directory} does not exist")
+        raise ConfigurationError(
+            f"cannot write output {path}: directory {directory} does not exist"
+        )
     if target.existing is not None and not os.access(target.path, os.W_OK):
         raise ConfigurationError(f"cannot write output {path}: permission denied")
     remove_stale_temporaries(target.path)
@@ -563,7 +603,9 @@ def _write(handle: TextIO, records: Iterable[dict[str, Any]], fmt: str) -> int:
 def _write_stdout(records: Iterable[dict[str, Any]], fmt: str) -> int:
     """Stream the records to standard output as UTF-8, whatever the locale."""
     stream = sys.stdout
-    if stream is None:  # closed since the check: an OSError, so the caller says that the store has every result
+    if (
+        stream is None
+    ):  # closed since the check: an OSError, so the caller says that the store has every result
         raise OSError("standard output is closed")
     stream.flush()
     buffer = getattr(stream, "buffer", None)

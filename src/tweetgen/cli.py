@@ -27,9 +27,19 @@ from .prompts import TONES
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as tweetgen.logs.LEVELS, without importing structlog at --help
+LEVELS = (
+    "DEBUG",
+    "INFO",
+    "WARNING",
+    "ERROR",
+)  # as tweetgen.logs.LEVELS, without importing structlog at --help
 # tweetgen.backoff's defaults, without importing httpx at --help (a test checks that they agree)
-DEFAULT_MAX_RETRIES, DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRY_AFTER = 3, 1.0, 10.0, 60.0
+DEFAULT_MAX_RETRIES, DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRY_AFTER = (
+    3,
+    1.0,
+    10.0,
+    60.0,
+)
 
 #: the option that sets each library setting: a ConfigurationError's ``setting`` (a Python parameter, never shown)
 #: is shown as this flag in front of the message, which names the setting in words (``--max-words: the word ...``)
@@ -93,7 +103,9 @@ def _positive_seconds(text: str) -> float:
 def _rate(text: str) -> float:
     value = _float(text, "a number of requests per minute")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of requests per minute, 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of requests per minute, 0 or more, got {text!r}"
+        )
     return value
 
 
@@ -281,7 +293,9 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         default = action.default
-        unshown = default is None or isinstance(default, bool) or default in ("", [], argparse.SUPPRESS)
+        unshown = (
+            default is None or isinstance(default, bool) or default in ("", [], argparse.SUPPRESS)
+        )
         if "default" in text or unshown or not action.option_strings:
             return text
         shown = f"{default:g}" if isinstance(default, float) else str(default)
@@ -306,9 +320,18 @@ class _Parser(argparse.ArgumentParser):
         """Report arguments this command does not take, with the closest option when one was misspelt."""
         import difflib
 
-        options = sorted({s for action in self._actions for s in action.option_strings if s.startswith("--")})
-        close = difflib.get_close_matches(extra[0].split("=", 1)[0], options, n=1) if extra[0][:1] == "-" else []
-        self.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean {close[0]}?)" if close else ""))
+        options = sorted(
+            {s for action in self._actions for s in action.option_strings if s.startswith("--")}
+        )
+        close = (
+            difflib.get_close_matches(extra[0].split("=", 1)[0], options, n=1)
+            if extra[0][:1] == "-"
+            else []
+        )
+        self.error(
+            f"unrecognized arguments: {' '.join(extra)}"
+            + (f" (did you mean {close[0]}?)" if close else "")
+        )
 
 
 def _add_logging(parser: argparse.ArgumentParser) -> None:
@@ -327,16 +350,27 @@ def _add_logging(parser: argparse.ArgumentParser) -> None:
         help=f"JSON Lines log file, '' for none (default: TWEETGEN_LOG_FILE, else {DEFAULT_LOG_FILE})",
     )
     group.add_argument(
-        "--quiet", "-q", action="store_true", help="no log lines on stderr (the log file is still written)"
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no log lines on stderr (the log file is still written)",
     )
 
 
 def _add_retry(
-    parser: argparse.ArgumentParser, *, jitter: str = "none", rate_limits: bool = False, budget: float = 0.1
+    parser: argparse.ArgumentParser,
+    *,
+    jitter: str = "none",
+    rate_limits: bool = False,
+    budget: float = 0.1,
 ) -> None:
     group = parser.add_argument_group("retries")
     group.add_argument(
-        "--max-retries", type=_count, default=DEFAULT_MAX_RETRIES, metavar="N", help="retries after the first attempt"
+        "--max-retries",
+        type=_count,
+        default=DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help="retries after the first attempt",
     )
     group.add_argument(
         "--base-delay",
@@ -345,10 +379,16 @@ def _add_retry(
         help=f"wait before the first retry, doubled before each next one (default: {DEFAULT_BASE_DELAY:g})",
     )
     group.add_argument(
-        "--max-delay", type=_seconds, metavar="SECONDS", help=f"cap on one wait (default: {DEFAULT_MAX_DELAY:g})"
+        "--max-delay",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"cap on one wait (default: {DEFAULT_MAX_DELAY:g})",
     )
     group.add_argument(
-        "--jitter", choices=("none", "full", "equal", "decorrelated"), default=jitter, help="how waits are randomised"
+        "--jitter",
+        choices=("none", "full", "equal", "decorrelated"),
+        default=jitter,
+        help="how waits are randomised",
     )
     group.add_argument(
         "--deadline",
@@ -375,7 +415,12 @@ def _add_retry(
         metavar="SECONDS",
         help=f"longest server-requested wait to honour (default: {DEFAULT_MAX_RETRY_AFTER:g})",
     )
-    group.add_argument("--engine", choices=("custom", "tenacity"), default="custom", help="retry loop (same behaviour)")
+    group.add_argument(
+        "--engine",
+        choices=("custom", "tenacity"),
+        default="custom",
+        help="retry loop (same behaviour)",
+    )
     group.add_argument(
         "--retry-budget",
         type=_ratio,
@@ -393,7 +438,9 @@ def _add_retry(
 
 def _add_provider(parser: argparse.ArgumentParser) -> None:
     """The options that choose and reach the model: shared by generate, thread and batch."""
-    parser.add_argument("--model", metavar="NAME", help=f"the model (default: TWEETGEN_MODEL, else {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model", metavar="NAME", help=f"the model (default: TWEETGEN_MODEL, else {DEFAULT_MODEL})"
+    )
     parser.add_argument("--provider", type=_providers, metavar="NAME", help=PROVIDER_HELP)
     parser.add_argument(
         "--timeout",
@@ -403,9 +450,15 @@ def _add_provider(parser: argparse.ArgumentParser) -> None:
         f"TWEETGEN_TIMEOUT, else {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("--template", default="tweet", metavar="NAME", help="prompt template")
-    parser.add_argument("--templates-file", metavar="PATH", help="JSON or TOML file of extra templates")
     parser.add_argument(
-        "--regenerations", type=_count, default=2, metavar="N", help="new tries when a tweet breaks the rules"
+        "--templates-file", metavar="PATH", help="JSON or TOML file of extra templates"
+    )
+    parser.add_argument(
+        "--regenerations",
+        type=_count,
+        default=2,
+        metavar="N",
+        help="new tries when a tweet breaks the rules",
     )
     parser.add_argument("--otel", action="store_true", help=OTEL_HELP)
 
@@ -413,26 +466,60 @@ def _add_provider(parser: argparse.ArgumentParser) -> None:
 def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
     parser.add_argument("--topic", required=True, help="what to write about (required)")
     parser.add_argument("--tone", default="professional", help=", ".join(TONES))
-    parser.add_argument("--max-words", type=_whole, default=max_words, metavar="N", help="words per tweet, 1 to 60")
-    parser.add_argument("--hashtags", default="auto", metavar="TAGS", help="none, auto (at most 2) or tags: python,ai")
     parser.add_argument(
-        "--emoji", action=argparse.BooleanOptionalAction, help="allow or forbid emoji (default: the model decides)"
+        "--max-words", type=_whole, default=max_words, metavar="N", help="words per tweet, 1 to 60"
+    )
+    parser.add_argument(
+        "--hashtags",
+        default="auto",
+        metavar="TAGS",
+        help="none, auto (at most 2) or tags: python,ai",
+    )
+    parser.add_argument(
+        "--emoji",
+        action=argparse.BooleanOptionalAction,
+        help="allow or forbid emoji (default: the model decides)",
     )
     parser.add_argument("--audience", metavar="TEXT", help="who the tweet is for")
-    parser.add_argument("--cta", dest="call_to_action", metavar="TEXT", help="a call to action to end with")
-    parser.add_argument("--language", metavar="NAME", help="language to write in, e.g. German (default: the topic's)")
-    parser.add_argument("--link", metavar="URL", help="a URL to append (counted as 23 characters and one word)")
     parser.add_argument(
-        "--ban", dest="banned_phrases", action="append", default=[], metavar="PHRASE", help="a phrase to refuse; repeat"
+        "--cta", dest="call_to_action", metavar="TEXT", help="a call to action to end with"
     )
-    parser.add_argument("--seed", type=_whole, metavar="N", help="sampling seed (same seed, same sandbox tweet)")
-    parser.add_argument("--temperature", type=_number, metavar="T", help="sampling temperature, 0 to 2")
+    parser.add_argument(
+        "--language",
+        metavar="NAME",
+        help="language to write in, e.g. German (default: the topic's)",
+    )
+    parser.add_argument(
+        "--link", metavar="URL", help="a URL to append (counted as 23 characters and one word)"
+    )
+    parser.add_argument(
+        "--ban",
+        dest="banned_phrases",
+        action="append",
+        default=[],
+        metavar="PHRASE",
+        help="a phrase to refuse; repeat",
+    )
+    parser.add_argument(
+        "--seed", type=_whole, metavar="N", help="sampling seed (same seed, same sandbox tweet)"
+    )
+    parser.add_argument(
+        "--temperature", type=_number, metavar="T", help="sampling temperature, 0 to 2"
+    )
     _add_provider(parser)
-    parser.add_argument("--db", metavar="PATH", help="also record the call in this SQLite store (see tweetgen stats)")
     parser.add_argument(
-        "--metrics-file", metavar="PATH", help="write Prometheus metrics here (node_exporter textfile collector)"
+        "--db",
+        metavar="PATH",
+        help="also record the call in this SQLite store (see tweetgen stats)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the rendered prompt and call nothing")
+    parser.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="write Prometheus metrics here (node_exporter textfile collector)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the rendered prompt and call nothing"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the text")
 
 
@@ -445,11 +532,16 @@ def _parser() -> _Parser:
         epilog=_epilog("tweetgen", ENVIRONMENT, EXIT_CODES),
     )
     parser.add_argument("--version", action="version", version="%(prog)s " + _version())
-    sub = parser.add_subparsers(dest="command", prog="tweetgen", metavar="COMMAND", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(
+        dest="command", prog="tweetgen", metavar="COMMAND", help=argparse.SUPPRESS
+    )
 
     def command(name: str, usage: str, description: str, *sections: str) -> _Parser:
         child: _Parser = sub.add_parser(
-            name, usage=f"%(prog)s {usage}", description=_wrap(description), epilog=_epilog(name, *sections)
+            name,
+            usage=f"%(prog)s {usage}",
+            description=_wrap(description),
+            epilog=_epilog(name, *sections),
         )
         parser.commands[name] = child
         return child
@@ -463,7 +555,11 @@ def _parser() -> _Parser:
     )
     _add_request(gen, max_words=25)
     gen.add_argument(
-        "--variants", type=_whole, default=1, metavar="N", help="N different tweets from one call, best first, 1 to 8"
+        "--variants",
+        type=_whole,
+        default=1,
+        metavar="N",
+        help="N different tweets from one call, best first, 1 to 8",
     )
     _add_retry(gen)
     _add_logging(gen)
@@ -476,8 +572,12 @@ def _parser() -> _Parser:
         EXIT_CODES,
     )
     _add_request(thread, max_words=40)
-    thread.add_argument("--tweets", type=_whole, default=5, metavar="N", help="tweets in the thread, 2 to 25")
-    thread.add_argument("--no-numbering", dest="numbering", action="store_false", help="no 1/5 counters")
+    thread.add_argument(
+        "--tweets", type=_whole, default=5, metavar="N", help="tweets in the thread, 2 to 25"
+    )
+    thread.add_argument(
+        "--no-numbering", dest="numbering", action="store_false", help="no 1/5 counters"
+    )
     _add_retry(thread)
     _add_logging(thread)
 
@@ -503,21 +603,42 @@ def _parser() -> _Parser:
         metavar="OUTPUT",
         help="JSON Lines, or CSV when the name ends in .csv; - for stdout (required)",
     )
-    batch.add_argument("--input-format", choices=("csv", "jsonl", "txt"), help="(default: from INPUT's extension)")
     batch.add_argument(
-        "--format", dest="output_format", choices=("jsonl", "csv"), help="(default: from OUTPUT's extension)"
+        "--input-format", choices=("csv", "jsonl", "txt"), help="(default: from INPUT's extension)"
     )
-    batch.add_argument("--concurrency", type=_whole, default=8, metavar="N", help="calls in flight, 1 to 256")
-    batch.add_argument("--rpm", type=_rate, metavar="N", help="client-side limit, requests per minute (default: none)")
-    batch.add_argument("--retry-failed", action="store_true", help="call again the rows that failed in an earlier run")
-    batch.add_argument("--db", default="tweetgen.db", metavar="PATH", help="SQLite store to record and resume from")
+    batch.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("jsonl", "csv"),
+        help="(default: from OUTPUT's extension)",
+    )
+    batch.add_argument(
+        "--concurrency", type=_whole, default=8, metavar="N", help="calls in flight, 1 to 256"
+    )
+    batch.add_argument(
+        "--rpm",
+        type=_rate,
+        metavar="N",
+        help="client-side limit, requests per minute (default: none)",
+    )
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="call again the rows that failed in an earlier run",
+    )
+    batch.add_argument(
+        "--db", default="tweetgen.db", metavar="PATH", help="SQLite store to record and resume from"
+    )
     batch.add_argument(
         "--wait",
         action="store_true",
         help="when another run is using the store, wait for it to end instead of stopping (exit 2) at once",
     )
     batch.add_argument(
-        "--metrics-port", type=_port, metavar="PORT", help="serve Prometheus /metrics on 127.0.0.1:PORT while running"
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus /metrics on 127.0.0.1:PORT while running",
     )
     _add_provider(batch)
     _add_retry(batch, jitter="full", rate_limits=True, budget=0.2)
@@ -532,7 +653,9 @@ def _parser() -> _Parser:
     )
     stats.add_argument("--db", default="tweetgen.db", metavar="PATH", help="SQLite store")
     stats.add_argument(
-        "--since", metavar="WHEN", help="only calls since a date or an age: 2026-11-30, 2026-11-30T10:00, 1h, 30m, 7d"
+        "--since",
+        metavar="WHEN",
+        help="only calls since a date or an age: 2026-11-30, 2026-11-30T10:00, 1h, 30m, 7d",
     )
     stats.add_argument("--json", action="store_true", help="print JSON")
 
@@ -552,7 +675,10 @@ def _parser() -> _Parser:
         "subcommands:\n  serve  serve on 127.0.0.1 until interrupted",
     )
     sandbox_sub = sandbox.add_subparsers(
-        dest="sandbox_command", prog="tweetgen sandbox", metavar="SUBCOMMAND", help=argparse.SUPPRESS
+        dest="sandbox_command",
+        prog="tweetgen sandbox",
+        metavar="SUBCOMMAND",
+        help=argparse.SUPPRESS,
     )
     serve: _Parser = sandbox_sub.add_parser(
         "serve",
@@ -568,16 +694,33 @@ def _parser() -> _Parser:
         ),
     )
     parser.commands["sandbox serve"] = serve
-    serve.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1; 0 picks a free one")
-    serve.add_argument("--faults", default="", metavar="SCRIPT", help="fault script, e.g. 503*2,ok,429:26s,drop")
-    serve.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS", help="wait before every answer")
-    serve.add_argument("--require-key", metavar="KEY", help="answer API_KEY_INVALID unless x-goog-api-key is KEY")
     serve.add_argument(
-        "--error-rate", type=_ratio, default=0.0, metavar="RATIO", help="answer 503 at random with this probability"
+        "--port", type=_port, default=8765, help="port on 127.0.0.1; 0 picks a free one"
     )
-    serve.add_argument("--seed", type=_whole, metavar="N", help="seed for --error-rate (reproducible faults)")
     serve.add_argument(
-        "--metrics-port", type=_port, metavar="PORT", help="serve Prometheus /metrics of the sandbox on this port"
+        "--faults", default="", metavar="SCRIPT", help="fault script, e.g. 503*2,ok,429:26s,drop"
+    )
+    serve.add_argument(
+        "--latency", type=_seconds, default=0.0, metavar="SECONDS", help="wait before every answer"
+    )
+    serve.add_argument(
+        "--require-key", metavar="KEY", help="answer API_KEY_INVALID unless x-goog-api-key is KEY"
+    )
+    serve.add_argument(
+        "--error-rate",
+        type=_ratio,
+        default=0.0,
+        metavar="RATIO",
+        help="answer 503 at random with this probability",
+    )
+    serve.add_argument(
+        "--seed", type=_whole, metavar="N", help="seed for --error-rate (reproducible faults)"
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus /metrics of the sandbox on this port",
     )
     return parser
 
@@ -631,10 +774,17 @@ def _run(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except ConfigurationError as error:
         flag = FLAGS.get(error.setting or "")
-        print(f"tweetgen: error: {flag + ': ' if flag else ''}{redact_text(str(error))}", file=sys.stderr)
+        print(
+            f"tweetgen: error: {flag + ': ' if flag else ''}{redact_text(str(error))}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except TweetGenError as error:
-        attempts = f" (after {error.attempts} attempt{'s' if error.attempts != 1 else ''})" if error.attempts else ""
+        attempts = (
+            f" (after {error.attempts} attempt{'s' if error.attempts != 1 else ''})"
+            if error.attempts
+            else ""
+        )
         who = (
             "the circuit breaker will try again in"
             if error.stopped_by == "circuit breaker"
@@ -651,7 +801,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     except Exception as error:  # a bug: one clear line here, the traceback in the log file
         get_logger().error("Unexpected error", error_type=type(error).__name__, exc_info=True)
-        print(f"tweetgen: unexpected error: {type(error).__name__}: {redact_text(str(error))}", file=sys.stderr)
+        print(
+            f"tweetgen: unexpected error: {type(error).__name__}: {redact_text(str(error))}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

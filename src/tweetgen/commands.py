@@ -37,7 +37,10 @@ def _setup_logging(args: argparse.Namespace) -> None:
     quiet_console = args.command == "batch" or (sys.stderr.isatty() and args.command != "demo")
     console_level = "WARNING" if quiet_console and not args.log_level else None
     setup_logging(
-        args.log_level or settings.log_level, log_file or None, console=not args.quiet, console_level=console_level
+        args.log_level or settings.log_level,
+        log_file or None,
+        console=not args.quiet,
+        console_level=console_level,
     )
 
 
@@ -65,7 +68,9 @@ def _templates(args: argparse.Namespace) -> Any:
 
     if not args.templates_file:
         return default_registry
-    templates = TemplateRegistry({name: default_registry.get(name) for name in default_registry.names()})
+    templates = TemplateRegistry(
+        {name: default_registry.get(name) for name in default_registry.names()}
+    )
     templates.load_file(args.templates_file)
     return templates
 
@@ -73,13 +78,15 @@ def _templates(args: argparse.Namespace) -> Any:
 def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
     from .config import SANDBOX_NOTICE, load_settings
-    from .generator import DEFAULT_RETRY_RESERVE, TweetGenerator
+    from .generator import TweetGenerator
     from .providers.factory import resolve_providers
     from .resilience import RetryBudget
     from .retry import RetryPolicy
 
     _check_delays(args)
-    settings = load_settings(model=args.model, timeout=args.timeout, max_response_bytes=args.max_response_bytes)
+    settings = load_settings(
+        model=args.model, timeout=args.timeout, max_response_bytes=args.max_response_bytes
+    )
     _setup_logging(args)
     spec = args.provider or settings.provider or "auto"
     provider = ",".join(resolve_providers(settings, spec, offline=True))
@@ -96,8 +103,7 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     )
     budget: Any = False
     if args.retry_budget:
-        reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
-        budget = RetryBudget(ratio=args.retry_budget, reserve=reserve)
+        budget = RetryBudget.for_policy(policy, ratio=args.retry_budget)
     return TweetGenerator(
         provider=provider,
         settings=settings,
@@ -119,7 +125,9 @@ def _check_delays(args: argparse.Namespace) -> None:
     cap = DEFAULT_MAX_DELAY if args.max_delay is None else args.max_delay
     if base > cap:
         given = f"--base-delay ({_seconds(base)}{'' if args.base_delay is not None else ', its default'})"
-        limit = f"--max-delay ({_seconds(cap)}{'' if args.max_delay is not None else ', its default'})"
+        limit = (
+            f"--max-delay ({_seconds(cap)}{'' if args.max_delay is not None else ', its default'})"
+        )
         raise ConfigurationError(
             f"{given} is longer than {limit}, the longest wait between attempts; raise --max-delay or lower "
             "--base-delay"
@@ -190,7 +198,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     def waiting(holder: Any) -> None:
         who = f" ({holder.describe()})" if holder else ""
-        print(f"tweetgen: another run is using the store {args.db}{who}; waiting for it to end", file=sys.stderr)
+        print(
+            f"tweetgen: another run is using the store {args.db}{who}; waiting for it to end",
+            file=sys.stderr,
+        )
 
     lock = RunLock(args.db, details={"command": command}, wait=args.wait, on_wait=waiting)
     with lock, Store(args.db) as store, contextlib.ExitStack() as stack:
@@ -200,7 +211,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 "its finished rows are kept and this run goes on from there",
                 file=sys.stderr,
             )
-        observers = [store.observer(required=True), *_tracing(args)]  # a row is ok only once it is stored
+        observers = [
+            store.observer(required=True),
+            *_tracing(args),
+        ]  # a row is ok only once it is stored
         if args.metrics_port is not None:
             from .metrics import PrometheusObserver, serve
 
@@ -210,7 +224,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
             print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
         generator = _generator(args, observers)
         pause = generator.policy.max_retry_after
-        generator.providers = tuple(ThrottledProvider(p, rpm=args.rpm, max_pause=pause) for p in generator.providers)
+        generator.providers = tuple(
+            ThrottledProvider(p, rpm=args.rpm, max_pause=pause) for p in generator.providers
+        )
         key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
         defaults = {"template": args.template}
         output_id = "-" if to_stdout else output.resolve()
@@ -236,7 +252,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         with Reporter(total=sum(1 for _ in rows())) as reporter:
             summary = asyncio.run(run())
         # when the store is failing, its own error (raised below) is the one that matters: the output is a bonus
-        unwritable: tuple[type[Exception], ...] = (OSError, TweetGenError, sqlite3.Error) if summary.store_error else ()
+        unwritable: tuple[type[Exception], ...] = (
+            (OSError, TweetGenError, sqlite3.Error) if summary.store_error else ()
+        )
         written: int | None = None
         try:
             written = write_output(output, fmt, rows(), store)
@@ -250,22 +268,40 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 "rerun the same command with another -o to write them"
             ) from None
         except (OSError, ConfigurationError) as error:
-            reason = f"cannot write output {where}: {error.strerror or error}" if isinstance(error, OSError) else error
+            reason = (
+                f"cannot write output {where}: {error.strerror or error}"
+                if isinstance(error, OSError)
+                else error
+            )
             raise ConfigurationError(
                 f"{reason}; every result is saved in {args.db}: rerun the same command with another -o to write them"
             ) from None
     for line in summary.lines():
         print(f"tweetgen: {line}", file=sys.stderr)
     if written is None:
-        print(f"tweetgen: {where} was left as it was (the store could not be read to rewrite it)", file=sys.stderr)
+        print(
+            f"tweetgen: {where} was left as it was (the store could not be read to rewrite it)",
+            file=sys.stderr,
+        )
     else:
         print(f"tweetgen: wrote {written} records to {where}", file=sys.stderr)
     if summary.store_error is not None:
         raise summary.store_error
     if summary.failed or summary.still_failed:
-        again = [word for word in getattr(args, "argv", []) if word != "--retry-failed"] + ["--retry-failed"]
-        print(f"tweetgen: to call the failed rows again: tweetgen {shlex.join(again)}", file=sys.stderr)
-    return 130 if summary.interrupted else EXIT_FAILED if summary.failed or summary.still_failed else EXIT_OK
+        again = [word for word in getattr(args, "argv", []) if word != "--retry-failed"] + [
+            "--retry-failed"
+        ]
+        print(
+            f"tweetgen: to call the failed rows again: tweetgen {shlex.join(again)}",
+            file=sys.stderr,
+        )
+    return (
+        130
+        if summary.interrupted
+        else EXIT_FAILED
+        if summary.failed or summary.still_failed
+        else EXIT_OK
+    )
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -273,7 +309,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .store import Store
 
     if not Path(args.db).is_file():
-        raise ConfigurationError(f"no store at {args.db}; record calls with tweetgen batch or tweetgen generate --db")
+        raise ConfigurationError(
+            f"no store at {args.db}; record calls with tweetgen batch or tweetgen generate --db"
+        )
     since = parse_since(args.since) if args.since else None
     with Store(args.db) as store:
         stats = compute_stats(store, since)
@@ -294,9 +332,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _dry_run(args, variants=args.variants, **options)
     with _recording(args) as observers, _generator(args, observers) as generator:
         if args.variants != 1:
-            tweets = generator.generate_variants(args.topic, args.tone, args.max_words, n=args.variants, **options)
+            tweets = generator.generate_variants(
+                args.topic, args.tone, args.max_words, n=args.variants, **options
+            )
             if len(tweets) < args.variants:
-                print(f"tweetgen: {len(tweets)} of {args.variants} variants passed the rules", file=sys.stderr)
+                print(
+                    f"tweetgen: {len(tweets)} of {args.variants} variants passed the rules",
+                    file=sys.stderr,
+                )
         else:
             tweets = [generator.generate(args.topic, args.tone, args.max_words, **options)]
     if args.json:
@@ -313,9 +356,16 @@ def cmd_thread(args: argparse.Namespace) -> int:
         return _dry_run(args, thread=args.tweets, numbering=args.numbering, **options)
     with _recording(args) as observers, _generator(args, observers) as generator:
         thread = generator.generate_thread(
-            args.topic, args.tone, args.max_words, tweets=args.tweets, numbering=args.numbering, **options
+            args.topic,
+            args.tone,
+            args.max_words,
+            tweets=args.tweets,
+            numbering=args.numbering,
+            **options,
         )
-    print(json.dumps(thread.to_dict(), ensure_ascii=False) if args.json else "\n\n".join(thread.texts))
+    print(
+        json.dumps(thread.to_dict(), ensure_ascii=False) if args.json else "\n\n".join(thread.texts)
+    )
     return EXIT_OK
 
 
@@ -349,10 +399,15 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     try:
         server = SandboxServer(port=args.port, latency=args.latency, require_key=args.require_key)
     except OSError as error:
-        raise ConfigurationError(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}") from None
+        raise ConfigurationError(
+            f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}"
+        ) from None
     server.faults = faults
     print(f"tweetgen sandbox serving Gemini generateContent at {server.url}", file=sys.stderr)
-    print(f"try: GEMINI_BASE_URL={server.url} GEMINI_API_KEY=dummy tweetgen generate --topic Python", file=sys.stderr)
+    print(
+        f"try: GEMINI_BASE_URL={server.url} GEMINI_API_KEY=dummy tweetgen generate --topic Python",
+        file=sys.stderr,
+    )
     try:
         with contextlib.ExitStack() as stack:
             if args.metrics_port is not None:

@@ -35,7 +35,9 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 #: the largest answer read, counted after decompression: 4x the largest real generateContent answer
 #: (8 candidates x 65,536 output tokens x ~4 bytes = 2 MiB; tweetgen asks for 1,024 tokens, a few KiB)
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-_KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: what an HTTP header can carry
+_KEY_CHARS = re.compile(
+    r"[\x21-\x7e]+"
+)  # printable ASCII, no spaces: what an HTTP header can carry
 PROVIDERS = ("auto", "gemini", "sandbox", "openai")
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -125,7 +127,9 @@ def _read_dotenv(path: Path) -> dict[str, str]:
             "save it as UTF-8 or remove it"
         ) from None
     except OSError as error:
-        raise ConfigurationError(f"cannot read the {path} file: {error.strerror or error}") from None
+        raise ConfigurationError(
+            f"cannot read the {path} file: {error.strerror or error}"
+        ) from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -165,7 +169,9 @@ def load_settings(
     if "timeout" in values:
         values["timeout"] = _parse_timeout(values["timeout"], sources["timeout"])
     if "max_response_bytes" in values:
-        values["max_response_bytes"] = _parse_bytes(values["max_response_bytes"], sources["max_response_bytes"])
+        values["max_response_bytes"] = _parse_bytes(
+            values["max_response_bytes"], sources["max_response_bytes"]
+        )
     for secret in ("api_key", "openai_api_key"):
         if isinstance(values.get(secret), str):
             values[secret] = Secret(str(values[secret]))
@@ -192,7 +198,8 @@ def _parse_timeout(value: object, source: str) -> float:
     except (TypeError, ValueError):
         where, setting = _origin("timeout", source)
         raise ConfigurationError(
-            f"the timeout{where} must be a number of seconds, got {_shown(str(value))}", setting=setting
+            f"the timeout{where} must be a number of seconds, got {_shown(str(value))}",
+            setting=setting,
         ) from None
     return seconds
 
@@ -266,19 +273,25 @@ def _check_url(settings: Settings, name: str, what: str, example: str) -> None:
 
 def _validated(settings: Settings) -> Settings:
     _check_url(settings, "base_url", "base URL", DEFAULT_BASE_URL)
-    if settings.provider is not None and not set(provider_chain(settings.provider)) <= set(PROVIDERS):
+    if settings.provider is not None and not set(provider_chain(settings.provider)) <= set(
+        PROVIDERS
+    ):
         raise ConfigurationError(
             f"unknown provider {_shown(str(settings.provider))}{_source(settings, 'provider')}; choose one of "
             f"{', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai",
             setting=_setting(settings, "provider"),
         )
-    if not isinstance(settings.model, str) or not _GEMINI_MODEL.fullmatch(settings.model.removeprefix("models/")):
+    if not isinstance(settings.model, str) or not _GEMINI_MODEL.fullmatch(
+        settings.model.removeprefix("models/")
+    ):
         raise ConfigurationError(
             f"the model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL} (letters, digits "
             f"and . _ - : @ +), got {_shown(str(settings.model))}",
             setting=_setting(settings, "model"),
         )
-    if not isinstance(settings.openai_model, str) or not _KEY_CHARS.fullmatch(settings.openai_model):
+    if not isinstance(settings.openai_model, str) or not _KEY_CHARS.fullmatch(
+        settings.openai_model
+    ):
         raise ConfigurationError(
             f"the OpenAI-compatible model{_source(settings, 'openai_model')} must be a model name such as "
             f"{DEFAULT_OPENAI_MODEL} (printable characters, no spaces), got {_shown(str(settings.openai_model))}",
@@ -297,7 +310,9 @@ def _validated(settings: Settings) -> Settings:
     for name, what in (("api_key", "the Gemini API key"), ("openai_api_key", "the OpenAI API key")):
         secret = getattr(settings, name)
         value = secret.reveal() if secret is not None else ""
-        if secret is not None and (not _KEY_CHARS.fullmatch(value) or value[:1] in "'\"" or value[-1:] in "'\""):
+        if secret is not None and (
+            not _KEY_CHARS.fullmatch(value) or value[:1] in "'\"" or value[-1:] in "'\""
+        ):
             raise ConfigurationError(
                 f"{what}{_source(settings, name)} contains spaces, quotes or non-ASCII characters; paste the key "
                 "alone, without quotes",

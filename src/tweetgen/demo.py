@@ -19,14 +19,24 @@ __all__ = ["run_demo"]
 TOPIC = "Artificial Intelligence"
 
 
-def _scripted(server: SandboxServer, settings: Settings, sleep: Callable[[float], None]) -> TweetGenerator:
+def _scripted(
+    server: SandboxServer, settings: Settings, sleep: Callable[[float], None]
+) -> TweetGenerator:
     provider = GeminiProvider(
-        api_key="sandbox", model=settings.model, base_url=server.url, name="sandbox", secret_key=False
+        api_key="sandbox",
+        model=settings.model,
+        base_url=server.url,
+        name="sandbox",
+        secret_key=False,
     )
-    return TweetGenerator(provider=provider, settings=settings, policy=RetryPolicy.from_retries(3), sleep=sleep)
+    return TweetGenerator(
+        provider=provider, settings=settings, policy=RetryPolicy.from_retries(3), sleep=sleep
+    )
 
 
-def _scenario(title: str, faults: str, settings: Settings, sleep: Callable[[float], None], out: TextIO) -> bool:
+def _scenario(
+    title: str, faults: str, settings: Settings, sleep: Callable[[float], None], out: TextIO
+) -> bool:
     """Run one scripted scenario; True when it ended as the seed says it should."""
     print(f"\n== {title} (sandbox fault script: {faults})", file=out)
     with SandboxServer(faults=faults) as server, _scripted(server, settings, sleep) as generator:
@@ -61,7 +71,10 @@ def _normal(settings: Settings, out: TextIO) -> bool:
 
 
 def run_demo(
-    *, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep, settings: Settings | None = None
+    *,
+    out: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    settings: Settings | None = None,
 ) -> int:
     """Run the four scenarios; 0 when each behaved as the seed describes, else 1."""
     out = out or sys.stdout

@@ -120,7 +120,9 @@ class ConfigurationError(TweetGenError, ValueError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, setting: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, setting: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.setting = setting
 

@@ -21,7 +21,13 @@ from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .providers.factory import build_providers, falls_back
 from .request import TweetRequest
-from .resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, RetryBudget
+from .resilience import (
+    DEFAULT_RETRY_RESERVE,
+    BreakerRegistry,
+    BreakerSettings,
+    CircuitBreaker,
+    RetryBudget,
+)
 from .results import Thread, Tweet
 from .retry import (
     RetryPolicy,
@@ -30,7 +36,7 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
-from .trace import CallTrace, Observer, call_scope, current_tags, current_trace
+from .trace import CallContext, CallTrace, Observer, call_scope, current_tags, current_trace
 from .tweets import (
     TweetCheck,
     check_tweet,
@@ -45,8 +51,6 @@ __all__ = ["DEFAULT_REGENERATIONS", "DEFAULT_RETRY_RESERVE", "TweetGenerator", "
 
 _log = get_logger()
 DEFAULT_REGENERATIONS = 2
-#: the retry budget's reserve: a lone call always keeps at least the seed's 3 retries
-DEFAULT_RETRY_RESERVE = 3
 ENGINES = ("custom", "tenacity")
 T = TypeVar("T")
 Plan = Generator[GenerationRequest, GenerationResult, T]
@@ -54,7 +58,11 @@ Plan = Generator[GenerationRequest, GenerationResult, T]
 
 def log_breaker_change(name: str, old: str, new: str) -> None:
     """Log a circuit's state change (``Circuit opened`` / ``Circuit half-open`` / ``Circuit closed``)."""
-    event = {"open": "Circuit opened", "half_open": "Circuit half-open", "closed": "Circuit closed"}.get(new, new)
+    event = {
+        "open": "Circuit opened",
+        "half_open": "Circuit half-open",
+        "closed": "Circuit closed",
+    }.get(new, new)
     (_log.warning if new == "open" else _log.info)(event, breaker=name, previous_state=old)
 
 
@@ -81,11 +89,19 @@ class TweetGenerator:
     ) -> None:
         if engine not in ENGINES:
             raise ConfigurationError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        if isinstance(regenerations, bool) or not isinstance(regenerations, int) or regenerations < 0:
-            raise ConfigurationError(f"regenerations must be an integer >= 0, got {regenerations!r}")
+        if (
+            isinstance(regenerations, bool)
+            or not isinstance(regenerations, int)
+            or regenerations < 0
+        ):
+            raise ConfigurationError(
+                f"regenerations must be an integer >= 0, got {regenerations!r}"
+            )
         self.settings = settings or load_settings()
         if isinstance(provider, str) or provider is None:
-            chain = build_providers(self.settings, provider, transport=transport, async_transport=async_transport)
+            chain = build_providers(
+                self.settings, provider, transport=transport, async_transport=async_transport
+            )
         else:
             chain = list(provider) if isinstance(provider, (list, tuple)) else [provider]  # type: ignore[list-item]
         if not chain:
@@ -101,8 +117,7 @@ class TweetGenerator:
         self._clock = clock or time.monotonic
         self.breakers = self._breakers(circuit_breaker)
         if retry_budget is True:
-            reserve = max(DEFAULT_RETRY_RESERVE, self.policy.max_attempts - 1)
-            retry_budget = RetryBudget(reserve=reserve, clock=self._clock)
+            retry_budget = RetryBudget.for_policy(self.policy, clock=self._clock)
         self.budget = retry_budget or None
 
     def __repr__(self) -> str:
@@ -123,7 +138,9 @@ class TweetGenerator:
         if option is False:
             return None
         settings = option if isinstance(option, BreakerSettings) else None
-        return BreakerRegistry(settings=settings, clock=self._clock, on_state_change=self._breaker_changed)
+        return BreakerRegistry(
+            settings=settings, clock=self._clock, on_state_change=self._breaker_changed
+        )
 
     def _breaker_changed(self, name: str, old: str, new: str) -> None:
         """Log a circuit's state change and tell the observers that want to know (Prometheus)."""
@@ -147,45 +164,87 @@ class TweetGenerator:
         """The circuit breaker of the first provider."""
         return self.breaker_for(self.provider)
 
-    def prompt(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> str:
+    def prompt(
+        self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any
+    ) -> str:
         """The rendered prompt for a request (what ``--dry-run`` prints)."""
         return TweetRequest(topic, tone, max_words, **options).render(self.templates)
 
     # --- public calls: build a request and a plan, then drive it sync or async ----------------
 
-    def generate(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> Tweet:
+    def generate(
+        self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any
+    ) -> Tweet:
         """One valid tweet; transport failures are retried, rule breakers regenerated."""
         request = TweetRequest(topic, tone, max_words, **options)
         return self._drive(request, self._tweet_plan)
 
-    async def agenerate(self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any) -> Tweet:
+    async def agenerate(
+        self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any
+    ) -> Tweet:
         """The async twin of :meth:`generate`."""
         request = TweetRequest(topic, tone, max_words, **options)
         return await self._adrive(request, self._tweet_plan)
 
+    def generate_request(
+        self, request: TweetRequest, *, context: CallContext | None = None
+    ) -> Tweet:
+        """One valid tweet for a request validated already (a batch row), with the caller's context."""
+        return self._drive(request, self._tweet_plan, context)
+
+    async def agenerate_request(
+        self, request: TweetRequest, *, context: CallContext | None = None
+    ) -> Tweet:
+        """The async twin of :meth:`generate_request`."""
+        return await self._adrive(request, self._tweet_plan, context)
+
     def generate_variants(
-        self, topic: str, tone: str = "professional", max_words: int = 25, *, n: int = 3, **options: Any
+        self,
+        topic: str,
+        tone: str = "professional",
+        max_words: int = 25,
+        *,
+        n: int = 3,
+        **options: Any,
     ) -> list[Tweet]:
         """Up to ``n`` different valid tweets from one call (Gemini ``candidateCount``), best first."""
         request = TweetRequest(topic, tone, max_words, variants=n, **options)
         return self._drive(request, self._variants_plan)
 
     async def agenerate_variants(
-        self, topic: str, tone: str = "professional", max_words: int = 25, *, n: int = 3, **options: Any
+        self,
+        topic: str,
+        tone: str = "professional",
+        max_words: int = 25,
+        *,
+        n: int = 3,
+        **options: Any,
     ) -> list[Tweet]:
         """The async twin of :meth:`generate_variants`."""
         request = TweetRequest(topic, tone, max_words, variants=n, **options)
         return await self._adrive(request, self._variants_plan)
 
     def generate_thread(
-        self, topic: str, tone: str = "professional", max_words: int = 40, *, tweets: int = 5, **options: Any
+        self,
+        topic: str,
+        tone: str = "professional",
+        max_words: int = 40,
+        *,
+        tweets: int = 5,
+        **options: Any,
     ) -> Thread:
         """A thread of ``tweets`` valid tweets (numbered ``1/5`` unless ``numbering=False``)."""
         request = TweetRequest(topic, tone, max_words, thread=tweets, **options)
         return self._drive(request, self._thread_plan)
 
     async def agenerate_thread(
-        self, topic: str, tone: str = "professional", max_words: int = 40, *, tweets: int = 5, **options: Any
+        self,
+        topic: str,
+        tone: str = "professional",
+        max_words: int = 40,
+        *,
+        tweets: int = 5,
+        **options: Any,
     ) -> Thread:
         """The async twin of :meth:`generate_thread`."""
         request = TweetRequest(topic, tone, max_words, thread=tweets, **options)
@@ -193,8 +252,13 @@ class TweetGenerator:
 
     # --- driving: the plans are I/O-free generators; these feed them results ----------------
 
-    def _drive(self, request: TweetRequest, plan: Callable[[TweetRequest, CallTrace], Plan[T]]) -> T:
-        with self._scope(request) as trace:
+    def _drive(
+        self,
+        request: TweetRequest,
+        plan: Callable[[TweetRequest, CallTrace], Plan[T]],
+        context: CallContext | None = None,
+    ) -> T:
+        with self._scope(request, context) as trace:
             steps = plan(request, trace)
             try:
                 step = next(steps)
@@ -204,8 +268,13 @@ class TweetGenerator:
                 value: T = done.value
                 return self._finished(trace, value)
 
-    async def _adrive(self, request: TweetRequest, plan: Callable[[TweetRequest, CallTrace], Plan[T]]) -> T:
-        with self._scope(request) as trace:
+    async def _adrive(
+        self,
+        request: TweetRequest,
+        plan: Callable[[TweetRequest, CallTrace], Plan[T]],
+        context: CallContext | None = None,
+    ) -> T:
+        with self._scope(request, context) as trace:
             steps = plan(request, trace)
             try:
                 step = next(steps)
@@ -219,14 +288,20 @@ class TweetGenerator:
         run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
         for index, provider in enumerate(self.providers):
             with self._link(index, provider) as options:
-                return run(functools.partial(provider.generate, request), sleep=self._sleep, **options)
+                return run(
+                    functools.partial(provider.generate, request), sleep=self._sleep, **options
+                )
         raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
     async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
         run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
         for index, provider in enumerate(self.providers):
             with self._link(index, provider) as options:
-                return await run(functools.partial(provider.agenerate, request), sleep=self._async_sleep, **options)
+                return await run(
+                    functools.partial(provider.agenerate, request),
+                    sleep=self._async_sleep,
+                    **options,
+                )
         raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
     @contextmanager
@@ -243,7 +318,9 @@ class TweetGenerator:
             "budget": self.budget,
         }
         try:
-            with structlog.contextvars.bound_contextvars(provider=provider.name, model=provider.model):
+            with structlog.contextvars.bound_contextvars(
+                provider=provider.name, model=provider.model
+            ):
                 yield options
         except TweetGenError as error:
             self._fall_back(index, error)
@@ -262,7 +339,9 @@ class TweetGenerator:
         )
 
     @contextmanager
-    def _scope(self, request: TweetRequest) -> Iterator[CallTrace]:
+    def _scope(
+        self, request: TweetRequest, call_context: CallContext | None = None
+    ) -> Iterator[CallTrace]:
         """Bind the call's log context and trace; record how it ended for the observers."""
         trace = CallTrace(
             request_id=uuid.uuid4().hex[:16],
@@ -271,6 +350,7 @@ class TweetGenerator:
             inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
             observers=self.observers,
             scratch=current_tags(),
+            context=call_context or CallContext(),
         )
         trace.clock_start = self._clock()
         context = {"request_id": trace.request_id, "provider": trace.provider, "model": trace.model}
@@ -292,7 +372,9 @@ class TweetGenerator:
         figures: dict[str, Any] = {"attempts": len(trace.attempts), "latency_ms": latency_ms}
         result: Any
         if isinstance(value, Thread):
-            result = replace(value, tweets=tuple(replace(t, **figures) for t in value.tweets), **figures)
+            result = replace(
+                value, tweets=tuple(replace(t, **figures) for t in value.tweets), **figures
+            )
             texts = result.texts
         elif isinstance(value, list):
             result = [replace(t, **figures) for t in value]
@@ -310,14 +392,21 @@ class TweetGenerator:
         prompt = request.render(self.templates)
         if feedback:
             prompt += "\nYour previous answer was rejected: " + "; ".join(feedback) + ". Try again."
-        return GenerationRequest(prompt=prompt, seed=request.seed, temperature=request.temperature, candidate_count=n)
+        return GenerationRequest(
+            prompt=prompt, seed=request.seed, temperature=request.temperature, candidate_count=n
+        )
 
     def _checks(self, request: TweetRequest, result: GenerationResult) -> list[TweetCheck]:
         rules = request.rules()
-        checks = [_no_secret(check_tweet(request.finish(clean_tweet(text)), rules)) for text in result.texts]
+        checks = [
+            _no_secret(check_tweet(request.finish(clean_tweet(text)), rules))
+            for text in result.texts
+        ]
         return rank_candidates(checks, target_words=request.max_words)
 
-    def _rejected(self, trace: CallTrace, reasons: Sequence[str], check: TweetCheck | None, round_: int) -> None:
+    def _rejected(
+        self, trace: CallTrace, reasons: Sequence[str], check: TweetCheck | None, round_: int
+    ) -> None:
         trace.regenerations = round_ + 1 if round_ < self.regenerations else round_
         _log.warning(
             "Tweet rejected",
@@ -341,7 +430,9 @@ class TweetGenerator:
 
     def _variants_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[list[Tweet]]:
         kept: dict[str, Tweet] = {}
-        rejected: TweetCheck | None = None  # this round's best invalid candidate: its reasons go back
+        rejected: TweetCheck | None = (
+            None  # this round's best invalid candidate: its reasons go back
+        )
         last_rejected: TweetCheck | None = None
         for round_ in range(self.regenerations + 1):
             feedback = rejected.reasons if rejected else ()
@@ -379,13 +470,18 @@ class TweetGenerator:
             if request.numbering and len(parts) == request.thread:
                 parts, counters = number_thread(parts), thread_counters(len(parts))
             rules = request.rules()
-            checks = [_no_secret(check_tweet(p, rules, counter=c)) for p, c in zip(parts, counters, strict=True)]
+            checks = [
+                _no_secret(check_tweet(p, rules, counter=c))
+                for p, c in zip(parts, counters, strict=True)
+            ]
             reasons = [f"tweet {i}: {r}" for i, c in enumerate(checks, 1) for r in c.reasons]
             if len(parts) != request.thread:
                 reasons.insert(0, f"that thread had {len(parts)} tweets; it needs {request.thread}")
             if not reasons:
                 tweets = tuple(self._tweet(request, trace, c, result, round_) for c in checks)
-                return Thread(tweets, result.provider, result.model, 0, 0.0, trace.request_id, round_)
+                return Thread(
+                    tweets, result.provider, result.model, 0, 0.0, trace.request_id, round_
+                )
             worst = next((c for c in checks if not c.valid), checks[0] if checks else None)
             self._rejected(trace, reasons, worst, round_)
         raise TweetValidationError(
@@ -395,7 +491,12 @@ class TweetGenerator:
         )
 
     def _tweet(
-        self, request: TweetRequest, trace: CallTrace, check: TweetCheck, result: GenerationResult, round_: int
+        self,
+        request: TweetRequest,
+        trace: CallTrace,
+        check: TweetCheck,
+        result: GenerationResult,
+        round_: int,
     ) -> Tweet:
         return Tweet(
             text=check.text,
@@ -439,7 +540,9 @@ def _no_secret(check: TweetCheck) -> TweetCheck:
     publish the key. Its text is redacted so the key goes nowhere (logs, store, the error's best candidate)."""
     if not contains_secret(check.text):
         return check
-    return replace(check, text=redact_text(check.text), reasons=(*check.reasons, "it contains an API key"))
+    return replace(
+        check, text=redact_text(check.text), reasons=(*check.reasons, "it contains an API key")
+    )
 
 
 def _no_valid(best: TweetCheck | None, regenerations: int) -> TweetValidationError:

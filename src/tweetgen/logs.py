@@ -56,7 +56,10 @@ _PATTERNS = (
     (re.compile(r"AIza[0-9A-Za-z_\-]{35}"), lambda m: REDACTED),
     # key=... in query strings and form bodies
     # (values only: at least 8 key characters, so a sentence such as "pass api_key=... or" stays as written)
-    (re.compile(r"(?i)\b((?:api_?)?key=)[A-Za-z0-9_\-.~+/%=]{8,}"), lambda m: m.group(1) + REDACTED),
+    (
+        re.compile(r"(?i)\b((?:api_?)?key=)[A-Za-z0-9_\-.~+/%=]{8,}"),
+        lambda m: m.group(1) + REDACTED,
+    ),
     # header values, also in reprs such as {'x-goog-api-key': '...'}
     (
         re.compile(
@@ -66,7 +69,10 @@ _PATTERNS = (
     ),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+"), lambda m: m.group(1) + REDACTED),
     # user-info in URLs: https://user:password@host/...
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@\"'<>]+@"), lambda m: m.group(1) + REDACTED + "@"),
+    (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@\"'<>]+@"),
+        lambda m: m.group(1) + REDACTED + "@",
+    ),
 )
 
 
@@ -84,8 +90,14 @@ def register_secret(value: str | None) -> None:
 def _encodings(secret: str) -> set[str]:
     """The forms a secret takes when something encodes it: percent-encoded, and base64 at every alignment."""
     raw = secret.encode("utf-8")
-    forms = {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret), urllib.parse.quote(secret)}
-    for offset in range(3):  # inside a longer base64 text, the secret's characters depend on its offset
+    forms = {
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret),
+    }
+    for offset in range(
+        3
+    ):  # inside a longer base64 text, the secret's characters depend on its offset
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(b"\0" * offset + raw).decode("ascii").rstrip("=")
             start = -(-offset * 4 // 3)  # skip the characters that mix in the padding bytes
@@ -115,7 +127,9 @@ class _Secret:
             return piece if split else None
 
         forms = tuple(sorted(_encodings(value), key=len, reverse=True))
-        return cls(value, forms, usable(value[:MIN_SECRET_PIECE]), usable(value[-MIN_SECRET_PIECE:]))
+        return cls(
+            value, forms, usable(value[:MIN_SECRET_PIECE]), usable(value[-MIN_SECRET_PIECE:])
+        )
 
     def found(self, text: str) -> bool:
         anchors = (self.value, *self.forms, self.prefix, self.suffix)
@@ -137,7 +151,11 @@ class _Secret:
         while (found := text.find(anchor, position)) >= 0:
             start, stop = found, found + len(anchor)
             if forward:
-                while stop < len(text) and stop - start < len(value) and text[stop] == value[stop - start]:
+                while (
+                    stop < len(text)
+                    and stop - start < len(value)
+                    and text[stop] == value[stop - start]
+                ):
                     stop += 1
             else:
                 left = len(value) - len(anchor)
@@ -177,7 +195,9 @@ def redact_text(text: str) -> str:
     return text
 
 
-_SECRET_KEYS = frozenset({"x-goog-api-key", "authorization", "api-key", "x-api-key", "api_key", "apikey"})
+_SECRET_KEYS = frozenset(
+    {"x-goog-api-key", "authorization", "api-key", "x-api-key", "api_key", "apikey"}
+)
 
 
 def _redact_value(value: Any) -> Any:
@@ -209,7 +229,9 @@ class Redactor:
     def __init__(self, *, mark: bool = False) -> None:
         self.mark = mark
 
-    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         if event_dict.pop(_DONE, False):
             return event_dict
         for key, value in list(event_dict.items()):
@@ -248,7 +270,9 @@ def _cut(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _truncate(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _truncate(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key, value in event_dict.items():
         if not key.startswith("_"):
             event_dict[key] = _cut(value)
@@ -258,7 +282,9 @@ def _truncate(logger: Any, method: str, event_dict: MutableMapping[str, Any]) ->
 _FIRST = ("event", "level", "timestamp")
 
 
-def _reorder(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _reorder(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     ordered = {k: event_dict[k] for k in _FIRST if k in event_dict}
     ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
     return ordered
@@ -286,7 +312,9 @@ def trace_ids() -> dict[str, str]:
     }
 
 
-def add_trace_ids(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def add_trace_ids(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """A structlog processor that adds the current span's ``trace_id`` and ``span_id`` (keeps values already set)."""
     for key, value in trace_ids().items():
         event_dict.setdefault(key, value)
@@ -316,7 +344,9 @@ def _chain() -> list[Any]:
 def get_logger() -> Any:
     """Return tweetgen's logger: structlog over the stdlib logger ``tweetgen`` (silent until set up)."""
     return structlog.wrap_logger(
-        logging.getLogger(LOGGER_NAME), processors=_chain(), wrapper_class=structlog.stdlib.BoundLogger
+        logging.getLogger(LOGGER_NAME),
+        processors=_chain(),
+        wrapper_class=structlog.stdlib.BoundLogger,
     )
 
 
@@ -417,7 +447,9 @@ def _formatter(renderer: Any) -> logging.Formatter:
     )
 
 
-def _one_line(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _one_line(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """For the human console: an ``exception`` field that is a short description (``HTTP 503: ...``, the seed's
     ``Retry attempt`` field), not a traceback, stays on the event's line as ``error=...``."""
     exception = event_dict.get("exception")
@@ -433,7 +465,9 @@ def _console_renderer(console_format: str, stream: TextIO) -> Any:
         return structlog.processors.JSONRenderer(ensure_ascii=False)
     if console_format == "pretty":
         pretty = structlog.dev.ConsoleRenderer(colors=stream.isatty(), sort_keys=False)
-        return lambda logger, method, event_dict: pretty(logger, method, _one_line(logger, method, event_dict))
+        return lambda logger, method, event_dict: pretty(
+            logger, method, _one_line(logger, method, event_dict)
+        )
     raise ConfigurationError(f"console_format must be auto, json or pretty, got {console_format!r}")
 
 
@@ -471,7 +505,9 @@ def _file_handler(log_file: str, max_bytes: int, backup_count: int) -> logging.H
 def _check_level(log_level: str) -> int:
     name = str(log_level).strip().upper()
     if name not in LEVELS:
-        raise ConfigurationError(f"log level must be one of {', '.join(LEVELS)} (any case), got {log_level!r}")
+        raise ConfigurationError(
+            f"log level must be one of {', '.join(LEVELS)} (any case), got {log_level!r}"
+        )
     return int(getattr(logging, name))
 
 

@@ -30,13 +30,27 @@ from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server, write_to_textfile
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+    write_to_textfile,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .errors import ConfigurationError
 from .trace import AttemptTrace, CallTrace, Observer
 
-__all__ = ["CIRCUIT_STATES", "DURATION_BUCKETS", "MetricsServer", "PrometheusObserver", "serve", "write_textfile"]
+__all__ = [
+    "CIRCUIT_STATES",
+    "DURATION_BUCKETS",
+    "MetricsServer",
+    "PrometheusObserver",
+    "serve",
+    "write_textfile",
+]
 
 #: Histogram buckets (seconds) for LLM calls: a fast answer takes ~0.5 s, a slow retried one a minute.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
@@ -63,17 +77,31 @@ class PrometheusObserver(Observer):
         self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = self._counter("tweetgen_requests", "Logical calls by outcome.", "outcome")
         self.attempts = self._counter(
-            "tweetgen_attempts", "HTTP attempts by status code and error type.", "status_code", "error_type"
+            "tweetgen_attempts",
+            "HTTP attempts by status code and error type.",
+            "status_code",
+            "error_type",
         )
         self.retries = self._counter("tweetgen_retries", "Attempts after the first of a retry run.")
-        self.retries_denied = self._counter("tweetgen_retries_denied", "Retries refused by the retry budget.")
-        self.regenerations = self._counter("tweetgen_regenerations", "Re-asks because the tweet broke the rules.")
-        self.retry_wait = self._counter("tweetgen_retry_wait_seconds", "Seconds spent waiting between attempts.")
-        self.tokens = self._counter("tweetgen_tokens", "Tokens by direction (input / output).", "direction")
-        self.call_duration = self._histogram(
-            "tweetgen_call_duration_seconds", "Duration of whole calls, retries and regenerations included."
+        self.retries_denied = self._counter(
+            "tweetgen_retries_denied", "Retries refused by the retry budget."
         )
-        self.attempt_duration = self._histogram("tweetgen_attempt_duration_seconds", "Duration of single attempts.")
+        self.regenerations = self._counter(
+            "tweetgen_regenerations", "Re-asks because the tweet broke the rules."
+        )
+        self.retry_wait = self._counter(
+            "tweetgen_retry_wait_seconds", "Seconds spent waiting between attempts."
+        )
+        self.tokens = self._counter(
+            "tweetgen_tokens", "Tokens by direction (input / output).", "direction"
+        )
+        self.call_duration = self._histogram(
+            "tweetgen_call_duration_seconds",
+            "Duration of whole calls, retries and regenerations included.",
+        )
+        self.attempt_duration = self._histogram(
+            "tweetgen_attempt_duration_seconds", "Duration of single attempts."
+        )
         self.circuit_state = Gauge(
             "tweetgen_circuit_state",
             "Circuit breaker state: 0 closed, 1 open, 2 half_open.",
@@ -86,7 +114,9 @@ class PrometheusObserver(Observer):
 
     def _histogram(self, name: str, documentation: str) -> Histogram:
         labels = [*_MODEL, "outcome"]
-        return Histogram(name, documentation, labels, buckets=DURATION_BUCKETS, registry=self.registry)
+        return Histogram(
+            name, documentation, labels, buckets=DURATION_BUCKETS, registry=self.registry
+        )
 
     def __repr__(self) -> str:
         return f"PrometheusObserver(registry={self.registry!r})"
@@ -107,7 +137,9 @@ class PrometheusObserver(Observer):
         if attempt.output_tokens:
             self.tokens.labels(*labels, "output").inc(attempt.output_tokens)
         if attempt.latency_ms is not None:
-            self.attempt_duration.labels(*labels, _outcome(attempt.ok)).observe(attempt.latency_ms / 1000)
+            self.attempt_duration.labels(*labels, _outcome(attempt.ok)).observe(
+                attempt.latency_ms / 1000
+            )
 
     def call_finished(self, call: CallTrace) -> None:
         """Count the call, its regenerations and its duration."""
@@ -129,7 +161,9 @@ class PrometheusObserver(Observer):
         """Set the breaker's gauge (a circuit breaker's ``on_state_change`` callback)."""
         state = str(getattr(new, "value", new)).lower().replace("-", "_")
         if state not in CIRCUIT_STATES:
-            raise ValueError(f"unknown circuit state {new!r}; expected one of {', '.join(CIRCUIT_STATES)}")
+            raise ValueError(
+                f"unknown circuit state {new!r}; expected one of {', '.join(CIRCUIT_STATES)}"
+            )
         self.circuit_state.labels(name).set(CIRCUIT_STATES[state])
 
 
@@ -184,7 +218,9 @@ def write_textfile(observer: PrometheusObserver, path: str | os.PathLike[str]) -
     try:
         write_to_textfile(target, observer.registry)
     except OSError as error:
-        raise ConfigurationError(f"cannot write metrics to {target}: {error.strerror or error}") from error
+        raise ConfigurationError(
+            f"cannot write metrics to {target}: {error.strerror or error}"
+        ) from error
 
 
 class SandboxCollector:
@@ -196,11 +232,15 @@ class SandboxCollector:
     def collect(self) -> Iterator[Metric]:
         """One counter sample per status code answered so far."""
         family = CounterMetricFamily(
-            "tweetgen_sandbox_answers", "Answers the sandbox sent, by HTTP status.", labels=["status_code"]
+            "tweetgen_sandbox_answers",
+            "Answers the sandbox sent, by HTTP status.",
+            labels=["status_code"],
         )
         for status, count in sorted(dict(self.sandbox.answers).items()):
             family.add_metric([str(status)], count)
         yield family
         yield GaugeMetricFamily(
-            "tweetgen_sandbox_requests", "Requests the sandbox received.", value=len(self.sandbox.requests)
+            "tweetgen_sandbox_requests",
+            "Requests the sandbox received.",
+            value=len(self.sandbox.requests),
         )

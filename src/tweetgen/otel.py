@@ -102,7 +102,9 @@ class OpenTelemetryObserver(Observer):
         try:
             from opentelemetry import trace
         except ImportError as error:
-            raise ConfigurationError(f"OpenTelemetry tracing needs the otel extra: {OTEL_INSTALL_HINT}") from error
+            raise ConfigurationError(
+                f"OpenTelemetry tracing needs the otel extra: {OTEL_INSTALL_HINT}"
+            ) from error
         from . import __version__
 
         self.tracer = trace.get_tracer("tweetgen", __version__, tracer_provider=tracer_provider)
@@ -116,7 +118,9 @@ class OpenTelemetryObserver(Observer):
         from opentelemetry import context, trace
 
         span = self.tracer.start_span(
-            f"{OPERATION_NAME} {call.model}", kind=trace.SpanKind.CLIENT, attributes=_request_attributes(call)
+            f"{OPERATION_NAME} {call.model}",
+            kind=trace.SpanKind.CLIENT,
+            attributes=_request_attributes(call),
         )
         span.set_attribute("tweetgen.request_id", call.request_id)
         call.scratch[self._key] = _Spans(span, context.attach(trace.set_span_in_context(span)))

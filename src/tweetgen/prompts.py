@@ -89,7 +89,9 @@ def _fields(text: str) -> frozenset[str]:
         if not name.isidentifier():
             raise TemplateError(f"template variables must be plain names, got {{{name}}}")
         if conversion not in (None, "r", "s", "a"):
-            raise TemplateError(f"malformed template: unknown conversion !{conversion} in {{{name}}}")
+            raise TemplateError(
+                f"malformed template: unknown conversion !{conversion} in {{{name}}}"
+            )
         names.add(name)
         if spec and "{" in spec:
             names |= _fields(spec)
@@ -187,7 +189,9 @@ class TemplateRegistry:
             return self._templates[name]
         except KeyError:
             known = ", ".join(sorted(self._templates)) or "none"
-            raise TemplateError(f"unknown template {name!r}; known templates: {known}", setting="template") from None
+            raise TemplateError(
+                f"unknown template {name!r}; known templates: {known}", setting="template"
+            ) from None
 
     def names(self) -> list[str]:
         """The registered template names, sorted."""
@@ -201,10 +205,14 @@ class TemplateRegistry:
             if isinstance(spec, str):
                 spec = {"text": spec}
             if not isinstance(spec, dict) or not isinstance(spec.get("text"), str):
-                raise TemplateError(f"{path}: template {name!r} needs a 'text' string", setting="templates_file")
+                raise TemplateError(
+                    f"{path}: template {name!r} needs a 'text' string", setting="templates_file"
+                )
             loaded.append(
                 self.register(
-                    PromptTemplate(name=name, text=spec["text"], description=str(spec.get("description", "")))
+                    PromptTemplate(
+                        name=name, text=spec["text"], description=str(spec.get("description", ""))
+                    )
                 )
             )
         return loaded
@@ -214,12 +222,20 @@ def _read_template_file(path: Path) -> dict[str, object]:
     try:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise TemplateError(f"cannot read template file {path}: it is not UTF-8", setting="templates_file") from None
+        raise TemplateError(
+            f"cannot read template file {path}: it is not UTF-8", setting="templates_file"
+        ) from None
     except OSError as exc:
         from .oserrors import explain_path_error
 
-        reason = "it does not exist" if isinstance(exc, FileNotFoundError) else explain_path_error(exc, path)
-        raise TemplateError(f"cannot read template file {path}: {reason}", setting="templates_file") from None
+        reason = (
+            "it does not exist"
+            if isinstance(exc, FileNotFoundError)
+            else explain_path_error(exc, path)
+        )
+        raise TemplateError(
+            f"cannot read template file {path}: {reason}", setting="templates_file"
+        ) from None
     try:
         if path.suffix == ".toml":
             data: object = _load_toml(raw, path)
@@ -227,9 +243,13 @@ def _read_template_file(path: Path) -> dict[str, object]:
             data = json.loads(raw)
     except ValueError as exc:
         kind = path.suffix.lstrip(".").upper() if path.suffix == ".toml" else "JSON"
-        raise TemplateError(f"{path} is not valid {kind}: {exc}", setting="templates_file") from None
+        raise TemplateError(
+            f"{path} is not valid {kind}: {exc}", setting="templates_file"
+        ) from None
     if not isinstance(data, dict):
-        raise TemplateError(f"{path} must hold an object of templates by name", setting="templates_file")
+        raise TemplateError(
+            f"{path} must hold an object of templates by name", setting="templates_file"
+        )
     return data
 
 
@@ -238,7 +258,9 @@ def _load_toml(raw: str, path: Path) -> object:
         import tomllib
 
         return tomllib.loads(raw)
-    raise TemplateError(f"{path}: TOML templates need Python 3.11+; use JSON", setting="templates_file")
+    raise TemplateError(
+        f"{path}: TOML templates need Python 3.11+; use JSON", setting="templates_file"
+    )
 
 
 default_registry = TemplateRegistry({t.name: t for t in (DEFAULT_TEMPLATE, THREAD_TEMPLATE)})

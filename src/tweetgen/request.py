@@ -99,24 +99,39 @@ def check_text(name: str, value: object, *, limit: int = MAX_TOPIC_LENGTH) -> st
     """
     words = SETTING_WORDS.get(name, name)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        got = f"{len(value):,} characters" if isinstance(value, str) and len(value) > limit else brief(value)
-        raise _invalid(name, f"{words} must be a non-empty text of at most {limit:,} characters, got {got}")
+        got = (
+            f"{len(value):,} characters"
+            if isinstance(value, str) and len(value) > limit
+            else brief(value)
+        )
+        raise _invalid(
+            name, f"{words} must be a non-empty text of at most {limit:,} characters, got {got}"
+        )
     control = _CONTROL.search(value)
     if control is not None:
-        raise _invalid(name, f"{words} contains a control character (U+{ord(control.group()):04X}); remove it")
+        raise _invalid(
+            name, f"{words} contains a control character (U+{ord(control.group()):04X}); remove it"
+        )
     return value
 
 
 def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
     """Normalise and validate the core request; raises ``InputError`` (a ``ValueError``) with the fix."""
     if not isinstance(topic, str) or not topic.strip():
-        raise _invalid("topic", f"the topic must be a non-empty text such as 'Python Programming', got {brief(topic)}")
+        raise _invalid(
+            "topic",
+            f"the topic must be a non-empty text such as 'Python Programming', got {brief(topic)}",
+        )
     topic = " ".join(topic.split())
     if len(topic) > MAX_TOPIC_LENGTH:
-        raise _invalid("topic", f"the topic is {len(topic):,} characters long; the limit is {MAX_TOPIC_LENGTH}")
+        raise _invalid(
+            "topic", f"the topic is {len(topic):,} characters long; the limit is {MAX_TOPIC_LENGTH}"
+        )
     check_text("topic", topic)
     if not isinstance(tone, str) or tone.strip().lower() not in TONES:
-        raise _invalid("tone", f"unknown tone {brief(tone)}; choose one of {', '.join(sorted(TONES))}")
+        raise _invalid(
+            "tone", f"unknown tone {brief(tone)}; choose one of {', '.join(sorted(TONES))}"
+        )
     low, high = MAX_WORDS_RANGE
     return topic, tone.strip().lower(), _count("max_words", max_words, high, low=low)
 
@@ -125,13 +140,18 @@ def _hashtags(value: object) -> str | tuple[str, ...]:
     if isinstance(value, str) and value in ("none", "auto"):
         return value
     if not isinstance(value, str | tuple | list) or not all(isinstance(tag, str) for tag in value):
-        raise _invalid("hashtags", f"hashtags must be none, auto, or tags such as 'python,ai', got {brief(value)}")
+        raise _invalid(
+            "hashtags",
+            f"hashtags must be none, auto, or tags such as 'python,ai', got {brief(value)}",
+        )
     tags = value.replace(",", " ").split() if isinstance(value, str) else list(value)
     cleaned = []
     for tag in tags:
         match = _HASHTAG.match(tag.strip())
         if match is None:
-            raise _invalid("hashtags", f"{brief(tag)} is not a hashtag; use words like 'python' or '#python'")
+            raise _invalid(
+                "hashtags", f"{brief(tag)} is not a hashtag; use words like 'python' or '#python'"
+            )
         cleaned.append("#" + match.group(1))
     if not cleaned:
         raise _invalid("hashtags", "hashtags must be 'none', 'auto' or one or more tags")
@@ -141,24 +161,34 @@ def _hashtags(value: object) -> str | tuple[str, ...]:
 def _count(name: str, value: object, high: int, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         words = SETTING_WORDS.get(name, name)
-        raise _invalid(name, f"{words} must be a whole number from {low} to {high}, got {brief(value)}")
+        raise _invalid(
+            name, f"{words} must be a whole number from {low} to {high}, got {brief(value)}"
+        )
     return value
 
 
 def _phrases(value: object) -> tuple[str, ...]:
     """Banned phrases: a list or tuple of non-blank texts (a single text would be banned letter by letter)."""
     if isinstance(value, str) or not isinstance(value, tuple | list):
-        raise _invalid("banned_phrases", f"banned phrases must be a list of phrases, got {brief(value)}")
+        raise _invalid(
+            "banned_phrases", f"banned phrases must be a list of phrases, got {brief(value)}"
+        )
     for phrase in value:
         if not isinstance(phrase, str) or not phrase.strip():
-            raise _invalid("banned_phrases", f"a banned phrase must be a non-empty text, got {brief(phrase)}")
+            raise _invalid(
+                "banned_phrases", f"a banned phrase must be a non-empty text, got {brief(phrase)}"
+            )
         check_text("banned_phrases", phrase, limit=MAX_TOPIC_LENGTH)
     return tuple(value)
 
 
 def _number(name: str, value: object, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        got = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else brief(value)
+        got = (
+            f"{value:g}"
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else brief(value)
+        )
         words = SETTING_WORDS.get(name, name)
         raise _invalid(name, f"{words} must be a number from {low:g} to {high:g}, got {got}")
 
@@ -192,14 +222,22 @@ class TweetRequest:
         object.__setattr__(self, "hashtags", _hashtags(self.hashtags))
         object.__setattr__(self, "banned_phrases", _phrases(self.banned_phrases))
         _count("variants", self.variants, MAX_VARIANTS)
-        if not isinstance(self.thread, _NotAThread):  # a thread of 0 tweets is refused too, before any call
+        if not isinstance(
+            self.thread, _NotAThread
+        ):  # a thread of 0 tweets is refused too, before any call
             _count("thread", self.thread, MAX_THREAD_TWEETS, low=2)
         if not isinstance(self.template, str) or not self.template:
-            raise _invalid("template", f"the template must be a template name, got {brief(self.template)}")
+            raise _invalid(
+                "template", f"the template must be a template name, got {brief(self.template)}"
+            )
         if not isinstance(self.numbering, bool):
-            raise _invalid("numbering", f"numbering must be true or false, got {brief(self.numbering)}")
+            raise _invalid(
+                "numbering", f"numbering must be true or false, got {brief(self.numbering)}"
+            )
         if self.link is not None and (not isinstance(self.link, str) or not _URL.match(self.link)):
-            raise _invalid("link", f"the link must be an http(s) URL without spaces, got {brief(self.link)}")
+            raise _invalid(
+                "link", f"the link must be an http(s) URL without spaces, got {brief(self.link)}"
+            )
         if self.link is not None:
             check_text("link", self.link, limit=2_000)
             if self.max_words < 2:  # the link is one of the words: none would be left for the text
@@ -215,8 +253,12 @@ class TweetRequest:
         for name in ("audience", "call_to_action", "language"):
             if getattr(self, name) is not None:
                 check_text(name, getattr(self, name))
-        if not isinstance(self.extra, dict) or not all(isinstance(v, str) for v in self.extra.values()):
-            raise _invalid("extra", f"extra template values must be texts by name, got {brief(self.extra)}")
+        if not isinstance(self.extra, dict) or not all(
+            isinstance(v, str) for v in self.extra.values()
+        ):
+            raise _invalid(
+                "extra", f"extra template values must be texts by name, got {brief(self.extra)}"
+            )
 
     @property
     def words_for_model(self) -> int:
@@ -251,7 +293,9 @@ class TweetRequest:
 
     def render(self, templates: TemplateRegistry) -> str:
         """The prompt for this request from its template (or ``thread`` for threads)."""
-        chosen = templates.get("thread" if self.thread and self.template == "tweet" else self.template)
+        chosen = templates.get(
+            "thread" if self.thread and self.template == "tweet" else self.template
+        )
         known = {
             "topic": self.topic,
             "tone": self.tone,

@@ -56,11 +56,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import CircuitOpenError, ConfigurationError
 
+if TYPE_CHECKING:
+    from .backoff import RetryPolicy
+
 __all__ = [
     "CLOSED",
+    "DEFAULT_RETRY_RESERVE",
     "HALF_OPEN",
     "OPEN",
     "BreakerRegistry",
@@ -76,6 +81,8 @@ CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
 _BUCKETS = 10
+#: the retry budget's reserve: a lone call always keeps at least the seed's 3 retries
+DEFAULT_RETRY_RESERVE = 3
 
 StateCallback = Callable[[str, str, str], None]
 
@@ -114,7 +121,12 @@ class BreakerSettings:
                 ("failure_rate_threshold", rate, _finite(rate) and 0 < rate <= 1, "in (0, 1]"),
                 ("window_size", window, _count(window, 1), "an integer >= 1"),
                 ("minimum_calls", minimum, _count(minimum, 1), "an integer >= 1"),
-                ("minimum_calls", minimum, _count(window, 1) and minimum <= window, f"<= window_size ({window})"),
+                (
+                    "minimum_calls",
+                    minimum,
+                    _count(window, 1) and minimum <= window,
+                    f"<= window_size ({window})",
+                ),
                 ("consecutive_failures", streak, _count(streak, 1), "an integer >= 1"),
                 ("open_seconds", seconds, _finite(seconds) and seconds > 0, "> 0"),
                 ("half_open_calls", trials, _count(trials, 1), "an integer >= 1"),
@@ -256,9 +268,13 @@ class CircuitBreaker:
 
     def _notify(self) -> None:
         callback = self._on_state_change
-        if callback is None or not self._changes:  # a thread that changed state always notifies itself
+        if (
+            callback is None or not self._changes
+        ):  # a thread that changed state always notifies itself
             return
-        with self._notify_lock:  # one callback at a time, in transition order, with the bookkeeping lock free
+        with (
+            self._notify_lock
+        ):  # one callback at a time, in transition order, with the bookkeeping lock free
             with self._lock:
                 changes, self._changes = self._changes, []
             for old, new in changes:
@@ -280,7 +296,10 @@ class CircuitBreaker:
         if failed:
             self._failures += 1
         calls, settings = len(window), self.settings
-        tripped = calls >= settings.minimum_calls and self._failures / calls >= settings.failure_rate_threshold
+        tripped = (
+            calls >= settings.minimum_calls
+            and self._failures / calls >= settings.failure_rate_threshold
+        )
         if tripped or self._consecutive >= settings.consecutive_failures:
             self._move(OPEN, now)
 
@@ -327,7 +346,9 @@ class BreakerRegistry:
             breaker = self._breakers.get(key)
             if breaker is None:
                 settings = dataclasses.asdict(self.settings)
-                breaker = CircuitBreaker(name=key, clock=self._clock, on_state_change=self._on_state_change, **settings)
+                breaker = CircuitBreaker(
+                    name=key, clock=self._clock, on_state_change=self._on_state_change, **settings
+                )
                 self._breakers[key] = breaker
             return breaker
 
@@ -378,7 +399,12 @@ class RetryBudget:
             [
                 ("ratio", ratio, _finite(ratio) and ratio >= 0, ">= 0"),
                 ("reserve", reserve, _count(reserve, 0), "an integer >= 0"),
-                ("window_seconds", window_seconds, _finite(window_seconds) and window_seconds > 0, "> 0"),
+                (
+                    "window_seconds",
+                    window_seconds,
+                    _finite(window_seconds) and window_seconds > 0,
+                    "> 0",
+                ),
                 ("k", k, _finite(k) and k >= 0, ">= 0 (0: no exemption while healthy)"),
             ],
         )
@@ -390,6 +416,15 @@ class RetryBudget:
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[int, _Bucket] = {}
+
+    @classmethod
+    def for_policy(
+        cls, policy: RetryPolicy, *, ratio: float = 0.1, clock: Callable[[], float] = time.monotonic
+    ) -> RetryBudget:
+        """The budget sized for ``policy``, the one place its reserve is chosen: a lone call always keeps its
+        configured retries, and at least the seed's 3 (``DEFAULT_RETRY_RESERVE``)."""
+        reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
+        return cls(ratio=ratio, reserve=reserve, clock=clock)
 
     def record_request(self) -> None:
         """Count the first attempt of a logical call."""
@@ -408,7 +443,10 @@ class RetryBudget:
         with self._lock:
             bucket = self._current()
             totals = self._totals()
-            if not self._healthy(totals) and totals.retries >= self.reserve + self.ratio * totals.requests:
+            if (
+                not self._healthy(totals)
+                and totals.retries >= self.reserve + self.ratio * totals.requests
+            ):
                 return False
             bucket.retries += 1
             return True

@@ -65,7 +65,9 @@ __all__ = [
 T = TypeVar("T")
 _log = get_logger()
 #: when (``time.monotonic()``) the retried call in progress must end; set while an attempt runs
-_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("tweetgen_call_deadline", default=None)
+_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tweetgen_call_deadline", default=None
+)
 
 
 def call_deadline() -> float | None:
@@ -129,7 +131,9 @@ class _Controller:
             if self.last_error is None:
                 raise
             reason = f"circuit {self.breaker.name} opened"
-            decision = Decision(False, error.retry_after or 0.0, reason, stopped_by="circuit breaker")
+            decision = Decision(
+                False, error.retry_after or 0.0, reason, stopped_by="circuit breaker"
+            )
             self._give_up(self.last_error, attempt - 1, decision)
             raise self.last_error from None
 
@@ -150,7 +154,9 @@ class _Controller:
             structlog.contextvars.reset_contextvars(**self._tokens)
             self._tokens = {}
         if self._deadline_token is not None:
-            with contextlib.suppress(ValueError):  # set in another context (cannot happen in our loops)
+            with contextlib.suppress(
+                ValueError
+            ):  # set in another context (cannot happen in our loops)
                 _CALL_DEADLINE.reset(self._deadline_token)
             self._deadline_token = None
 
@@ -163,7 +169,9 @@ class _Controller:
             else:
                 self.breaker.record_ignored()
         if self.budget is not None:
-            self.budget.record_attempt(accepted=not (server_side or isinstance(error, RateLimitError)))
+            self.budget.record_attempt(
+                accepted=not (server_side or isinstance(error, RateLimitError))
+            )
         if not decision.retry:
             return decision
         if self.breaker is not None and not self.breaker.allows():
@@ -172,7 +180,9 @@ class _Controller:
         if self.budget is not None and not self.budget.try_spend():
             if self.trace is not None:
                 self.trace.retries_denied += 1
-            _log.warning("Retry denied", reason="retry budget exhausted", budget=vars(self.budget.snapshot()))
+            _log.warning(
+                "Retry denied", reason="retry budget exhausted", budget=vars(self.budget.snapshot())
+            )
             reason = "retry budget exhausted: retries are limited to a share of requests"
             return Decision(False, 0.0, reason, stopped_by="retry budget")
         return decision
@@ -218,13 +228,27 @@ class _Controller:
         with contextlib.suppress(AttributeError):
             error.attempts = attempt  # type: ignore[attr-defined]
         if decision.reason != "not retryable":
-            by_deadline = decision.deadline  # then the delay is our own backoff, no server's request
-            if isinstance(error, TweetGenError) and error.retry_after is None and decision.delay and not by_deadline:
+            by_deadline = (
+                decision.deadline
+            )  # then the delay is our own backoff, no server's request
+            if (
+                isinstance(error, TweetGenError)
+                and error.retry_after is None
+                and decision.delay
+                and not by_deadline
+            ):
                 error.retry_after = decision.delay
-            _log.error("Retries exhausted", attempts=attempt, exception=describe_error(error), reason=decision.reason)
+            _log.error(
+                "Retries exhausted",
+                attempts=attempt,
+                exception=describe_error(error),
+                reason=decision.reason,
+            )
             if isinstance(error, TweetGenError):
                 error.stopped_by = decision.stopped_by
-            if decision.stopped_by in _SAID:  # not the server's last word: the error says what stopped the call
+            if (
+                decision.stopped_by in _SAID
+            ):  # not the server's last word: the error says what stopped the call
                 _say_stopped(error, decision.reason)
 
     def succeeded(self, result: T, attempt: int) -> T:
@@ -234,7 +258,10 @@ class _Controller:
             self.budget.record_attempt(accepted=True)
         latency = getattr(result, "latency_ms", None)
         self._finish_attempt(
-            result, latency if latency is not None else round((self.clock() - self.attempt_start) * 1000, 2)
+            result,
+            latency
+            if latency is not None
+            else round((self.clock() - self.attempt_start) * 1000, 2),
         )
         self.end()
         if attempt > 1:
@@ -271,7 +298,9 @@ def retry_with_custom_backoff(
     **options: Any,
 ) -> T:
     """Call ``func`` until it succeeds or the policy stops, with our own loop; re-raises the last error."""
-    policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
+    policy = policy or RetryPolicy(
+        max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options
+    )
     ctl = _Controller(policy, clock, rng, breaker, budget)
     attempt = 0
     while True:
@@ -306,7 +335,9 @@ async def aretry_with_custom_backoff(
     **options: Any,
 ) -> T:
     """The async twin of :func:`retry_with_custom_backoff` (same decisions, same events)."""
-    policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
+    policy = policy or RetryPolicy(
+        max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options
+    )
     ctl = _Controller(policy, clock, rng, breaker, budget)
     attempt = 0
     while True:
@@ -336,7 +367,9 @@ def _tenacity_kwargs(ctl: _Controller) -> dict[str, Any]:
             return False
         error = outcome.exception()
         assert error is not None
-        if not isinstance(error, Exception):  # Ctrl-C, cancellation: never an API failure, never retried
+        if not isinstance(
+            error, Exception
+        ):  # Ctrl-C, cancellation: never an API failure, never retried
             ctl.abandon()
             raise error
         decisions[state.attempt_number] = ctl.failed(error, state.attempt_number)
@@ -369,7 +402,9 @@ def retry_with_tenacity(
     **options: Any,
 ) -> T:
     """Call ``func`` through tenacity with the same policy, waits and events as our own loop."""
-    policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
+    policy = policy or RetryPolicy(
+        max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options
+    )
     ctl = _Controller(policy, clock, rng, breaker, budget)
     retrying = tenacity.Retrying(sleep=sleep, **_tenacity_kwargs(ctl))
     for attempt in retrying:
@@ -395,7 +430,9 @@ async def aretry_with_tenacity(
     **options: Any,
 ) -> T:
     """The async twin of :func:`retry_with_tenacity` (tenacity's ``AsyncRetrying``)."""
-    policy = policy or RetryPolicy(max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options)
+    policy = policy or RetryPolicy(
+        max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay, **options
+    )
     ctl = _Controller(policy, clock, rng, breaker, budget)
     retrying = tenacity.AsyncRetrying(sleep=sleep, **_tenacity_kwargs(ctl))
     async for attempt in retrying:

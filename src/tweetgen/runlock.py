@@ -56,7 +56,9 @@ class Holder:
     def describe(self, now: float | None = None) -> str:
         """One phrase for a user: ``pid 123 on host-a, started 2026-11-30T10:00:00Z, 5 min ago: tweetgen batch ...``."""
         age = max(0.0, (time.time() if now is None else now) - self.started)
-        text = f"pid {self.pid} on {self.host or 'an unknown host'}, started {self.since}, {_ago(age)}"
+        text = (
+            f"pid {self.pid} on {self.host or 'an unknown host'}, started {self.since}, {_ago(age)}"
+        )
         command = self.details.get("command")
         return f"{text}: {command}" if command else text
 
@@ -70,7 +72,11 @@ class Holder:
         """The holder a lock file names, or ``None`` when it is empty or unreadable (first line only)."""
         try:
             value = json.loads(text.split("\n", 1)[0])
-            pid, host, started = int(value.pop("pid")), str(value.pop("host")), float(value.pop("started"))
+            pid, host, started = (
+                int(value.pop("pid")),
+                str(value.pop("host")),
+                float(value.pop("started")),
+            )
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             return None
         return cls(pid, host, started, {str(k): str(v) for k, v in value.items()})
@@ -184,8 +190,12 @@ class RunLock:
                     if not waited and self.on_wait is not None:
                         self.on_wait(holder)
                     waited = True
-                    fcntl.flock(fd, fcntl.LOCK_EX)  # blocks in the kernel; a signal interrupts it (PEP 475)
-                if not self._same_file(fd):  # removed or replaced while we waited: lock the file that is there now
+                    fcntl.flock(
+                        fd, fcntl.LOCK_EX
+                    )  # blocks in the kernel; a signal interrupts it (PEP 475)
+                if not self._same_file(
+                    fd
+                ):  # removed or replaced while we waited: lock the file that is there now
                     os.close(fd)
                     continue
             except BaseException:
@@ -198,8 +208,12 @@ class RunLock:
         self.holder = Holder(os.getpid(), socket.gethostname(), time.time(), self.details)
         if writable:
             payload = (self.holder.to_json() + "\n").encode("utf-8")
-            with contextlib.suppress(OSError):  # the details are for messages only; the lock is what counts
-                os.pwrite(fd, payload, 0)  # overwrite first, then cut: a reader never sees an empty file
+            with contextlib.suppress(
+                OSError
+            ):  # the details are for messages only; the lock is what counts
+                os.pwrite(
+                    fd, payload, 0
+                )  # overwrite first, then cut: a reader never sees an empty file
                 os.ftruncate(fd, len(payload))
         return self
 
@@ -227,6 +241,9 @@ class RunLock:
         return self.acquire()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None:
         self.release()

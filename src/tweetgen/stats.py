@@ -176,7 +176,9 @@ def _histogram(counter: Counter[int]) -> dict[int, int]:
 
 def _latency_rows(groups: Mapping[tuple[str, str], list[float]]) -> tuple[LatencyRow, ...]:
     return tuple(
-        LatencyRow(provider, model, len(v), percentile(v, 50), percentile(v, 95), percentile(v, 99), max(v))
+        LatencyRow(
+            provider, model, len(v), percentile(v, 50), percentile(v, 95), percentile(v, 99), max(v)
+        )
         for (provider, model), v in sorted(groups.items())
     )
 
@@ -192,7 +194,9 @@ def _attempt_errors(attempts: Iterable[AttemptRow]) -> tuple[dict[str, int], dic
     return _by_count(by_status), _by_count(by_type)
 
 
-def summarize(calls: Iterable[CallRow], attempts: Iterable[AttemptRow], *, since: datetime | None = None) -> Stats:
+def summarize(
+    calls: Iterable[CallRow], attempts: Iterable[AttemptRow], *, since: datetime | None = None
+) -> Stats:
     """The figures of some stored calls and their attempts (a pure function of the rows)."""
     rows = list(calls)
     latencies: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
@@ -240,8 +244,12 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         if relative:
             now = now or datetime.now(timezone.utc)
             now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-            return now.astimezone(timezone.utc) - timedelta(seconds=int(relative[1]) * _UNITS[relative[2]])
-        moment = datetime.fromisoformat(cleaned[:-1] + "+00:00" if cleaned[-1:] in ("Z", "z") else cleaned)
+            return now.astimezone(timezone.utc) - timedelta(
+                seconds=int(relative[1]) * _UNITS[relative[2]]
+            )
+        moment = datetime.fromisoformat(
+            cleaned[:-1] + "+00:00" if cleaned[-1:] in ("Z", "z") else cleaned
+        )
     except (ValueError, OverflowError):
         pass
     if moment is None:
@@ -249,7 +257,11 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
             f"invalid --since value {text!r}: use an ISO date or datetime (2024-05-01, 2024-05-01T12:00, "
             "2024-05-01T12:00:00Z; no zone means UTC) or an age in s, m, h, d or w (30m, 1h, 7d)"
         )
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return (
+        moment.replace(tzinfo=timezone.utc)
+        if moment.tzinfo is None
+        else moment.astimezone(timezone.utc)
+    )
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -349,7 +361,10 @@ def render_text(stats: Stats) -> str:
     if not stats.calls:
         return f"tweetgen stats ({span}): no calls recorded\n"
     sections = [
-        [f"tweetgen stats ({span})", f"  calls from {_second(stats.first_call)} to {_second(stats.last_call)}"],
+        [
+            f"tweetgen stats ({span})",
+            f"  calls from {_second(stats.first_call)} to {_second(stats.last_call)}",
+        ],
         _summary(stats),
         ["Attempts per call", *_bars({str(k): v for k, v in stats.attempts_histogram.items()})],
         _counts("Failed attempts by status code", stats.errors_by_status),

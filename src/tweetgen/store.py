@@ -169,7 +169,9 @@ def _plain(value: object) -> object:
         return str(value)
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
-    raise TypeError(f"{type(value).__name__} values cannot be part of an idempotency key; pass plain values")
+    raise TypeError(
+        f"{type(value).__name__} values cannot be part of an idempotency key; pass plain values"
+    )
 
 
 def idempotency_key(inputs: Mapping[str, object], settings: Mapping[str, object]) -> str:
@@ -209,7 +211,9 @@ def _connect(path: str, timeout: float) -> sqlite3.Connection:
     """A configured connection to ``path``: WAL, NORMAL sync, foreign keys, a busy timeout."""
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+    connection = sqlite3.connect(
+        path, timeout=timeout, check_same_thread=False, isolation_level=None
+    )
     try:
         connection.row_factory = sqlite3.Row
         connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000):d}")
@@ -263,7 +267,9 @@ def _call_values(call: CallTrace, metadata: Mapping[str, object]) -> dict[str, o
 def _attempt_values(call_id: int, seq: int, attempt: AttemptTrace) -> dict[str, object]:
     """The ``attempts`` row of one attempt, by column."""
     copied = {name: getattr(attempt, name) for name in _COPIED_FROM_ATTEMPT}
-    return _safe_row({**copied, "call_id": call_id, "seq": seq, "started_at": utc_iso(attempt.started_at)})
+    return _safe_row(
+        {**copied, "call_id": call_id, "seq": seq, "started_at": utc_iso(attempt.started_at)}
+    )
 
 
 def _insert(table: str, kind: type[CallRow | AttemptRow]) -> str:
@@ -272,8 +278,18 @@ def _insert(table: str, kind: type[CallRow | AttemptRow]) -> str:
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"  # noqa: S608
 
 
-_COPIED_FROM_CALL = ("request_id", "provider", "model", "status", "text", "error_type", "error_message")
-_COPIED_FROM_ATTEMPT = tuple(f.name for f in fields(AttemptRow) if f.name not in ("id", "call_id", "seq", "started_at"))
+_COPIED_FROM_CALL = (
+    "request_id",
+    "provider",
+    "model",
+    "status",
+    "text",
+    "error_type",
+    "error_message",
+)
+_COPIED_FROM_ATTEMPT = tuple(
+    f.name for f in fields(AttemptRow) if f.name not in ("id", "call_id", "seq", "started_at")
+)
 _INSERT_CALL = _insert("calls", CallRow)
 _INSERT_ATTEMPT = _insert("attempts", AttemptRow)
 _SELECT_CALLS = "SELECT * FROM calls WHERE id > ? AND created_at >= ? ORDER BY id LIMIT ?"
@@ -292,11 +308,17 @@ class Store:
     """The SQLite file of calls and attempts; one connection shared by threads, writes serialised by a lock."""
 
     def __init__(
-        self, path: str | Path = DEFAULT_DB_PATH, *, create: bool = True, timeout: float = DEFAULT_BUSY_TIMEOUT
+        self,
+        path: str | Path = DEFAULT_DB_PATH,
+        *,
+        create: bool = True,
+        timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         if not create and not Path(self.path).is_file():
-            raise ConfigurationError(f"no tweetgen database at {self.path}; pass --db PATH to name an existing one")
+            raise ConfigurationError(
+                f"no tweetgen database at {self.path}; pass --db PATH to name an existing one"
+            )
         self._lock = threading.Lock()
         try:
             self._connection = _connect(self.path, timeout)
@@ -341,7 +363,14 @@ class Store:
         if call.status not in ("ok", "failed"):
             raise ValueError(f"only finished calls can be stored; this one is {call.status!r}")
         given = {"idempotency_key": idempotency_key, "batch_id": batch_id, "row_number": row_number}
-        values = _call_values(call, {k: call.scratch.get(k) if v is None else v for k, v in given.items()})
+        context = vars(call.context)
+        values = _call_values(
+            call,
+            {
+                k: (context.get(k) or call.scratch.get(k)) if v is None else v
+                for k, v in given.items()
+            },
+        )
         try:
             with self._transaction() as connection:
                 call_id = connection.execute(_INSERT_CALL, values).lastrowid
@@ -393,7 +422,9 @@ class Store:
     def rows_for_batch(self, batch_id: str) -> list[CallRow]:
         """One call per numbered row of a batch, in row order: its latest ok call, else its latest call."""
         best: dict[int, CallRow] = {}
-        for row in self._calls_where("batch_id = ? AND row_number IS NOT NULL ORDER BY id", (batch_id,)):
+        for row in self._calls_where(
+            "batch_id = ? AND row_number IS NOT NULL ORDER BY id", (batch_id,)
+        ):
             assert row.row_number is not None
             kept = best.get(row.row_number)
             if kept is None or row.ok or not kept.ok:
@@ -414,9 +445,13 @@ class Store:
         """Every stored call, oldest first; with ``since``, only calls started at or after it."""
         return self._pages(CallRow, _SELECT_CALLS, (utc_iso(since) if since else "",))
 
-    def attempts(self, call_id: int | None = None, *, since: datetime | None = None) -> Iterator[AttemptRow]:
+    def attempts(
+        self, call_id: int | None = None, *, since: datetime | None = None
+    ) -> Iterator[AttemptRow]:
         """Every stored attempt in order, of one call or of the calls started at or after ``since``."""
-        return self._pages(AttemptRow, _SELECT_ATTEMPTS, (utc_iso(since) if since else "", call_id, call_id))
+        return self._pages(
+            AttemptRow, _SELECT_ATTEMPTS, (utc_iso(since) if since else "", call_id, call_id)
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -435,7 +470,9 @@ class Store:
 class StoreObserver(Observer):
     """Records each finished call in a :class:`Store`; per-call metadata comes from ``call.scratch``."""
 
-    def __init__(self, store: Store, *, batch_id: str | None = None, required: bool = False) -> None:
+    def __init__(
+        self, store: Store, *, batch_id: str | None = None, required: bool = False
+    ) -> None:
         self.store = store
         self.batch_id = batch_id
         self.required = required
@@ -447,4 +484,5 @@ class StoreObserver(Observer):
         """Write the call and its attempts, unless it was interrupted rather than finished."""
         if call.error_type in INTERRUPTIONS:
             return
-        self.store.record(call, batch_id=call.scratch.get("batch_id", self.batch_id))
+        batch_id = call.context.batch_id or call.scratch.get("batch_id", self.batch_id)
+        self.store.record(call, batch_id=batch_id)

@@ -14,7 +14,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AttemptTrace", "CallTrace", "Observer", "call_scope", "call_tags", "current_tags", "current_trace"]
+__all__ = [
+    "AttemptTrace",
+    "CallContext",
+    "CallTrace",
+    "Observer",
+    "call_scope",
+    "call_tags",
+    "current_tags",
+    "current_trace",
+]
 
 
 @dataclass
@@ -44,7 +53,9 @@ class AttemptTrace:
         self.status_code = getattr(outcome, "status_code", None)
         if isinstance(outcome, BaseException):
             self.error_type = type(outcome).__name__
-            self.error_message = getattr(outcome, "message", None) or str(outcome) or self.error_type
+            self.error_message = (
+                getattr(outcome, "message", None) or str(outcome) or self.error_type
+            )
             return
         usage = getattr(outcome, "usage", None)
         self.input_tokens = getattr(usage, "input_tokens", 0)
@@ -52,6 +63,18 @@ class AttemptTrace:
         reasons = getattr(outcome, "finish_reasons", ())
         self.finish_reason = reasons[0] if reasons else None
         self.response_model = getattr(outcome, "model_version", None)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a caller attaches to one call for its records: a batch row's idempotency key, batch and row.
+
+    Passed explicitly (``TweetGenerator.generate(..., context=...)``) and carried by the call's trace to the
+    observers (the store writes it with the call)."""
+
+    idempotency_key: str | None = None
+    batch_id: str | None = None
+    row_number: int | None = None
 
 
 @dataclass
@@ -74,6 +97,7 @@ class CallTrace:
     latency_ms: float | None = None
     observers: Sequence[Observer] = ()
     scratch: dict[str, Any] = field(default_factory=dict)
+    context: CallContext = field(default_factory=CallContext)
 
     @property
     def waited_seconds(self) -> float:
@@ -114,7 +138,9 @@ class Observer:
         """A call ended (``call.status`` is ``ok`` or ``failed``)."""
 
 
-_current: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar("tweetgen_call", default=None)
+_current: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar(
+    "tweetgen_call", default=None
+)
 
 
 def current_trace() -> CallTrace | None:
@@ -133,7 +159,9 @@ def call_scope(trace: CallTrace) -> Iterator[CallTrace]:
         _current.reset(token)
 
 
-_tags: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tweetgen_tags", default=None)
+_tags: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "tweetgen_tags", default=None
+)
 
 
 def current_tags() -> dict[str, Any]:

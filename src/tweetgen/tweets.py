@@ -93,7 +93,8 @@ def _remove_emoji(text: str) -> str:
     if text.isascii():  # every emoji has a non-ASCII code point
         return text
     spans: list[tuple[int, int]] = [
-        (int(e["indices"][0]), int(e["indices"][1])) for e in _twitter_text().extract_emojis_with_indices(text)
+        (int(e["indices"][0]), int(e["indices"][1]))
+        for e in _twitter_text().extract_emojis_with_indices(text)
     ]
     kept: list[str] = []
     position = 0
@@ -331,7 +332,10 @@ def check_tweet(text: str, rules: TweetRules, *, counter: str = "") -> TweetChec
     reasons = ("it was empty",) if not text.strip() else _reasons(check, rules)
     invalid = None if text.isascii() else _INVALID.search(text)
     if invalid is not None:  # after the other reasons: the text is not empty, so they were computed
-        reasons = (*reasons, f"it contained a character X does not allow (U+{ord(invalid.group()):04X})")
+        reasons = (
+            *reasons,
+            f"it contained a character X does not allow (U+{ord(invalid.group()):04X})",
+        )
     return replace(check, reasons=reasons)
 
 
@@ -344,7 +348,9 @@ def rank_candidates(checks: Iterable[TweetCheck], *, target_words: int) -> list[
 
 
 _SEPARATOR = re.compile(r"^\s*-{3,}\s*$", re.MULTILINE)
-_LEADING_NUMBER = re.compile(r"^\s*(?:\(?\d+\s*/\s*\d+\)?|\d+[.)]|tweet\s+\d+\s*:)\s*", re.IGNORECASE)
+_LEADING_NUMBER = re.compile(
+    r"^\s*(?:\(?\d+\s*/\s*\d+\)?|\d+[.)]|tweet\s+\d+\s*:)\s*", re.IGNORECASE
+)
 _TRAILING_NUMBER = re.compile(r"\s*\(?\d+\s*/\s*\d+\)?\s*$")
 
 

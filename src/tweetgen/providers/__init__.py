@@ -4,4 +4,11 @@ from .base import GenerationRequest, GenerationResult, Provider, Usage
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
 
-__all__ = ["GeminiProvider", "GenerationRequest", "GenerationResult", "OpenAIProvider", "Provider", "Usage"]
+__all__ = [
+    "GeminiProvider",
+    "GenerationRequest",
+    "GenerationResult",
+    "OpenAIProvider",
+    "Provider",
+    "Usage",
+]

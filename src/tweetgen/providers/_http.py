@@ -63,8 +63,12 @@ MAX_TOKEN_COUNT = 2**31 - 1
 ACCEPT_ENCODING = "gzip, deflate"
 _CHUNK = 64 * 1024  # the most decoded bytes produced from one step of the decompressor
 #: the attempt in flight must end by this ``time.monotonic()``; read by the network backend below
-_ATTEMPT_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("tweetgen_attempt", default=None)
-_ASYNC_GRACE = 0.1  # asyncio.wait_for fires this much after the deadline: httpcore's own timeout goes first
+_ATTEMPT_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tweetgen_attempt", default=None
+)
+_ASYNC_GRACE = (
+    0.1  # asyncio.wait_for fires this much after the deadline: httpcore's own timeout goes first
+)
 
 
 def json_object(content: bytes) -> dict[str, Any]:
@@ -85,7 +89,11 @@ def token_count(value: object) -> int:
     Decision: a count out of range (``10**30``, ``-5``, ``true``, ``"12"``) counts as 0 rather than making
     the answer invalid: usage is bookkeeping, and the text it came with was paid for and may be good.
     """
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT else 0
+    return (
+        value
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT
+        else 0
+    )
 
 
 def server_text(value: object, limit: int = 200) -> str | None:
@@ -121,10 +129,16 @@ class _Bound:
         return httpx.Timeout(left, connect=min(self.connect, left), pool=left)
 
     def error(self, what: str) -> RequestTimeoutError:
-        if what == "ConnectTimeout" and self.left() > 0:  # the connect timeout, shorter than the attempt's
-            return RequestTimeoutError(f"request timed out: no connection within the {self.connect:g}s connect timeout")
+        if (
+            what == "ConnectTimeout" and self.left() > 0
+        ):  # the connect timeout, shorter than the attempt's
+            return RequestTimeoutError(
+                f"request timed out: no connection within the {self.connect:g}s connect timeout"
+            )
         if self.by_deadline:
-            return RequestTimeoutError(f"request timed out: the call's deadline ran out during the attempt ({what})")
+            return RequestTimeoutError(
+                f"request timed out: the call's deadline ran out during the attempt ({what})"
+            )
         return RequestTimeoutError(
             f"request timed out: no complete answer within the {self.timeout:g}s timeout ({what})"
         )
@@ -161,8 +175,12 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._stream.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
-        stream = self._stream.start_tls(ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout))
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        stream = self._stream.start_tls(
+            ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout)
+        )
         return _DeadlineStream(stream)
 
     def get_extra_info(self, info: str) -> Any:
@@ -184,7 +202,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+        return _DeadlineStream(
+            self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        )
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -215,7 +235,9 @@ class _AsyncDeadlineStream(httpcore.AsyncNetworkStream):
         self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
     ) -> Any:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
-        return _AsyncDeadlineStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+        return _AsyncDeadlineStream(
+            await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        )
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -243,7 +265,9 @@ class _AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.AsyncNetworkStream:
         timeout = _clamped(timeout, httpcore.ConnectTimeout)
-        return _AsyncDeadlineStream(await self._backend.connect_unix_socket(path, timeout, socket_options))
+        return _AsyncDeadlineStream(
+            await self._backend.connect_unix_socket(path, timeout, socket_options)
+        )
 
     async def sleep(self, seconds: float) -> None:
         await self._backend.sleep(seconds)
@@ -292,7 +316,9 @@ class _Body:
         self.limit = limit
         self.data = bytearray()
         self._raw = 0
-        codings = [c.strip().lower() for c in headers.get_list("content-encoding", split_commas=True)]
+        codings = [
+            c.strip().lower() for c in headers.get_list("content-encoding", split_commas=True)
+        ]
         codings = [c for c in codings if c and c != "identity"]
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise InvalidResponseError(
@@ -300,8 +326,12 @@ class _Body:
                 f"(tweetgen asks for {ACCEPT_ENCODING})"
             )
         self._coding = codings[0] if codings else None
-        self._head = bytearray()  # deflate: the first two bytes say whether a zlib header wraps the stream
-        self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16) if self._coding in ("gzip", "x-gzip") else None
+        self._head = (
+            bytearray()
+        )  # deflate: the first two bytes say whether a zlib header wraps the stream
+        self._inflate = (
+            zlib.decompressobj(zlib.MAX_WBITS | 16) if self._coding in ("gzip", "x-gzip") else None
+        )
         length = headers.get("content-length", "")
         if length.isdigit() and (len(length) > 18 or int(length) > limit):
             raise _TooLargeError
@@ -319,7 +349,9 @@ class _Body:
             if len(self._head) < 2:
                 return
             first, second = self._head[0], self._head[1]
-            wrapped = first & 0x0F == 8 and (first << 8 | second) % 31 == 0  # RFC 1950; else raw deflate
+            wrapped = (
+                first & 0x0F == 8 and (first << 8 | second) % 31 == 0
+            )  # RFC 1950; else raw deflate
             self._inflate = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
             chunk, self._head = bytes(self._head), bytearray()
         try:
@@ -330,17 +362,23 @@ class _Body:
                     raise _TooLargeError
                 chunk = self._inflate.unconsumed_tail
         except zlib.error as error:
-            raise InvalidResponseError(f"response body could not be decoded ({self._coding}): {error}") from None
+            raise InvalidResponseError(
+                f"response body could not be decoded ({self._coding}): {error}"
+            ) from None
 
     def finish(self) -> bytes:
         """The whole decoded body."""
         if self._head:
-            raise InvalidResponseError(f"response body could not be decoded ({self._coding}): it is one byte long")
+            raise InvalidResponseError(
+                f"response body could not be decoded ({self._coding}): it is one byte long"
+            )
         if self._inflate is not None:
             try:
                 self.data += self._inflate.flush()
             except zlib.error as error:
-                raise InvalidResponseError(f"response body could not be decoded ({self._coding}): {error}") from None
+                raise InvalidResponseError(
+                    f"response body could not be decoded ({self._coding}): {error}"
+                ) from None
             if len(self.data) > self.limit:
                 raise _TooLargeError
         return bytes(self.data)
@@ -391,15 +429,21 @@ def _decoded(response: httpx.Response, content: bytes) -> httpx.Response:
     """A complete ``httpx.Response`` of the decoded body (the mappers read ``.content`` and the headers)."""
     skip = {"content-encoding", "content-length", "transfer-encoding"}
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
-    extensions = {k: v for k, v in response.extensions.items() if k in ("reason_phrase", "http_version")}
-    return httpx.Response(response.status_code, headers=headers, content=content, extensions=extensions)
+    extensions = {
+        k: v for k, v in response.extensions.items() if k in ("reason_phrase", "http_version")
+    }
+    return httpx.Response(
+        response.status_code, headers=headers, content=content, extensions=extensions
+    )
 
 
 def transport_error(error: httpx.RequestError, bound: _Bound | None = None) -> TweetGenError:
     """Map an httpx request failure: timeouts, network errors, or a body that cannot be decoded."""
     reason = str(error) or type(error).__name__
     if isinstance(error, httpx.DecodingError):
-        return InvalidResponseError(f"response body could not be decoded ({type(error).__name__}): {reason}")
+        return InvalidResponseError(
+            f"response body could not be decoded ({type(error).__name__}): {reason}"
+        )
     if isinstance(error, httpx.TimeoutException):
         if bound is not None:
             return bound.error(type(error).__name__)
@@ -431,8 +475,14 @@ class HTTPProvider(ABC):
         async_transport: httpx.AsyncBaseTransport | None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if not isinstance(max_response_bytes, int) or isinstance(max_response_bytes, bool) or max_response_bytes < 1:
-            raise ConfigurationError(f"max_response_bytes must be a whole number >= 1, got {max_response_bytes!r}")
+        if (
+            not isinstance(max_response_bytes, int)
+            or isinstance(max_response_bytes, bool)
+            or max_response_bytes < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_bytes must be a whole number >= 1, got {max_response_bytes!r}"
+            )
         self._key = Secret(api_key) if isinstance(api_key, str) else api_key
         if secret_key and self._key is not None:
             register_secret(self._key.reveal())
@@ -474,10 +524,14 @@ class HTTPProvider(ABC):
 
     def _sync_client(self) -> httpx.Client:
         if self._client is None:
-            with self._client_lock:  # threads share a provider: one client (and pool), never a leaked extra
+            with (
+                self._client_lock
+            ):  # threads share a provider: one client (and pool), never a leaked extra
                 if self._client is None:
                     client = httpx.Client(
-                        timeout=self._timeout, transport=self._transport, headers=self._client_headers()
+                        timeout=self._timeout,
+                        transport=self._transport,
+                        headers=self._client_headers(),
                     )
                     install_deadline_backend(client)
                     self._client = client
@@ -486,7 +540,9 @@ class HTTPProvider(ABC):
     def _async_client(self) -> httpx.AsyncClient:
         if self._aclient is None:
             client = httpx.AsyncClient(
-                timeout=self._timeout, transport=self._async_transport, headers=self._client_headers()
+                timeout=self._timeout,
+                transport=self._async_transport,
+                headers=self._client_headers(),
             )
             install_deadline_backend(client)
             self._aclient = client
@@ -513,7 +569,9 @@ class HTTPProvider(ABC):
 
     def _too_large(self, response: httpx.Response) -> TweetGenError:
         limit = f"{self.max_response_bytes:,} bytes"
-        if response.status_code >= 400:  # the status still says what failed; only the body is not read
+        if (
+            response.status_code >= 400
+        ):  # the status still says what failed; only the body is not read
             error: TweetGenError = self.error_from_response(_decoded(response, b""))
             error.add_to_message(f" (the error body is larger than {limit} and was not read)")
             return error
@@ -574,7 +632,9 @@ class HTTPProvider(ABC):
     async def _aexchange(self, request: GenerationRequest, bound: _Bound) -> _Answer:
         timeouts = bound.timeouts()
         body = self.build_body(request)
-        async with self._async_client().stream("POST", self.url, json=body, timeout=timeouts) as response:
+        async with self._async_client().stream(
+            "POST", self.url, json=body, timeout=timeouts
+        ) as response:
             if 300 <= response.status_code < 400:
                 return _Answer(response, b"")
             try:
@@ -602,7 +662,9 @@ class HTTPProvider(ABC):
         bound = _Bound.start(self.timeout, self.connect_timeout)
         token = _ATTEMPT_DEADLINE.set(bound.until)
         try:
-            answer = await asyncio.wait_for(self._aexchange(request, bound), bound.left() + _ASYNC_GRACE)
+            answer = await asyncio.wait_for(
+                self._aexchange(request, bound), bound.left() + _ASYNC_GRACE
+            )
         except (httpx.RequestError, TweetGenError, asyncio.TimeoutError) as error:
             raise self._failed(error, started, bound) from error
         finally:

@@ -50,7 +50,9 @@ def falls_back(error: BaseException) -> bool:
     return isinstance(error, FALLBACK_ERRORS)
 
 
-def resolve_provider(settings: Settings, choice: str | None = None, *, offline: bool = False) -> str:
+def resolve_provider(
+    settings: Settings, choice: str | None = None, *, offline: bool = False
+) -> str:
     """One provider name; ``auto`` is Gemini with a key, else the sandbox only when ``offline`` (the CLI)."""
     choice = choice or settings.provider
     if choice == "auto":
@@ -64,7 +66,11 @@ def resolve_provider(settings: Settings, choice: str | None = None, *, offline: 
             "file, or choose the offline sandbox as the provider (TWEETGEN_PROVIDER=sandbox), whose tweets are "
             "placeholder text"
         )
-    if choice == "openai" and not settings.openai_api_key and settings.openai_base_url == DEFAULT_OPENAI_BASE_URL:
+    if (
+        choice == "openai"
+        and not settings.openai_api_key
+        and settings.openai_base_url == DEFAULT_OPENAI_BASE_URL
+    ):
         raise ConfigurationError(
             "no OpenAI API key configured: set OPENAI_API_KEY, or point OPENAI_BASE_URL at a local "
             "OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp) that needs none"
@@ -77,7 +83,9 @@ def resolve_provider(settings: Settings, choice: str | None = None, *, offline: 
     return choice or "gemini"
 
 
-def resolve_providers(settings: Settings, spec: str | None = None, *, offline: bool = False) -> list[str]:
+def resolve_providers(
+    settings: Settings, spec: str | None = None, *, offline: bool = False
+) -> list[str]:
     """The names of a provider spec, in fallback order (``auto`` only on its own)."""
     names = provider_chain(spec or settings.provider or "") or [""]
     if len(names) > 1 and "auto" in names:
@@ -125,6 +133,10 @@ def build_provider(settings: Settings, choice: str | None = None, **transports: 
     )
 
 
-def build_providers(settings: Settings, spec: str | None = None, **transports: Any) -> list[Provider]:
+def build_providers(
+    settings: Settings, spec: str | None = None, **transports: Any
+) -> list[Provider]:
     """The providers of a spec such as ``gemini,openai``, in fallback order."""
-    return [build_provider(settings, name, **transports) for name in resolve_providers(settings, spec)]
+    return [
+        build_provider(settings, name, **transports) for name in resolve_providers(settings, spec)
+    ]

@@ -27,14 +27,19 @@ from .base import GenerationRequest, GenerationResult, Usage
 
 __all__ = ["GeminiProvider", "build_body", "error_from_response", "parse_response"]
 
-BLOCKING_FINISH_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"})
+BLOCKING_FINISH_REASONS = frozenset(
+    {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
+)
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 def build_body(request: GenerationRequest) -> dict[str, Any]:
     """The JSON body of a ``generateContent`` call (camelCase, optional fields only when set)."""
-    config: dict[str, Any] = {"maxOutputTokens": request.max_output_tokens, "candidateCount": request.candidate_count}
+    config: dict[str, Any] = {
+        "maxOutputTokens": request.max_output_tokens,
+        "candidateCount": request.candidate_count,
+    }
     if request.temperature is not None:
         config["temperature"] = request.temperature
     if request.seed is not None:
@@ -54,7 +59,9 @@ def _candidate_text(candidate: Mapping[str, Any]) -> str:
     if not isinstance(parts, list):
         return ""
     texts = [
-        p["text"] for p in parts if isinstance(p, Mapping) and isinstance(p.get("text"), str) and not p.get("thought")
+        p["text"]
+        for p in parts
+        if isinstance(p, Mapping) and isinstance(p.get("text"), str) and not p.get("thought")
     ]
     return "".join(texts).strip()
 
@@ -72,7 +79,9 @@ def _usage(data: Mapping[str, Any]) -> Usage:
     )
 
 
-def parse_response(content: bytes, *, provider: str, model: str, status_code: int = 200) -> GenerationResult:
+def parse_response(
+    content: bytes, *, provider: str, model: str, status_code: int = 200
+) -> GenerationResult:
     """Parse a successful body into texts and usage; raise blocked, empty or invalid-response errors."""
     data = json_object(content)
     feedback = data.get("promptFeedback")
@@ -80,21 +89,34 @@ def parse_response(content: bytes, *, provider: str, model: str, status_code: in
     candidates = data.get("candidates")
     if block:
         block = clip(str(block), 100)
-        raise ContentBlockedError(f"the prompt was blocked by Gemini's safety filters ({block})", reason=block)
+        raise ContentBlockedError(
+            f"the prompt was blocked by Gemini's safety filters ({block})", reason=block
+        )
     if not isinstance(candidates, list) or not candidates:
         raise InvalidResponseError("response has no candidates and no block reason")
     if not all(isinstance(c, Mapping) for c in candidates):
         raise InvalidResponseError("response candidates are not objects")
     texts = tuple(_candidate_text(c) for c in candidates)
     reasons = tuple(clip(str(c.get("finishReason") or ""), 100) for c in candidates)
-    kept = tuple((t, r) for t, r in zip(texts, reasons, strict=True) if t and r not in BLOCKING_FINISH_REASONS)
+    kept = tuple(
+        (t, r)
+        for t, r in zip(texts, reasons, strict=True)
+        if t and r not in BLOCKING_FINISH_REASONS
+    )
     if not kept:
         reason = reasons[0]
         if reason in BLOCKING_FINISH_REASONS:
-            raise ContentBlockedError(f"the answer was blocked by Gemini (finishReason {reason})", reason=reason)
-        hint = "; the output token limit was spent, maybe on thinking" if reason == "MAX_TOKENS" else ""
+            raise ContentBlockedError(
+                f"the answer was blocked by Gemini (finishReason {reason})", reason=reason
+            )
+        hint = (
+            "; the output token limit was spent, maybe on thinking"
+            if reason == "MAX_TOKENS"
+            else ""
+        )
         raise EmptyResponseError(
-            f"the model returned no text (finishReason {reason or 'missing'}){hint}", finish_reason=reason or None
+            f"the model returned no text (finishReason {reason or 'missing'}){hint}",
+            finish_reason=reason or None,
         )
     return GenerationResult(
         texts=tuple(t for t, _ in kept),
@@ -130,12 +152,17 @@ def _detail(details: list[Any], type_url: str) -> dict[str, Any]:
     return next((d for d in details if d.get("@type") == type_url), {})
 
 
-def error_from_response(response: httpx.Response, *, model: str, api_version: str = DEFAULT_API_VERSION) -> APIError:
+def error_from_response(
+    response: httpx.Response, *, model: str, api_version: str = DEFAULT_API_VERSION
+) -> APIError:
     """Map an HTTP error response onto the error tree (DESIGN.md "Errors")."""
     code = response.status_code
     message, status, details = _error_fields(response.content)
     message = clip(message or response.reason_phrase or f"HTTP {code}")
-    hints = [parse_retry_after(response.headers), parse_duration(_detail(details, _RETRY_INFO).get("retryDelay"))]
+    hints = [
+        parse_retry_after(response.headers),
+        parse_duration(_detail(details, _RETRY_INFO).get("retryDelay")),
+    ]
     found = [h for h in hints if h is not None]
     kwargs: dict[str, Any] = {
         "status_code": code,
@@ -145,7 +172,8 @@ def error_from_response(response: httpx.Response, *, model: str, api_version: st
     }
     if code in (401, 403) or _detail(details, _ERROR_INFO).get("reason") == "API_KEY_INVALID":
         return AuthenticationError(
-            f"{message} (check GEMINI_API_KEY / GOOGLE_API_KEY)" if code == 400 else message, **kwargs
+            f"{message} (check GEMINI_API_KEY / GOOGLE_API_KEY)" if code == 400 else message,
+            **kwargs,
         )
     if code == 429:
         return RateLimitError(message, **kwargs)
@@ -155,7 +183,9 @@ def error_from_response(response: httpx.Response, *, model: str, api_version: st
             f"(set TWEETGEN_MODEL or --model to a current model{_suggestion(model)})",
             **kwargs,
         )
-    if code >= 500 or code == 408:  # 408: the server gave up waiting; as transient as a 504 (both providers)
+    if (
+        code >= 500 or code == 408
+    ):  # 408: the server gave up waiting; as transient as a 504 (both providers)
         return ServerError(message, **kwargs)
     return BadRequestError(message, **kwargs)
 
@@ -212,7 +242,9 @@ class GeminiProvider(HTTPProvider):
 
     def parse_response(self, content: bytes, *, status_code: int) -> GenerationResult:
         """Parse a ``generateContent`` answer (see the module function)."""
-        return parse_response(content, provider=self.name, model=self.model, status_code=status_code)
+        return parse_response(
+            content, provider=self.name, model=self.model, status_code=status_code
+        )
 
     def error_from_response(self, response: httpx.Response) -> APIError:
         """Map a Gemini error response (see the module function)."""

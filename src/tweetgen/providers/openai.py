@@ -59,12 +59,18 @@ _RETRIED_4XX = frozenset({408, 409})
 _BLOCKED = "content_filter"
 
 
-def build_body(request: GenerationRequest, *, model: str, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
+def build_body(
+    request: GenerationRequest, *, model: str, max_tokens_field: str = "max_tokens"
+) -> dict[str, Any]:
     """The JSON body of a ``chat/completions`` call (optional fields only when set)."""
     messages = [{"role": "user", "content": request.prompt}]
     if request.system_instruction:
         messages.insert(0, {"role": "system", "content": request.system_instruction})
-    body: dict[str, Any] = {"model": model, "messages": messages, max_tokens_field: request.max_output_tokens}
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        max_tokens_field: request.max_output_tokens,
+    }
     if request.candidate_count != 1:
         body["n"] = request.candidate_count
     if request.temperature is not None:
@@ -126,11 +132,18 @@ def _choice(choice: Mapping[str, Any]) -> _Choice:
 def _no_text(choice: _Choice) -> TweetGenError:
     if choice.reason == _BLOCKED:
         return ContentBlockedError(
-            f"the answer was blocked by a content filter (finish_reason {_BLOCKED})", reason=_BLOCKED
+            f"the answer was blocked by a content filter (finish_reason {_BLOCKED})",
+            reason=_BLOCKED,
         )
     if choice.refusal:
-        return ContentBlockedError(f"the model refused: {preview(choice.refusal)}", reason="refusal")
-    hint = "; the output token limit was spent, maybe on reasoning" if choice.reason == "length" else ""
+        return ContentBlockedError(
+            f"the model refused: {preview(choice.refusal)}", reason="refusal"
+        )
+    hint = (
+        "; the output token limit was spent, maybe on reasoning"
+        if choice.reason == "length"
+        else ""
+    )
     return EmptyResponseError(
         f"the model returned no text (finish_reason {choice.reason or 'missing'}){hint}",
         finish_reason=choice.reason or None,
@@ -141,7 +154,9 @@ def _choices(data: Mapping[str, Any]) -> list[_Choice]:
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         said = _error_info(data).message
-        raise InvalidResponseError(f"response has no choices: {said}" if said else "response has no choices")
+        raise InvalidResponseError(
+            f"response has no choices: {said}" if said else "response has no choices"
+        )
     if not all(isinstance(c, Mapping) for c in choices):
         raise InvalidResponseError("response choices are not objects")
     return [_choice(c) for c in choices]
@@ -151,7 +166,9 @@ def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:
     return server_text(data.get(key))
 
 
-def parse_response(content: bytes, *, provider: str, model: str, status_code: int = 200) -> GenerationResult:
+def parse_response(
+    content: bytes, *, provider: str, model: str, status_code: int = 200
+) -> GenerationResult:
     """Parse a successful body into texts and usage; raise blocked, empty or invalid-response errors."""
     data = json_object(content)
     choices = _choices(data)
@@ -190,11 +207,16 @@ def _error_info(data: object) -> _ErrorInfo:
         return _ErrorInfo(message=error, found=True)
     if isinstance(error, Mapping):
         data = error
-    elif isinstance(data.get("detail"), str):  # the web framework's, not the API's (FastAPI's "Not Found")
+    elif isinstance(
+        data.get("detail"), str
+    ):  # the web framework's, not the API's (FastAPI's "Not Found")
         return _ErrorInfo(message=data["detail"])
     elif not isinstance(data.get("message"), str):
         return _ErrorInfo()
-    fields = {k: data.get(k) if isinstance(data.get(k), str) else None for k in ("message", "type", "code", "param")}
+    fields = {
+        k: data.get(k) if isinstance(data.get(k), str) else None
+        for k in ("message", "type", "code", "param")
+    }
     return _ErrorInfo(
         message=fields["message"],
         kind=fields["type"],
@@ -226,13 +248,16 @@ def _rate_limited(message: str, info: _ErrorInfo, kwargs: dict[str, Any]) -> Rat
     if "insufficient_quota" not in (info.code, info.kind):
         return RateLimitError(message, **kwargs)
     error = RateLimitError(
-        f"quota exhausted (insufficient_quota), waiting will not help: {message}", **{**kwargs, "retry_after": None}
+        f"quota exhausted (insufficient_quota), waiting will not help: {message}",
+        **{**kwargs, "retry_after": None},
     )
     error.retryable = False
     return error
 
 
-def error_from_response(response: httpx.Response, *, model: str, base_url: str = DEFAULT_OPENAI_BASE_URL) -> APIError:
+def error_from_response(
+    response: httpx.Response, *, model: str, base_url: str = DEFAULT_OPENAI_BASE_URL
+) -> APIError:
     """Map an HTTP error response onto the error tree (DESIGN.md "Errors"; 408/409 are retried)."""
     code = response.status_code
     info = _error_body(response.content)
@@ -244,7 +269,9 @@ def error_from_response(response: httpx.Response, *, model: str, base_url: str =
         "retry_after": parse_retry_after(response.headers),
     }
     if code in (401, 403) or info.code == "invalid_api_key":
-        return AuthenticationError(f"{message} (check OPENAI_API_KEY)" if code == 401 else message, **kwargs)
+        return AuthenticationError(
+            f"{message} (check OPENAI_API_KEY)" if code == 401 else message, **kwargs
+        )
     if code == 429:
         return _rate_limited(message, info, kwargs)
     if code == 404:
@@ -277,7 +304,9 @@ class OpenAIProvider(HTTPProvider):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if max_tokens_field not in MAX_TOKENS_FIELDS:
-            raise ConfigurationError(f"max_tokens_field must be one of {', '.join(MAX_TOKENS_FIELDS)}")
+            raise ConfigurationError(
+                f"max_tokens_field must be one of {', '.join(MAX_TOKENS_FIELDS)}"
+            )
         self.base_url = base_url.rstrip("/")
         self.max_tokens_field = max_tokens_field
         super().__init__(
@@ -305,7 +334,9 @@ class OpenAIProvider(HTTPProvider):
 
     def parse_response(self, content: bytes, *, status_code: int) -> GenerationResult:
         """Parse a ``chat/completions`` answer (see the module function)."""
-        return parse_response(content, provider=self.name, model=self.model, status_code=status_code)
+        return parse_response(
+            content, provider=self.name, model=self.model, status_code=status_code
+        )
 
     def error_from_response(self, response: httpx.Response) -> APIError:
         """Map an OpenAI-compatible error response (see the module function)."""

@@ -22,7 +22,11 @@ CHAT_ERRORS: dict[int, tuple[str, str | None, str]] = {
         "invalid_api_key",
         "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
     ),
-    403: ("request_forbidden", "unsupported_country_region_territory", "Country, region, or territory not supported"),
+    403: (
+        "request_forbidden",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported",
+    ),
     404: (
         "invalid_request_error",
         "model_not_found",
@@ -30,8 +34,16 @@ CHAT_ERRORS: dict[int, tuple[str, str | None, str]] = {
     ),
     408: ("invalid_request_error", None, "Request timed out."),
     409: ("invalid_request_error", None, "Conflict: another request is using this resource."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for {model} on requests per min (RPM): Limit 3."),
-    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for {model} on requests per min (RPM): Limit 3.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
     502: ("server_error", None, "Bad gateway."),
     503: ("server_error", None, "The server is overloaded or not ready yet."),
     504: ("server_error", None, "Gateway timeout."),
@@ -39,7 +51,9 @@ CHAT_ERRORS: dict[int, tuple[str, str | None, str]] = {
 MAX_CHOICES = 128
 
 
-def chat_error_body(status: int, message: str | None = None, *, model: str = "sandbox") -> dict[str, Any]:
+def chat_error_body(
+    status: int, message: str | None = None, *, model: str = "sandbox"
+) -> dict[str, Any]:
     """An OpenAI error body for ``status``."""
     default_type = "server_error" if status >= 500 else "invalid_request_error"
     kind, code, default = CHAT_ERRORS.get(status, (default_type, None, f"HTTP {status}"))
@@ -51,16 +65,23 @@ def _user_prompt(messages: list[Any]) -> str:
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     content = users[-1].get("content") if users else ""
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return "".join(
+            p.get("text", "")
+            for p in content
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
     return content if isinstance(content, str) else ""
 
 
-def _completion(model: str, choices: list[dict[str, Any]], prompt: str, reasoning: int = 0) -> dict[str, Any]:
+def _completion(
+    model: str, choices: list[dict[str, Any]], prompt: str, reasoning: int = 0
+) -> dict[str, Any]:
     words = sum(len(str(c["message"]["content"]).split()) for c in choices)
     prompt_tokens = max(1, len(prompt.split()) * 4 // 3)
     completion_tokens = words * 4 // 3 + reasoning
     return {
-        "id": "chatcmpl-sandbox-" + hashlib.sha256(f"{prompt}{time.time_ns()}".encode()).hexdigest()[:20],
+        "id": "chatcmpl-sandbox-"
+        + hashlib.sha256(f"{prompt}{time.time_ns()}".encode()).hexdigest()[:20],
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
@@ -96,7 +117,11 @@ def _request_error(body: object) -> str | None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "you must provide a model parameter"
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(isinstance(m, dict) for m in messages)
+    ):
         return "'messages' must be a non-empty array of objects."
     count = body.get("n", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CHOICES:
@@ -132,8 +157,13 @@ class ChatRoute:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         if fault.retry_delay:
             seconds = float(fault.retry_delay.rstrip("s"))
-            headers = {"Retry-After": str(math.ceil(seconds)), "retry-after-ms": str(round(seconds * 1000))}
-            message = f"Rate limit reached for {self.model}. Please try again in {fault.retry_delay}."
+            headers = {
+                "Retry-After": str(math.ceil(seconds)),
+                "retry-after-ms": str(round(seconds * 1000)),
+            }
+            message = (
+                f"Rate limit reached for {self.model}. Please try again in {fault.retry_delay}."
+            )
         return fault.status, chat_error_body(fault.status, message, model=self.model), headers
 
     def invalid_key(self) -> tuple[int, dict[str, Any]]:

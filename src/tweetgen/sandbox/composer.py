@@ -25,7 +25,15 @@ from dataclasses import dataclass
 
 from ..tweets import weighted_length
 
-__all__ = ["MAX_HASHTAG_LENGTH", "PromptFacts", "answer_text", "compose", "compose_facts", "read_prompt", "sentences"]
+__all__ = [
+    "MAX_HASHTAG_LENGTH",
+    "PromptFacts",
+    "answer_text",
+    "compose",
+    "compose_facts",
+    "read_prompt",
+    "sentences",
+]
 
 #: The longest hashtag the composer writes, ``#`` included: a longer topic gets no hashtag rather than a cut one.
 MAX_HASHTAG_LENGTH = 32
@@ -80,8 +88,18 @@ _TOPIC_SHORT: dict[str, tuple[str, ...]] = {
     "professional": ("{topic}.", "{topic} matters.", "Invest in {topic}.", "Focus on {topic}."),
     "casual": ("{topic}!", "Loving {topic}!", "{topic}, anyone?", "So much {topic}!"),
     "witty": ("{topic}?", "{topic}. Obviously.", "Send help: {topic}.", "{topic} strikes again!"),
-    "inspirational": ("{topic}!", "Start {topic} today!", "Believe in {topic}.", "Keep going with {topic}!"),
-    "informative": ("{topic}.", "{topic}, explained.", "Learn {topic} well.", "{topic}: start here."),
+    "inspirational": (
+        "{topic}!",
+        "Start {topic} today!",
+        "Believe in {topic}.",
+        "Keep going with {topic}!",
+    ),
+    "informative": (
+        "{topic}.",
+        "{topic}, explained.",
+        "Learn {topic} well.",
+        "{topic}: start here.",
+    ),
 }
 # Sentences without the topic, 3 to 7 words: a second sentence, or the tweet when no topic sentence fits.
 _CLOSERS: dict[str, tuple[str, ...]] = {
@@ -206,7 +224,9 @@ _FIRST_LINE = re.compile(
 )
 _MAX_WORDS = re.compile(r"at most (\d+) words", re.IGNORECASE)
 _MAX_CHARS = re.compile(r"within (\d+) characters", re.IGNORECASE)
-_GIVEN_TAGS = re.compile(r"^Include these hashtags: (?P<tags>.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE)
+_GIVEN_TAGS = re.compile(
+    r"^Include these hashtags: (?P<tags>.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE
+)
 _TOPIC_WORD = re.compile(r"[^\W_]+")
 
 
@@ -233,7 +253,9 @@ def read_prompt(prompt: str) -> PromptFacts:
     limit = _MAX_WORDS.search(prompt)
     chars = _MAX_CHARS.search(prompt)
     given = _GIVEN_TAGS.search(prompt)
-    topic = match.group("topic") if match else " ".join(first.split()[:6]).rstrip(".:") or "something"
+    topic = (
+        match.group("topic") if match else " ".join(first.split()[:6]).rstrip(".:") or "something"
+    )
     thread = min(25, int(match.group("count"))) if match and match.group("count") else 0
     return PromptFacts(
         topic=topic,
@@ -317,7 +339,9 @@ def _tweets(
     general = [(one,) for one in (*closers, *_shuffled(rng, _SHORT[own]), *_shuffled(rng, others))]
     topic_tag = _hashtag(topic) if hashtags and not tags else ""
     tail = [*tags] if tags else ([topic_tag] if topic_tag else [])
-    words = max_words - len(tags) if len(tags) < max_words else max_words  # given tags that fit are whole words
+    words = (
+        max_words - len(tags) if len(tags) < max_words else max_words
+    )  # given tags that fit are whole words
     chars = max_chars - (_LINK_COST if link else 0)
     named: list[str] = []  # tweets that name the topic, in a sentence or in its hashtag, come first
     unnamed: list[str] = []
@@ -328,7 +352,9 @@ def _tweets(
             continue
         seen.add(body)
         pieces = [*body, *tail] if tail and size + len(tail) <= max_words else [*body]
-        if _weight(pieces) > chars and not tags:  # the topic's hashtag is left out; asked-for ones are not
+        if (
+            _weight(pieces) > chars and not tags
+        ):  # the topic's hashtag is left out; asked-for ones are not
             pieces = [*body]
         if _weight(pieces) > chars:
             continue
@@ -367,7 +393,9 @@ def compose(
 
     ``tags`` are hashtags the prompt asked for: written at the end (instead of the topic's) when they fit.
     """
-    options = _tweets(topic, tone, max(1, max_words), seed, hashtags, emoji, max_chars, link, tuple(tags))
+    options = _tweets(
+        topic, tone, max(1, max_words), seed, hashtags, emoji, max_chars, link, tuple(tags)
+    )
     return options[variant % len(options)]
 
 

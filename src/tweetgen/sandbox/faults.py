@@ -31,7 +31,9 @@ from dataclasses import dataclass
 __all__ = ["ERROR_BODIES", "Fault", "FaultScript", "parse_faults"]
 
 ANSWER_KINDS = frozenset({"ok", "long", "quoted", "preamble", "emoji"})
-SPECIAL_KINDS = frozenset({"invalid-key", "echo-key", "drop", "hang", "html", "blocked", "max-tokens"})
+SPECIAL_KINDS = frozenset(
+    {"invalid-key", "echo-key", "drop", "hang", "html", "blocked", "max-tokens"}
+)
 
 #: status -> (Gemini status, message): the bodies Gemini really sends.
 ERROR_BODIES: dict[int, tuple[str, str]] = {
@@ -99,12 +101,16 @@ def _fault(kind: str, arg: str | None, text: str) -> Fault:
 
 def parse_faults(spec: str | Iterable[str]) -> list[Fault]:
     """Parse a fault script; raises ``ValueError`` with the offending step."""
-    steps = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [s.strip() for s in spec]
+    steps = (
+        [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [s.strip() for s in spec]
+    )
     faults: list[Fault] = []
     for step in filter(None, steps):
         match = _STEP.match(step.lower())
         if match is None:
-            raise ValueError(f"cannot read fault step {step!r} (examples: 503, 503*2, 429:26s, drop, ok:0.5)")
+            raise ValueError(
+                f"cannot read fault step {step!r} (examples: 503, 503*2, 429:26s, drop, ok:0.5)"
+            )
         count = int(match.group("count") or 1)
         faults.extend([_fault(match.group("kind"), match.group("arg"), step)] * count)
     return faults
@@ -113,7 +119,9 @@ def parse_faults(spec: str | Iterable[str]) -> list[Fault]:
 class FaultScript:
     """A thread-safe queue of faults; when empty, ``ok`` (or a 503 with probability ``error_rate``)."""
 
-    def __init__(self, faults: Iterable[Fault] = (), *, error_rate: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self, faults: Iterable[Fault] = (), *, error_rate: float = 0.0, seed: int | None = None
+    ) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate must be between 0 and 1, got {error_rate}")
         self._queue: deque[Fault] = deque(faults)

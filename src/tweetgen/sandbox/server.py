@@ -18,7 +18,9 @@ from .faults import ERROR_BODIES, Fault, FaultScript, parse_faults
 
 __all__ = ["RecordedRequest", "SandboxServer", "default_sandbox"]
 
-_PATH = re.compile(r"^(?P<prefix>.*?)/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent$")
+_PATH = re.compile(
+    r"^(?P<prefix>.*?)/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent$"
+)
 _CHAT_PATH = re.compile(r"^(?P<prefix>.*?)/v1/chat/completions$")
 
 
@@ -46,7 +48,9 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     """A Gemini success body whose candidates the composer wrote from the request's prompt."""
     body = body or {}
     try:
-        prompt = "".join(p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []))
+        prompt = "".join(
+            p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", [])
+        )
     except (AttributeError, TypeError):
         prompt = ""
     config = body.get("generationConfig") or {}
@@ -55,7 +59,11 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     facts = read_prompt(prompt)
     texts = [answer_text(kind, facts, seed, i) for i in range(count)]
     candidates = [
-        {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": i}
+        {
+            "content": {"role": "model", "parts": [{"text": text}]},
+            "finishReason": "STOP",
+            "index": i,
+        }
         for i, text in enumerate(texts)
     ]
     out_tokens = sum(len(text.split()) for text in texts) * 4 // 3
@@ -81,7 +89,9 @@ def config_error(body: dict[str, Any]) -> str | None:
         return "Invalid value at 'generation_config': expected an object."
     count = config.get("candidateCount", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 8:
-        return "Invalid value at 'generation_config.candidate_count': must be an integer from 1 to 8."
+        return (
+            "Invalid value at 'generation_config.candidate_count': must be an integer from 1 to 8."
+        )
     return None
 
 
@@ -120,7 +130,12 @@ class _GeminiRoute:
             message = ERROR_BODIES[404][1].format(model=self.model, version=self.version)
         details = []
         if fault.retry_delay:
-            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": fault.retry_delay})
+            details.append(
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": fault.retry_delay,
+                }
+            )
             message = f"You exceeded your current quota. Please retry in {fault.retry_delay}."
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         return fault.status, error_body(fault.status, message, details=details), headers
@@ -135,7 +150,10 @@ class _GeminiRoute:
         return success_body(body, self.model, kind)
 
     def blocked(self) -> dict[str, Any]:
-        return {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9}}
+        return {
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 9},
+        }
 
     def max_tokens(self) -> dict[str, Any]:
         return {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]}
@@ -201,7 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _json(
+        self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         self._send(status, json.dumps(data).encode(), headers=headers)
 
     def do_GET(self) -> None:
@@ -237,7 +257,9 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.stopping.wait(sandbox.latency)
         self._fault(fault, route, body, headers)
 
-    def _fault(self, fault: Fault, route: _Dialect, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
+    def _fault(
+        self, fault: Fault, route: _Dialect, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> None:
         kind = fault.kind
         if kind in ("hang", "ok") and fault.seconds:
             self.server.sandbox.stopping.wait(fault.seconds)
@@ -255,7 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
         elif kind == "html":
-            self._send(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
+            self._send(
+                200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
+            )
         elif kind == "blocked":
             self._json(200, route.blocked())
         elif kind == "max-tokens":
