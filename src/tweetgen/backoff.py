@@ -1,31 +1,29 @@
-"""Retry decisions as pure functions: the policy, the backoff schedule, classification, server hints.
+"""Retry decisions as pure functions: the policy, the backoff schedule, classification, the stops.
 
 Delay before attempt ``n`` (n >= 2): ``min(max_delay, base_delay * multiplier ** (n - 2))``, then
 jitter; a server hint (``Retry-After``, ``retry-after-ms``, Gemini ``RetryInfo``) on a retried error
 raises the delay to the hint; a hint above ``max_retry_after`` or past the deadline stops at once.
 
-Hints come from the server, so they are parsed defensively: negative, NaN, infinite or unparsable
-values are no hint at all, and anything longer than :data:`MAX_HINT` (a day) counts as a day, so no
-``Retry-After: 1000000000``, ``"1e400s"`` or date in the year 9999 can overflow a sleep or a clock.
+Every outcome of a failed attempt is a :class:`Decision` value: retry after a delay, or stop, and
+what stopped it. The engine (:mod:`tweetgen.attempts`) only carries decisions out. The hints are
+parsed in :mod:`tweetgen.hints` (re-exported here).
 """
 
 from __future__ import annotations
 
-import email.utils
 import errno
 import math
 import random
-import re
 import socket
-import time
 import urllib.error
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from .errors import APIError, ConfigurationError, RateLimitError, TweetGenError
+from .hints import MAX_HINT, parse_duration, parse_retry_after
 
 __all__ = [
     "DEFAULT_BASE_DELAY",
@@ -38,6 +36,8 @@ __all__ = [
     "Decision",
     "RetryPolicy",
     "backoff_delay",
+    "budget_stop",
+    "circuit_stop",
     "decide",
     "describe_error",
     "is_retryable",
@@ -50,9 +50,6 @@ DEFAULT_BASE_DELAY = 1.0
 DEFAULT_MAX_DELAY = 10.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
 JITTERS = ("none", "full", "equal", "decorrelated")
-#: the longest server hint kept, in seconds: a longer one means "not today", and is capped here so that no
-#: later sum or sleep can overflow (``max_retry_after`` still decides whether it is honoured at all)
-MAX_HINT = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,12 @@ class RetryPolicy:
     retry_on: Callable[[BaseException], bool] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        checks = [
+        for ok, message in self._checks():
+            if not ok:
+                raise ConfigurationError(f"invalid retry policy: {message}")
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [
             (
                 isinstance(self.max_attempts, int) and self.max_attempts >= 1,
                 "max_attempts must be an integer >= 1",
@@ -91,9 +93,6 @@ class RetryPolicy:
                 "max_retry_after must be >= 0 seconds",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigurationError(f"invalid retry policy: {message}")
 
     @classmethod
     def from_retries(cls, max_retries: int = DEFAULT_MAX_RETRIES, **options: Any) -> RetryPolicy:
@@ -104,10 +103,6 @@ class RetryPolicy:
             max_attempts=max_retries + 1, **{k: v for k, v in options.items() if v is not None}
         )
 
-    def with_options(self, **options: Any) -> RetryPolicy:
-        """Return a copy with the non-``None`` options replaced."""
-        return replace(self, **{k: v for k, v in options.items() if v is not None})
-
 
 def _finite(value: float) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
@@ -117,10 +112,11 @@ def _finite(value: float) -> bool:
 class Decision:
     """What to do after a failed attempt: retry after ``delay`` seconds, or stop for ``reason``.
 
-    ``deadline`` is true when the policy's deadline is what stopped it (the delay is then tweetgen's
-    own wait, or the server's hint, that would not fit). ``stopped_by`` names what ended a retryable
-    call, in words a summary can count: ``attempts``, ``server hint``, ``deadline``, ``retry budget`` or
-    ``circuit breaker`` (``None`` when the error is not retryable or the call goes on).
+    ``retryable`` is false when the error itself is not worth a retry (one attempt, no "Retries
+    exhausted"). ``deadline`` is true when the policy's deadline is what stopped it (the delay is then
+    tweetgen's own wait, or the server's hint, that would not fit). ``stopped_by`` names what ended a
+    retryable call, in words a summary can count: ``attempts``, ``server hint``, ``deadline``,
+    ``retry budget`` or ``circuit breaker`` (``None`` when not retryable or the call goes on).
     """
 
     retry: bool
@@ -128,6 +124,33 @@ class Decision:
     reason: str = ""
     deadline: bool = False
     stopped_by: str | None = None
+    retryable: bool = True
+
+    @property
+    def gave_up(self) -> bool:
+        """A retryable call stopped: the retries are exhausted (by attempts, a hint, a veto...)."""
+        return self.retryable and not self.retry
+
+
+#: a stop that the error would not explain by itself: its message says what stopped the call
+SAID_STOPS = frozenset({"deadline", "retry budget", "circuit breaker"})
+_NOT_RETRYABLE = Decision(False, reason="not retryable", retryable=False)
+_BUDGET_STOP = Decision(
+    False,
+    reason="retry budget exhausted: retries are limited to a share of requests",
+    stopped_by="retry budget",
+)
+
+
+def circuit_stop(name: str, retry_after: float, *, opened: bool = False) -> Decision:
+    """The circuit breaker vetoes the retry (``opened``: it opened while the call waited)."""
+    reason = f"circuit {name} opened" if opened else f"circuit {name} is open"
+    return Decision(False, retry_after, reason, stopped_by="circuit breaker")
+
+
+def budget_stop() -> Decision:
+    """The retry budget vetoes the retry: retries are limited to a share of requests."""
+    return _BUDGET_STOP
 
 
 def backoff_delay(
@@ -156,22 +179,21 @@ def backoff_delay(
 
 _RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 _NETWORK_ERRNOS = frozenset(
-    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ETIMEDOUT,
-     errno.ENETDOWN, errno.EPIPE}
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ENETUNREACH,
+     errno.EHOSTUNREACH, errno.ETIMEDOUT, errno.ENETDOWN, errno.EPIPE}
 )  # fmt: skip
+_NETWORK_TYPES = (httpx.TransportError, ConnectionError, TimeoutError, socket.gaierror)
 #: what counts as the server's failure for the circuit breaker: the retryable errors, 429 excluded
 SERVER_SIDE = RetryPolicy()
 
 
 def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> bool:
-    """Whether the policy retries this error (5xx, network, timeouts, invalid responses; 429 if asked)."""
-    policy = policy or RetryPolicy()
+    """Whether the policy retries this error (5xx, network, timeouts, bad answers; 429 if asked)."""
+    policy = policy or SERVER_SIDE
     if policy.retry_on is not None:
         return policy.retry_on(error)
-    if isinstance(error, RateLimitError):
-        return (
-            policy.retry_rate_limits and error.retryable
-        )  # a spent quota (e.g. insufficient_quota) is not
+    if isinstance(error, RateLimitError):  # a spent quota (e.g. insufficient_quota) is not
+        return policy.retry_rate_limits and error.retryable
     if isinstance(error, TweetGenError):
         return error.retryable
     status = http_status(error)
@@ -181,7 +203,7 @@ def is_retryable(error: BaseException, policy: RetryPolicy | None = None) -> boo
             or status >= 500
             or (status == 429 and policy.retry_rate_limits)
         )
-    if isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError, socket.gaierror)):
+    if isinstance(error, _NETWORK_TYPES):
         return True
     if isinstance(error, urllib.error.URLError):  # urllib wraps the network failure in .reason
         return isinstance(error.reason, (OSError, TimeoutError))
@@ -196,11 +218,7 @@ def http_status(error: BaseException) -> int | None:
         getattr(error, "status", None),
         getattr(error, "code", None),
     ):
-        if (
-            isinstance(candidate, int)
-            and 100 <= candidate <= 599
-            and not isinstance(candidate, bool)
-        ):
+        if isinstance(candidate, int) and not isinstance(candidate, bool) and 100 <= candidate < 600:
             return candidate
     return None
 
@@ -216,7 +234,7 @@ def decide(
 ) -> Decision:
     """Decide whether to retry after ``attempt`` failed with ``error`` ``elapsed`` seconds in."""
     if not is_retryable(error, policy):
-        return Decision(False, reason="not retryable")
+        return _NOT_RETRYABLE
     if attempt >= policy.max_attempts:
         return Decision(
             False, reason=f"all {policy.max_attempts} attempts failed", stopped_by="attempts"
@@ -231,74 +249,20 @@ def decide(
             return Decision(False, hint, reason, stopped_by="server hint")
         delay = max(delay, hint)
     if policy.deadline is not None and elapsed + delay >= policy.deadline:
-        if elapsed >= policy.deadline:
-            reason = f"the {policy.deadline:g}s deadline has passed"
-        else:
-            reason = f"waiting {delay:g}s would pass the {policy.deadline:g}s deadline"
-        return Decision(False, delay, reason, deadline=True, stopped_by="deadline")
+        return _deadline_stop(policy.deadline, elapsed, delay)
     return Decision(True, delay)
 
 
-_DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})\s*s\s*$")
-
-
-def _hint(seconds: float) -> float | None:
-    """A server's wait in seconds, kept only when it is a finite number >= 0, and capped at :data:`MAX_HINT`."""
-    return min(seconds, MAX_HINT) if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def parse_duration(value: object) -> float | None:
-    """Seconds of a protobuf Duration string such as ``"26s"`` or ``"1.5s"``; ``None`` if not one.
-
-    At most 30 digits either side of the point (longer is not a duration but an attack on the parser);
-    capped at :data:`MAX_HINT`.
-    """
-    match = _DURATION.match(value) if isinstance(value, str) and len(value) <= 100 else None
-    return _hint(float(match.group(1))) if match else None
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); ``None`` if absent.
-
-    Negative, NaN, infinite or unparsable values are ignored; long waits are capped at :data:`MAX_HINT`.
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ms = _number(lowered.get("retry-after-ms"))
-    hint = _hint(ms / 1000) if ms is not None else None
-    if hint is not None:
-        return hint
-    raw = lowered.get("retry-after")
-    if raw is None or len(raw) > 100:  # an HTTP date is 29 characters; longer is no hint
-        return None
-    seconds = _number(raw)
-    if seconds is not None:
-        return _hint(seconds)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-        current = time.time() if now is None else now
-        return _hint(max(0.0, when.timestamp() - current))
-    except (
-        TypeError,
-        ValueError,
-        OverflowError,
-        IndexError,
-        OSError,
-    ):  # the email parser's ways to say "no date"
-        return None
-
-
-def _number(raw: str | None) -> float | None:
-    """``raw`` as a float, or ``None`` (not a number, or absurdly long)."""
-    if raw is None or len(raw) > 100:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
+def _deadline_stop(deadline: float, elapsed: float, delay: float) -> Decision:
+    if elapsed >= deadline:
+        reason = f"the {deadline:g}s deadline has passed"
+    else:
+        reason = f"waiting {delay:g}s would pass the {deadline:g}s deadline"
+    return Decision(False, delay, reason, deadline=True, stopped_by="deadline")
 
 
 def describe_error(error: BaseException) -> str:
-    """The ``exception`` text of retry events: ``HTTP 503: ...`` for API errors, else type and message."""
+    """The ``exception`` text of retry events: ``HTTP 503: ...`` for API errors, else the type too."""
     if isinstance(error, APIError):
         return str(error)
     return f"{type(error).__name__}: {error}"

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 import httpx
 import structlog
 
+from . import events
 from .config import Settings, load_settings
 from .errors import ConfigurationError, TweetGenError, TweetValidationError
-from .logs import contains_secret, get_logger, preview, redact_text
+from .logs import contains_secret, redact_text
 from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .providers.factory import build_providers, falls_back
@@ -49,7 +50,6 @@ from .tweets import (
 
 __all__ = ["DEFAULT_REGENERATIONS", "DEFAULT_RETRY_RESERVE", "TweetGenerator", "log_breaker_change"]
 
-_log = get_logger()
 DEFAULT_REGENERATIONS = 2
 ENGINES = ("custom", "tenacity")
 T = TypeVar("T")
@@ -57,13 +57,8 @@ Plan = Generator[GenerationRequest, GenerationResult, T]
 
 
 def log_breaker_change(name: str, old: str, new: str) -> None:
-    """Log a circuit's state change (``Circuit opened`` / ``Circuit half-open`` / ``Circuit closed``)."""
-    event = {
-        "open": "Circuit opened",
-        "half_open": "Circuit half-open",
-        "closed": "Circuit closed",
-    }.get(new, new)
-    (_log.warning if new == "open" else _log.info)(event, breaker=name, previous_state=old)
+    """Log a circuit's state change (``Circuit opened``, ``Circuit half-open``, ``Circuit closed``)."""
+    events.circuit_changed(name, old, new)
 
 
 class TweetGenerator:
@@ -329,14 +324,7 @@ class TweetGenerator:
         """Re-raise ``error`` unless the chain has a next provider and the error is worth moving on for."""
         if index + 1 >= len(self.providers) or not falls_back(error):
             raise error
-        current, following = self.providers[index], self.providers[index + 1]
-        _log.warning(
-            "Provider fallback",
-            from_provider=current.name,
-            to_provider=following.name,
-            error_type=type(error).__name__,
-            exception=redact_text(str(error)),
-        )
+        events.provider_fallback(self.providers[index].name, self.providers[index + 1].name, error)
 
     @contextmanager
     def _scope(
@@ -408,15 +396,7 @@ class TweetGenerator:
         self, trace: CallTrace, reasons: Sequence[str], check: TweetCheck | None, round_: int
     ) -> None:
         trace.regenerations = round_ + 1 if round_ < self.regenerations else round_
-        _log.warning(
-            "Tweet rejected",
-            reasons=list(reasons),
-            regeneration=round_,
-            max_regenerations=self.regenerations,
-            words=check.words if check else None,
-            weighted_length=check.weighted_length if check else None,
-            text_preview=preview(check.text) if check else None,
-        )
+        events.tweet_rejected(reasons, round_, self.regenerations, check)
 
     def _tweet_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[Tweet]:
         best: TweetCheck | None = None

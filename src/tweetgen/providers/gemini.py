@@ -21,7 +21,7 @@ from ..errors import (
     ServerError,
     clip,
 )
-from ..retry import parse_duration, parse_retry_after
+from ..hints import parse_duration, parse_retry_after
 from ._http import HTTPProvider, json_object, server_text, token_count
 from .base import GenerationRequest, GenerationResult, Usage
 

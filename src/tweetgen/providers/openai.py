@@ -41,8 +41,8 @@ from ..errors import (
     TweetGenError,
     clip,
 )
+from ..hints import parse_retry_after
 from ..logs import preview
-from ..retry import parse_retry_after
 from ._http import HTTPProvider, json_object, server_text, token_count
 from .base import GenerationRequest, GenerationResult, Usage
 
