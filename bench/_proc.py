@@ -1,10 +1,11 @@
-"""Child processes: timed runs with their CPU (``os.wait4``) and peak RSS (``/proc``), and a sandbox process.
+"""Child processes: timed runs with their CPU (``os.wait4``) and peak RSS (``/proc``), and a sandbox
+process.
 
 Peak RSS is the child's ``VmHWM`` read from ``/proc/PID/status`` every 20 ms while it runs, not
 ``ru_maxrss``: on Linux a child's ``ru_maxrss`` (``os.wait4``, ``RUSAGE_CHILDREN``) starts from its
-parent's RSS at spawn, so a 300 MB parent reports 300 MB for ``python -c pass``. The sandbox runs in its
-own process so that the client under test never shares a GIL with the server, as with a real API; its
-CPU time is read when it stops.
+parent's RSS at spawn, so a 300 MB parent reports 300 MB for ``python -c pass``. The sandbox runs in
+its own process so that the client under test never shares a GIL with the server, as with a real
+API; its CPU time is read when it stops.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ Output = int | IO[bytes] | None
 
 @dataclass(frozen=True)
 class ChildRun:
-    """How one child process went: wall seconds, exit code, CPU seconds, and peak RSS when sampled."""
+    """How one child process went: wall seconds, exit code, CPU seconds, and peak RSS when
+    sampled."""
 
     wall: float
     returncode: int
@@ -71,7 +73,8 @@ def peak_rss_kb(pid: int | str = "self") -> int | None:
 
 
 class _RssSampler(threading.Thread):
-    """Reads a child's VmHWM until stopped; the high-water mark only grows, so the last read is the peak."""
+    """Reads a child's VmHWM until stopped; the high-water mark only grows, so the last read is the
+    peak."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -93,7 +96,8 @@ def run_child(
     stderr: Output = subprocess.DEVNULL,
     sample_rss: bool = False,
 ) -> ChildRun:
-    """Run ``command`` to completion; wall time from spawn to exit, CPU from ``os.wait4``, RSS if asked."""
+    """Run ``command`` to completion; wall time from spawn to exit, CPU from ``os.wait4``, RSS if
+    asked."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr)  # noqa: S603 - our own interpreter and CLI
     sampler = _RssSampler(process.pid) if sample_rss else None
@@ -117,7 +121,8 @@ print([line.split()[1] for line in open("/proc/self/status") if line.startswith(
 
 
 def python_peak_rss_mb(code: str) -> float:
-    """Peak RSS (MB) of a fresh ``python -c CODE``, as the process itself reads it from ``/proc`` at the end."""
+    """Peak RSS (MB) of a fresh ``python -c CODE``, as the process itself reads it from ``/proc`` at
+    the end."""
     done = subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-c", code + _PRINT_PEAK],
         env=bench_env(),
@@ -145,7 +150,8 @@ def shown(path: str | Path) -> str:
 
 
 def tweetgen_command() -> str:
-    """The ``tweetgen`` console script next to this interpreter (the one ``pip install -e .`` made)."""
+    """The ``tweetgen`` console script next to this interpreter (the one ``pip install -e .``
+    made)."""
     beside = Path(sys.executable).with_name("tweetgen")
     found = str(beside) if beside.exists() else shutil.which("tweetgen")
     if found is None:

@@ -1,9 +1,10 @@
-"""Benchmark 4: ``tweetgen batch`` as a subprocess against the sandbox: throughput against the ideal, and peak RSS.
+"""Benchmark 4: ``tweetgen batch`` as a subprocess against the sandbox: throughput against the
+ideal, and peak RSS.
 
 Throughput: N topics, the sandbox answering after 50 ms, concurrency 50, so the ideal wall time is
 ``N x latency / concurrency``; a bare httpx.AsyncClient on the same bodies (``raw_batch.py``) runs
-interleaved with it as the measured ceiling. Memory: the same command against an instant sandbox at two
-sizes, each child's peak RSS (VmHWM) sampled from ``/proc``.
+interleaved with it as the measured ceiling. Memory: the same command against an instant sandbox at
+two sizes, each child's peak RSS (VmHWM) sampled from ``/proc``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ RAW_SCRIPT = Path(__file__).with_name("raw_batch.py")
 
 @dataclass(frozen=True)
 class BatchRun:
-    """One batch process: rows asked and done, the child's figures, the server's CPU, the CLI's own run time."""
+    """One batch process: rows asked and done, the child's figures, the server's CPU, the CLI's own
+    run time."""
 
     rows: int
     ok: int
@@ -79,7 +81,8 @@ def tweetgen_batch_command(topics: Path, out: Path, db: Path, concurrency: int) 
 
 
 def tweetgen_batch(rows: int, latency: float, concurrency: int, parent: Path) -> BatchRun:
-    """Run ``tweetgen batch`` on ``rows`` fresh topics in a fresh directory (new store, default log file)."""
+    """Run ``tweetgen batch`` on ``rows`` fresh topics in a fresh directory (new store, default log
+    file)."""
     with tempfile.TemporaryDirectory(dir=parent) as name:
         work = Path(name)
         command = tweetgen_batch_command(
@@ -224,7 +227,8 @@ def _throughput_target(
 
 
 def _planned_rows(small: BatchRun, wanted: int, deadline: float) -> int:
-    """``wanted`` rows, or as many (in steps of the small run) as the suite's remaining time budget allows."""
+    """``wanted`` rows, or as many (in steps of the small run) as the suite's remaining time budget
+    allows."""
     per_row = small.child.wall / small.rows
     affordable = (deadline - time.perf_counter()) / (per_row * SLACK)
     if affordable >= wanted:
@@ -296,7 +300,8 @@ def _memory_target(runs: list[BatchRun], wanted: int) -> Target:
 def run(
     config: Config, workdir: Path, deadline: float, known_ms: dict[str, float] | None = None
 ) -> Section:
-    """Benchmark 4 as a report section; the large memory run shrinks if ``deadline`` would be passed."""
+    """Benchmark 4 as a report section; the large memory run shrinks if ``deadline`` would be
+    passed."""
     ours, raws = _throughput(config, workdir)
     ideal = config.batch_rows * LATENCY / CONCURRENCY
     memory, wanted = _memory(config, workdir, deadline)

@@ -1,10 +1,12 @@
 """Benchmark 7: failure modes measured over real sockets.
 
-7a. ``tweetgen generate --timeout T --max-retries 0`` against a server that trickles one byte every 0.5 s: the
-    wall time of the whole command, as a ratio to T (before the bound, httpx's per-read timeout let it run 623 s).
-7b. A degraded service (20 % random 503s) with the default settings: the share of calls that succeed for one
-    caller, 50 threads of ``generate_tweet`` and a 500-row batch; next to the amplification of a total outage with
-    the defaults and with the breaker and budget turned off. Real sockets (the sandbox), virtual waits.
+7a. ``tweetgen generate --timeout T --max-retries 0`` against a server that trickles one byte every
+    0.5 s: the wall time of the whole command, as a ratio to T (before the bound, httpx's per-read
+    timeout let it run 623 s).
+7b. A degraded service (20 % random 503s) with the default settings: the share of calls that succeed
+    for one caller, 50 threads of ``generate_tweet`` and a 500-row batch; next to the amplification
+    of a total outage with the defaults and with the breaker and budget turned off. Real sockets
+    (the sandbox), virtual waits.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ RATE = 0.2
 
 
 class _Trickle:
-    """Accepts, reads the request, promises a long body and sends one byte every ``TRICKLE_INTERVAL`` s."""
+    """Accepts, reads the request, promises a long body and sends one byte every
+    ``TRICKLE_INTERVAL`` s."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -98,7 +101,8 @@ def _generate(url: str, timeout: float) -> tuple[float, int]:
 
 
 def trickle(rounds: int, timeout: float) -> tuple[Sample, Sample, set[int]]:
-    """Wall seconds against the trickle and against an instant sandbox (the same command), and the exit codes."""
+    """Wall seconds against the trickle and against an instant sandbox (the same command), and the
+    exit codes."""
     slow, fast, codes = [], [], set()
     server = _Trickle()
     try:
@@ -205,7 +209,8 @@ def batch(seed: int, rows: int = 500) -> float:
 
 
 def outage(guards: bool, callers: int = 50, waves: int = 4) -> float:
-    """Requests the server saw per call during a total outage, callers arriving in waves of ``callers``."""
+    """Requests the server saw per call during a total outage, callers arriving in waves of
+    ``callers``."""
     fake = _Fake()
     options: dict[str, Any] = {} if guards else {"circuit_breaker": False, "retry_budget": False}
     with SandboxServer(faults="503*100000") as server:

@@ -1,7 +1,8 @@
-"""The baseline of benchmark 4: a bare ``httpx.AsyncClient`` posting tweetgen's bodies with the same concurrency.
+"""The baseline of benchmark 4: a bare ``httpx.AsyncClient`` posting tweetgen's bodies with the same
+concurrency.
 
-No retries, logging, validation or store: what the sandbox and loopback allow a client in one process.
-Run: ``python bench/raw_batch.py TOPICS_FILE BASE_URL -o OUT.jsonl --concurrency 50``.
+No retries, logging, validation or store: what the sandbox and loopback allow a client in one
+process. Run: ``python bench/raw_batch.py TOPICS_FILE BASE_URL -o OUT.jsonl --concurrency 50``.
 """
 
 from __future__ import annotations

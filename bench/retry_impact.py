@@ -1,7 +1,8 @@
-"""Reproduce the seed's "Performance Impact" table: real sleeps, scripted 503s, the sandbox over loopback.
+"""Reproduce the seed's "Performance Impact" table: real sleeps, scripted 503s, the sandbox over
+loopback.
 
-Each answer that succeeds takes ``--latency`` seconds (the seed assumes ~300 ms); a scripted 503 answers
-at once. Run: ``python bench/retry_impact.py`` (about 15 s).
+Each answer that succeeds takes ``--latency`` seconds (the seed assumes ~300 ms); a scripted 503
+answers at once. Run: ``python bench/retry_impact.py`` (about 15 s).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ SCENARIOS = [
 
 
 def measure(faults: str) -> tuple[float, int]:
-    """Seconds and attempts of one generate_tweet-equivalent call with the default policy (3 retries)."""
+    """Seconds and attempts of one generate_tweet-equivalent call with the default policy (3
+    retries)."""
     with SandboxServer(faults=faults) as server:
         provider = GeminiProvider(
             api_key="bench", model="gemini-flash-latest", base_url=server.url, secret_key=False

@@ -1,14 +1,16 @@
-"""Benchmark 6: retry storms on a virtual clock (no real sleeping) with tweetgen's own backoff, budget and breaker.
+"""Benchmark 6: retry storms on a virtual clock (no real sleeping) with tweetgen's own backoff,
+budget and breaker.
 
 Contention: C clients each need one request to succeed and retry until it does, waiting
 ``tweetgen.retry.backoff_delay(RetryPolicy(jitter=...), ...)`` between attempts. Two servers:
 
 * capacity K: a request arriving while K requests are in service is rejected at once (overload);
-* Brooker's OCC row (his simulator's rules): read the row's version, write it back; the write fails if
-  another client wrote in between. Network delays |N(10 ms, 2 ms)| each way, base 5 ms, cap 2 s, as his.
+* Brooker's OCC row (his simulator's rules): read the row's version, write it back; the write fails
+  if another client wrote in between. Network delays |N(10 ms, 2 ms)| each way, base 5 ms, cap 2 s,
+  as his.
 
-Outage: requests arrive (Poisson) at a server that fails everything; the default policy retries each up to
-3 times unless tweetgen's RetryBudget (and CircuitBreaker) say no.
+Outage: requests arrive (Poisson) at a server that fails everything; the default policy retries each
+up to 3 times unless tweetgen's RetryBudget (and CircuitBreaker) say no.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from tweetgen.retry import RetryPolicy, backoff_delay
 __all__ = ["run"]
 
 JITTERS = ("none", "equal", "full", "decorrelated")
-#: Brooker's rerun of his simulator, 100 clients (shared/docs/resilience-anchors.md): calls / completion time
+#: Brooker's rerun of his simulator, 100 clients (shared/docs/resilience-anchors.md): calls /
+#: completion time
 BROOKER = {
     "none": "1,853 / 62.9 s",
     "equal": "813 / 6.7 s",
@@ -63,7 +66,8 @@ def _network(rng: random.Random) -> Callable[[], float]:
 
 
 def capacity_run(jitter: str, seed: int, capacity: int) -> tuple[int, float]:
-    """Calls made and virtual seconds until the last client succeeded, against a server of ``capacity``."""
+    """Calls made and virtual seconds until the last client succeeded, against a server of
+    ``capacity``."""
     rng, policy = random.Random(seed), _policy(jitter)
     net = _network(rng)
     arrivals: list[tuple[float, int, int, float | None]] = [
@@ -87,7 +91,8 @@ def capacity_run(jitter: str, seed: int, capacity: int) -> tuple[int, float]:
 
 
 def occ_run(jitter: str, seed: int) -> tuple[int, float]:
-    """Brooker's optimistic-concurrency model: writes (calls) made and virtual seconds until the last success."""
+    """Brooker's optimistic-concurrency model: writes (calls) made and virtual seconds until the
+    last success."""
     rng, policy = random.Random(seed), _policy(jitter)
     net = _network(rng)
     # (time, client, is_write, attempt, previous delay, version read)
@@ -197,7 +202,8 @@ def _arrivals(rng: random.Random) -> list[tuple[float, int, int, float | None]]:
 
 
 def outage_run(scenario: Scenario, seed: int) -> OutageRun:
-    """Every attempt fails; count what reaches the server, what the budget denies, what the breaker refuses."""
+    """Every attempt fails; count what reaches the server, what the budget denies, what the breaker
+    refuses."""
     rng, clock, policy = random.Random(seed), _Clock(), RetryPolicy()
     guards = _Guards(scenario, clock)
     events = _arrivals(rng)

@@ -1,7 +1,9 @@
-"""Benchmark 3: start-up of ``tweetgen --help`` and ``import tweetgen``, against bare Python and google.genai.
+"""Benchmark 3: start-up of ``tweetgen --help`` and ``import tweetgen``, against bare Python and
+google.genai.
 
-Wall time is measured on the real commands; peak RSS on twins of them that read their own ``VmHWM`` at the
-end (the ``tweetgen`` console script is ``sys.exit(main())``, so its twin calls ``main(["--help"])``).
+Wall time is measured on the real commands; peak RSS on twins of them that read their own ``VmHWM``
+at the end (the ``tweetgen`` console script is ``sys.exit(main())``, so its twin calls
+``main(["--help"])``).
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def _peaks(names: list[str], runs: int) -> dict[str, Sample]:
 
 
 def measure(config: Config) -> tuple[dict[str, Sample], dict[str, Sample]]:
-    """Wall seconds of each command (interleaved, from an empty directory) and peak RSS (MB) of its twin."""
+    """Wall seconds of each command (interleaved, from an empty directory) and peak RSS (MB) of its
+    twin."""
     commands = _commands()
     with tempfile.TemporaryDirectory() as cwd:
         launchers = {name: _launcher(command, Path(cwd)) for name, command in commands.items()}

@@ -1,9 +1,10 @@
 """Shared fixtures: a virtual clock whose sleeps only advance time, sandboxes, captured events.
 
-And what keeps the suite steady on a busy machine (CI shares its cores): ``wait_until`` polls a real condition with
-a generous deadline instead of sleeping a fixed time, ``store_rows`` reads a store another process is writing
-without tripping over a half-created schema or a lock, ``children`` kills, reaps and closes every child process a
-test started, and Hypothesis runs without per-example deadlines (a descheduled example is not a failure).
+And what keeps the suite steady on a busy machine (CI shares its cores): ``wait_until`` polls a real
+condition with a generous deadline instead of sleeping a fixed time, ``store_rows`` reads a store
+another process is writing without tripping over a half-created schema or a lock, ``children``
+kills, reaps and closes every child process a test started, and Hypothesis runs without per-example
+deadlines (a descheduled example is not a failure).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from tweetgen.sandbox import SandboxServer
 
 T = TypeVar("T")
 
-#: How long a test waits for another process or thread to make progress: ample on a loaded machine, while a
-#: condition that holds ends the wait at once.
+#: How long a test waits for another process or thread to make progress: ample on a loaded machine,
+#: while a condition that holds ends the wait at once.
 PROGRESS_TIMEOUT = 60.0
 
 if (
@@ -69,7 +70,8 @@ def sandbox_server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def events(caplog: pytest.LogCaptureFixture) -> Callable[[], list[dict[str, Any]]]:
-    """Returns the event dicts tweetgen logged so far, in order (level, context and fields included)."""
+    """Returns the event dicts tweetgen logged so far, in order (level, context and fields
+    included)."""
     caplog.set_level(logging.DEBUG, logger="tweetgen")
     return lambda: [dict(r.msg) for r in caplog.records if isinstance(r.msg, dict)]
 
@@ -100,8 +102,9 @@ def wait_until(
 ) -> T:
     """Poll ``condition`` until it returns something truthy and return that value.
 
-    Fails the test after ``timeout`` seconds with a message naming ``what`` and the last value seen; with
-    ``process``, fails as soon as that child has exited without the condition holding (no point waiting on).
+    Fails the test after ``timeout`` seconds with a message naming ``what`` and the last value seen;
+    with ``process``, fails as soon as that child has exited without the condition holding (no point
+    waiting on).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -121,7 +124,8 @@ async def await_until(
     timeout: float = PROGRESS_TIMEOUT,
     interval: float = 0.005,
 ) -> T:
-    """``wait_until`` for a coroutine: polls with ``asyncio.sleep`` so the event loop keeps running meanwhile."""
+    """``wait_until`` for a coroutine: polls with ``asyncio.sleep`` so the event loop keeps running
+    meanwhile."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -135,8 +139,9 @@ async def await_until(
 def store_rows(path: Path, sql: str) -> list[tuple[Any, ...]] | None:
     """Run ``sql`` on the SQLite store at ``path`` read-only; ``None`` while it cannot answer yet.
 
-    For polling a store that another process writes: a missing file, a schema not created yet ("no such table")
-    or a lock all mean "not yet", never a failure, and this reader neither creates the file nor holds it open.
+    For polling a store that another process writes: a missing file, a schema not created yet ("no
+    such table") or a lock all mean "not yet", never a failure, and this reader neither creates the
+    file nor holds it open.
     """
     try:
         connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=0.1)
@@ -151,13 +156,15 @@ def store_rows(path: Path, sql: str) -> list[tuple[Any, ...]] | None:
 
 
 def store_count(path: Path, sql: str) -> int:
-    """The single number ``sql`` selects from the store at ``path``, or 0 while the store cannot answer yet."""
+    """The single number ``sql`` selects from the store at ``path``, or 0 while the store cannot
+    answer yet."""
     rows = store_rows(path, sql)
     return int(rows[0][0]) if rows else 0
 
 
 class Children:
-    """The child processes a test starts; each is killed if still running, reaped and its pipes closed at the end."""
+    """The child processes a test starts; each is killed if still running, reaped and its pipes
+    closed at the end."""
 
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen[Any]] = []
@@ -169,7 +176,8 @@ class Children:
         return process
 
     def close(self) -> None:
-        """Kill what still runs, wait for every child and close its pipes (no zombie, no ResourceWarning)."""
+        """Kill what still runs, wait for every child and close its pipes (no zombie, no
+        ResourceWarning)."""
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
@@ -182,7 +190,8 @@ class Children:
 
 @pytest.fixture
 def children() -> Iterator[Children]:
-    """Start child processes with ``children.start(...)``; they never outlive the test, pass or fail."""
+    """Start child processes with ``children.start(...)``; they never outlive the test, pass or
+    fail."""
     spawned = Children()
     try:
         yield spawned

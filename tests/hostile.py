@@ -1,19 +1,20 @@
-"""A hostile HTTP server on 127.0.0.1 for tests: every answer scripted down to the byte and the pause.
+"""A hostile HTTP server on 127.0.0.1 for tests: every answer scripted down to the byte and the
+pause.
 
-``HostileServer(handler, ...)`` is a context manager that listens on an ephemeral port and exposes ``url``,
-``requests`` (what was asked, in order) and ``count``. Each request is read whole (request line, headers,
-``Content-Length`` body) and handed to the next handler as an :class:`Exchange`; the last handler answers
-every request after that. A handler answers any way it likes: a complete response, raw bytes, a trickle,
-nothing at all. Every wait of the server ends as soon as the client hangs up or the server is closed, so a
-test never waits for this server longer than the client under test does. Each connection carries one
-request and is closed after it (``Connection: close``).
+``HostileServer(handler, ...)`` is a context manager that listens on an ephemeral port and exposes
+``url``, ``requests`` (what was asked, in order) and ``count``. Each request is read whole (request
+line, headers, ``Content-Length`` body) and handed to the next handler as an :class:`Exchange`; the
+last handler answers every request after that. A handler answers any way it likes: a complete
+response, raw bytes, a trickle, nothing at all. Every wait of the server ends as soon as the client
+hangs up or the server is closed, so a test never waits for this server longer than the client under
+test does. Each connection carries one request and is closed after it (``Connection: close``).
 
-Handlers ready to use: :func:`answer` (any status, body, headers and reason phrase), :func:`echo` (a request
-header said back in the error message, the reason phrase, a non-JSON body or a response header), :func:`gemini_ok`,
-:func:`trickle` (a body a few bytes at a time), :func:`header_trickle` (the status line and headers a byte at
-a time), :func:`silent` (accept, read, never answer), :func:`huge` (a long body streamed in chunks) and
-:func:`gzip_bomb`. Writing one is a function of an :class:`Exchange`; for instance a server that echoes the
-API key it was sent in its error message::
+Handlers ready to use: :func:`answer` (any status, body, headers and reason phrase), :func:`echo` (a
+request header said back in the error message, the reason phrase, a non-JSON body or a response
+header), :func:`gemini_ok`, :func:`trickle` (a body a few bytes at a time), :func:`header_trickle`
+(the status line and headers a byte at a time), :func:`silent` (accept, read, never answer),
+:func:`huge` (a long body streamed in chunks) and :func:`gzip_bomb`. Writing one is a function of an
+:class:`Exchange`; for instance a server that echoes the API key it was sent in its error message::
 
     def echo(exchange: Exchange) -> None:
         key = exchange.request.headers["x-goog-api-key"]
@@ -93,7 +94,8 @@ class Exchange:
             raise ClientGoneError from None
 
     def pause(self, seconds: float) -> None:
-        """Wait ``seconds``, or less: :class:`ClientGoneError` as soon as the client hangs up or the server stops."""
+        """Wait ``seconds``, or less: :class:`ClientGoneError` as soon as the client hangs up or the
+        server stops."""
         deadline = time.monotonic() + seconds
         while True:
             left = deadline - time.monotonic()
@@ -133,7 +135,8 @@ class Exchange:
         headers: Iterable[tuple[str, str]] = (),
         reason: str | bytes | None = None,
     ) -> None:
-        """Send a complete response with ``Content-Length`` (``json`` sets the body and its content type)."""
+        """Send a complete response with ``Content-Length`` (``json`` sets the body and its content
+        type)."""
         headers = list(headers)
         if json is not None:
             body = jsonlib.dumps(json)
@@ -143,13 +146,15 @@ class Exchange:
         self.send(data)
 
     def trickle(self, data: bytes, interval: float, size: int = 1) -> None:
-        """Send ``data`` ``size`` bytes at a time, pausing ``interval`` seconds before each piece."""
+        """Send ``data`` ``size`` bytes at a time, pausing ``interval`` seconds before each
+        piece."""
         for start in range(0, len(data), size):
             self.pause(interval)
             self.send(data[start : start + size])
 
     def stream(self, chunks: Iterable[bytes], *, chunked: bool = True) -> None:
-        """Send a body piece by piece: HTTP/1.1 chunked encoding, or raw (the body ends when the connection does)."""
+        """Send a body piece by piece: HTTP/1.1 chunked encoding, or raw (the body ends when the
+        connection does)."""
         for chunk in chunks:
             if chunk:
                 self.send(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
@@ -191,7 +196,8 @@ class HostileServer:
 
     @property
     def connections(self) -> int:
-        """How many connections are open now (0 once every client has hung up and every handler ended)."""
+        """How many connections are open now (0 once every client has hung up and every handler
+        ended)."""
         with self._lock:
             return len(self._open)
 
@@ -303,13 +309,14 @@ _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 400: "Bad Request
             429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
 
 
-# --- ready-made handlers ---------------------------------------------------------------------------------
+# --- ready-made handlers --------------------------------------------------------------------------
 
 
 def gemini_body(
     text: str = "Tests keep code honest and teams calm.", **extra: Any
 ) -> dict[str, Any]:
-    """A ``generateContent`` answer with one candidate; ``extra`` adds or replaces top-level fields."""
+    """A ``generateContent`` answer with one candidate; ``extra`` adds or replaces top-level
+    fields."""
     body: dict[str, Any] = {
         "candidates": [
             {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
@@ -345,8 +352,8 @@ ECHO_PLACES = ("message", "reason", "body", "header")
 
 
 def echo(header: str = "x-goog-api-key", *, where: str = "message", status: int = 400) -> Handler:
-    """Say the request's ``header`` back (a key, say): in the JSON error ``message``, the ``reason`` phrase, a
-    non-JSON ``body``, or a response ``header`` (``X-Echo``)."""
+    """Say the request's ``header`` back (a key, say): in the JSON error ``message``, the ``reason``
+    phrase, a non-JSON ``body``, or a response ``header`` (``X-Echo``)."""
     if where not in ECHO_PLACES:
         raise ValueError(f"where must be one of {', '.join(ECHO_PLACES)}")
 
@@ -378,7 +385,8 @@ def echo(header: str = "x-goog-api-key", *, where: str = "message", status: int 
 def trickle(
     interval: float, body: bytes | None = None, *, size: int = 1, status: int = 200
 ) -> Handler:
-    """Headers at once (with ``Content-Length``), then the body ``size`` bytes every ``interval`` seconds."""
+    """Headers at once (with ``Content-Length``), then the body ``size`` bytes every ``interval``
+    seconds."""
     data = jsonlib.dumps(gemini_body()).encode() if body is None else body
 
     def handler(exchange: Exchange) -> None:
@@ -390,7 +398,8 @@ def trickle(
 
 
 def header_trickle(interval: float) -> Handler:
-    """The status line and headers one byte every ``interval`` seconds (then a complete, valid body)."""
+    """The status line and headers one byte every ``interval`` seconds (then a complete, valid
+    body)."""
     data = jsonlib.dumps(gemini_body()).encode()
 
     def handler(exchange: Exchange) -> None:
@@ -416,7 +425,8 @@ def huge(
     declare_length: bool = False,
     prefix: bytes = b'{"candidates": [{"content": {"parts": [{"text": "',
 ) -> Handler:
-    """A body of ``size`` bytes (``prefix``, then ``a``s) streamed in chunks, chunked unless ``declare_length``."""
+    """A body of ``size`` bytes (``prefix``, then ``a``s) streamed in chunks, chunked unless
+    ``declare_length``."""
 
     def pieces() -> Iterator[bytes]:
         yield prefix
@@ -441,7 +451,8 @@ def huge(
 
 @functools.lru_cache(maxsize=4)
 def _bomb(mebibytes: int) -> bytes:
-    """A valid gzip stream of ``mebibytes`` MiB of zeros, about 1,000 times smaller (built in well under 1 s)."""
+    """A valid gzip stream of ``mebibytes`` MiB of zeros, about 1,000 times smaller (built in well
+    under 1 s)."""
     zeros = bytes(1 << 20)
     deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)  # byte-aligned, repeatable
@@ -456,7 +467,8 @@ def _bomb(mebibytes: int) -> bytes:
 
 
 def gzip_bomb(mebibytes: int = 1024, *, status: int = 200) -> Handler:
-    """``Content-Encoding: gzip`` over ``mebibytes`` MiB of zeros (1024 MiB: about 1 MB on the wire)."""
+    """``Content-Encoding: gzip`` over ``mebibytes`` MiB of zeros (1024 MiB: about 1 MB on the
+    wire)."""
     data = _bomb(mebibytes)
     headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
     return answer(status, data, headers=headers)

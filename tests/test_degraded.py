@@ -1,8 +1,10 @@
-"""Degraded is not down: with the default settings, a service failing 20 % of attempts at random still gets the
-configured retries (single calls, 50 threads, a 500-row batch), while a total outage is not amplified.
+"""Degraded is not down: with the default settings, a service failing 20 % of attempts at random
+still gets the configured retries (single calls, 50 threads, a 500-row batch), while a total outage
+is not amplified.
 
-Every scenario runs over real sockets against the sandbox with seeded random 503s; waits are virtual. With
-``max_retries=3`` a call fails only when all four attempts fail: 0.2 ** 4 = 0.16 %, so >= 99 % must succeed.
+Every scenario runs over real sockets against the sandbox with seeded random 503s; waits are
+virtual. With ``max_retries=3`` a call fails only when all four attempts fail: 0.2 ** 4 = 0.16 %, so
+>= 99 % must succeed.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def test_one_caller_keeps_its_retries_through_a_degraded_service() -> None:
 
 
 def test_fifty_threads_of_generate_tweet_keep_their_retries() -> None:
-    """The seed's module-level function: 50 threads x 10 calls share one breaker and one retry budget."""
+    """The seed's module-level function: 50 threads x 10 calls share one breaker and one retry
+    budget."""
     fake = FakeTime()
 
     def caller(index: int) -> int:
@@ -126,7 +129,8 @@ def test_a_batch_with_the_cli_defaults_loses_no_rows_to_a_degraded_service(tmp_p
 
 @pytest.mark.parametrize("callers", [1, 50])
 def test_a_total_outage_is_still_not_amplified_with_the_defaults(callers: int) -> None:
-    """The same defaults under a total outage: at most 1.2 requests per call, and the circuit opens."""
+    """The same defaults under a total outage: at most 1.2 requests per call, and the circuit
+    opens."""
     fake = FakeTime()
     calls = 200 if callers == 1 else 4 * callers
 

@@ -1,4 +1,5 @@
-"""Provider fallback chains over real sockets: Gemini down, the OpenAI-compatible provider answers."""
+"""Provider fallback chains over real sockets: Gemini down, the OpenAI-compatible provider
+answers."""
 
 from __future__ import annotations
 

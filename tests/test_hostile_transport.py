@@ -1,8 +1,10 @@
-"""Issue 11, bounded attempts and bounded reads, against a hostile server over real sockets (tests/hostile.py).
+"""Issue 11, bounded attempts and bounded reads, against a hostile server over real sockets
+(tests/hostile.py).
 
-Timing tests wait in real time by nature (a trickle is slow on purpose); each one is short and bounded: the
-server gives up as soon as the client hangs up, and the assertion allows ``MARGIN`` seconds on top of the
-bound under test, which a busy machine needs and a per-read timeout (the old behaviour) blows through.
+Timing tests wait in real time by nature (a trickle is slow on purpose); each one is short and
+bounded: the server gives up as soon as the client hangs up, and the assertion allows ``MARGIN``
+seconds on top of the bound under test, which a busy machine needs and a per-read timeout (the old
+behaviour) blows through.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ from tweetgen.retry import (
 
 KEY = "test-key-123456"
 REQUEST = GenerationRequest(prompt="Write a tweet about tests.")
-MARGIN = 1.5  # seconds on top of a bound: scheduling on a loaded machine, never a per-read timeout's worth
+# seconds on top of a bound: scheduling on a loaded machine, never a per-read timeout's worth
+MARGIN = 1.5
 MODES = ["sync", "async"]
 MiB = 1024 * 1024
 
@@ -104,12 +107,13 @@ def _timed_failure(call: Callable[[], object]) -> tuple[TweetGenError, float]:
     return caught.value, time.monotonic() - started
 
 
-# --- bounded attempts: the timeout bounds the whole attempt ---------------------------------------------
+# --- bounded attempts: the timeout bounds the whole attempt ---------------------------------------
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_trickled_body_ends_within_the_timeout(mode: str) -> None:
-    # one byte every 50 ms: each read is quick, so a per-read timeout never fires (the old code took ~13 s)
+    # one byte every 50 ms: each read is quick, so a per-read timeout never fires (the old code took
+    # ~13 s)
     with HostileServer(trickle(0.05)) as server:
         error, elapsed = _timed_failure(lambda: _call(_provider(server, timeout=0.5), mode))
     assert isinstance(error, RequestTimeoutError)
@@ -164,7 +168,8 @@ def test_a_connection_that_never_completes_ends_within_the_connect_timeout() -> 
 
 
 def test_an_injected_transport_is_bounded_between_reads_of_the_body() -> None:
-    # no socket to bound here (tests inject httpx.MockTransport): the body loop checks the clock itself
+    # no socket to bound here (tests inject httpx.MockTransport): the body loop checks the clock
+    # itself
     class Slow(httpx.SyncByteStream):
         def __iter__(self) -> Iterator[bytes]:
             for _ in range(200):
@@ -220,7 +225,7 @@ def test_the_deadline_backend_sits_under_every_pool_of_httpx(
     assert asyncio.run(check()) == 1
 
 
-# --- bounded attempts: the deadline bounds the call, the attempt in flight included ---------------------
+# --- bounded attempts: the deadline bounds the call, the attempt in flight included ---------------
 
 ENGINES = {
     "custom": (retry_with_custom_backoff, aretry_with_custom_backoff),
@@ -262,7 +267,8 @@ def _retried(
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize("mode", MODES)
 def test_the_deadline_cuts_an_attempt_in_flight(mode: str, engine: str) -> None:
-    # a 10 s timeout, a 0.5 s deadline: the old code waited out the timeout (the issue: 30 s for --deadline 5)
+    # a 10 s timeout, a 0.5 s deadline: the old code waited out the timeout (the issue: 30 s for
+    # --deadline 5)
     policy = RetryPolicy(max_attempts=4, deadline=0.5)
     with HostileServer(silent) as server:
         error, elapsed = _timed_failure(
@@ -301,11 +307,12 @@ def test_a_deadline_leaves_an_attempt_its_own_timeout_when_that_is_shorter() -> 
     assert elapsed < 0.3 + MARGIN
 
 
-# --- bounded reads ---------------------------------------------------------------------------------------
+# --- bounded reads --------------------------------------------------------------------------------
 
 
 def _peak_memory(call: Callable[[], object]) -> tuple[BaseException, int]:
-    """The error ``call`` raised and the peak of Python allocations meanwhile (the server's thread included)."""
+    """The error ``call`` raised and the peak of Python allocations meanwhile (the server's thread
+    included)."""
     tracemalloc.start()
     try:
         with pytest.raises(TweetGenError) as caught:
@@ -331,7 +338,8 @@ def test_a_50_mb_answer_is_refused_with_bounded_memory(mode: str, declared: bool
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_gzip_bomb_is_refused_with_bounded_memory(mode: str) -> None:
-    # about 1 MB on the wire, 1 GiB inflated: the old code inflated it all (the issue measured 2.1 GB)
+    # about 1 MB on the wire, 1 GiB inflated: the old code inflated it all (the issue measured 2.1
+    # GB)
     with HostileServer(gzip_bomb(1024)) as server:
         error, peak = _peak_memory(lambda: _call(_provider(server), mode))
     assert isinstance(error, ResponseTooLargeError)
@@ -417,7 +425,7 @@ def test_an_undecodable_body_is_an_invalid_response(encoding: str, body: bytes) 
     assert caught.value.retryable
 
 
-# --- every message is cut ---------------------------------------------------------------------------------
+# --- every message is cut -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -441,7 +449,8 @@ def test_a_huge_reason_phrase_is_cut() -> None:
 
 
 def test_no_error_message_exceeds_the_cap_even_with_advice_added() -> None:
-    # a 404 message is the server's text plus tweetgen's advice: the advice survives, the whole stays capped
+    # a 404 message is the server's text plus tweetgen's advice: the advice survives, the whole
+    # stays capped
     body = {"error": {"code": 404, "message": "n" * 50_000}}
     with HostileServer(answer(404, json=body)) as server, pytest.raises(TweetGenError) as caught:
         _call(_provider(server), "sync")
@@ -450,7 +459,7 @@ def test_no_error_message_exceeds_the_cap_even_with_advice_added() -> None:
     assert len(str(TweetGenError("x" * 100_000))) <= MAX_MESSAGE_LENGTH + 50
 
 
-# --- redirects ---------------------------------------------------------------------------------------------
+# --- redirects ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -478,7 +487,7 @@ def test_an_openai_redirect_names_its_setting() -> None:
             _call(provider, "sync")
 
 
-# --- absurd hints --------------------------------------------------------------------------------------------
+# --- absurd hints ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -548,7 +557,7 @@ def test_an_absurd_hint_stops_retries_at_once() -> None:
     assert elapsed < MARGIN
 
 
-# --- numbers from the server ---------------------------------------------------------------------------------
+# --- numbers from the server ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -599,7 +608,7 @@ def test_openai_token_counts_are_validated() -> None:
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (0, 0, 7)
 
 
-# --- the command line, one run per main finding ----------------------------------------------------------------
+# --- the command line, one run per main finding ---------------------------------------------------
 
 
 def _env(server: HostileServer, **extra: str) -> dict[str, str]:
@@ -611,8 +620,9 @@ def _env(server: HostileServer, **extra: str) -> dict[str, str]:
     return {**env, "GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": KEY, **extra}
 
 
-# runs tweetgen's CLI as ``python -m tweetgen`` does, then writes the process's peak RSS (VmHWM, in KiB) to the file
-# HWM_FILE names: the peak of this process alone (the child's ru_maxrss would include the parent's, pytest's, RSS)
+# runs tweetgen's CLI as ``python -m tweetgen`` does, then writes the process's peak RSS (VmHWM, in
+# KiB) to the file HWM_FILE names: the peak of this process alone (the child's ru_maxrss would
+# include the parent's, pytest's, RSS)
 _RUN_AND_REPORT_PEAK = """
 import atexit, os, runpy
 
@@ -633,7 +643,8 @@ runpy.run_module("tweetgen", run_name="__main__", alter_sys=True)
 def _cli(
     tmp_path: Path, handler: Handler, *args: str, **env: str
 ) -> tuple[subprocess.CompletedProcess[str], float, int]:
-    """Run ``tweetgen generate`` against ``handler``: the result, the wall time and the child's peak RSS in KiB."""
+    """Run ``tweetgen generate`` against ``handler``: the result, the wall time and the child's peak
+    RSS in KiB."""
     command = [
         sys.executable,
         "-c",
@@ -672,7 +683,8 @@ def test_cli_trickle_fails_within_the_timeout(tmp_path: Path) -> None:
     assert _one_line(result).endswith(
         "request timed out: no complete answer within the 0.5s timeout (ReadTimeout)"
     )
-    assert elapsed < 60  # the interpreter's start-up on a busy machine counts here; the old code ran > 250 s
+    # the interpreter's start-up on a busy machine counts here; the old code ran > 250 s
+    assert elapsed < 60
 
 
 def test_cli_deadline_cuts_a_silent_server(tmp_path: Path) -> None:
@@ -681,7 +693,8 @@ def test_cli_deadline_cuts_a_silent_server(tmp_path: Path) -> None:
     line = _one_line(result)
     assert "the call's deadline ran out during the attempt" in line
     assert "asked to wait" not in line
-    assert elapsed < 60  # start-up on a busy machine counts; without the deadline: the 300 s timeout
+    # start-up on a busy machine counts; without the deadline: the 300 s timeout
+    assert elapsed < 60
 
 
 def test_cli_deadline_stop_names_the_deadline(tmp_path: Path) -> None:
@@ -755,7 +768,8 @@ def test_cli_absurd_retry_after_stops_at_once(tmp_path: Path) -> None:
 
 
 def test_cli_overflowing_token_count_is_kept_as_zero(tmp_path: Path) -> None:
-    # the old code crashed storing 10**30 in SQLite (the store's observer logged it and the call was lost)
+    # the old code crashed storing 10**30 in SQLite (the store's observer logged it and the call was
+    # lost)
     db = tmp_path / "calls.db"
     overflowing = gemini_ok(usageMetadata={"promptTokenCount": 10**30, "candidatesTokenCount": 9})
     result, _, _ = _cli(tmp_path, overflowing, "--db", str(db), "--json")
@@ -783,7 +797,8 @@ def test_hostile_server_echoes_a_request_header(where: str) -> None:
 
 
 def test_hostile_server_stops_when_the_client_hangs_up() -> None:
-    # the server's own promise: a handler that waits ends when the client goes, so tests never wait on it
+    # the server's own promise: a handler that waits ends when the client goes, so tests never wait
+    # on it
     def slow(exchange: Exchange) -> None:
         exchange.head(200, [("Content-Length", "1000")])
         exchange.trickle(b"x" * 1000, 0.5)

@@ -1,4 +1,5 @@
-"""The fault matrix over real loopback sockets: sandbox server, Gemini client, both retry loops, sync and async."""
+"""The fault matrix over real loopback sockets: sandbox server, Gemini client, both retry loops,
+sync and async."""
 
 from __future__ import annotations
 
@@ -111,8 +112,8 @@ def test_transient_fault_then_success(engine: str, mode: Mode, fault: str) -> No
     assert fake.sleeps == [1.0, 2.0, 4.0]
 
 
-# The hung answers come only when the server stops. A timeout that must let a healthy answer through is long
-# enough for a loaded machine; one that only has to expire can be tiny.
+# The hung answers come only when the server stops. A timeout that must let a healthy answer through
+# is long enough for a loaded machine; one that only has to expire can be tiny.
 HUNG_TWICE, TIMEOUT, TINY_TIMEOUT = "hang:600*2", 1.0, 0.05
 
 

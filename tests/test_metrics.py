@@ -1,4 +1,5 @@
-"""Prometheus metrics: the observer fed hand-built traces, then a real sandbox call scraped over HTTP."""
+"""Prometheus metrics: the observer fed hand-built traces, then a real sandbox call scraped over
+HTTP."""
 
 from __future__ import annotations
 

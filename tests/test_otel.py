@@ -1,4 +1,5 @@
-"""OpenTelemetry spans: GenAI-convention call and attempt spans from real sandbox calls, and the optional import."""
+"""OpenTelemetry spans: GenAI-convention call and attempt spans from real sandbox calls, and the
+optional import."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def split(spans: Sequence[ReadableSpan]) -> tuple[ReadableSpan, list[ReadableSpa
 
 
 class Probe(Observer):
-    """Records the current span's ids as each attempt starts (it runs after the OpenTelemetry observer)."""
+    """Records the current span's ids as each attempt starts (it runs after the OpenTelemetry
+    observer)."""
 
     def __init__(self) -> None:
         self.ids: list[dict[str, str]] = []
@@ -265,7 +267,8 @@ def test_a_missing_opentelemetry_is_a_configuration_error(monkeypatch: pytest.Mo
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(ConfigurationError) as caught:
         OpenTelemetryObserver()
-    # the README's words: pip install -e '.[otel]' from a checkout, pip install 'tweetgen[otel]' from an index
+    # the README's words: pip install -e '.[otel]' from a checkout, pip install 'tweetgen[otel]'
+    # from an index
     assert "pip install -e '.[otel]'" in str(caught.value)
     assert "pip install 'tweetgen[otel]'" in str(caught.value)
 

@@ -1,4 +1,5 @@
-"""A total outage over real sockets: the retry budget caps the load, the breaker fails fast and recovers."""
+"""A total outage over real sockets: the retry budget caps the load, the breaker fails fast and
+recovers."""
 
 from __future__ import annotations
 

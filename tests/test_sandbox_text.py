@@ -1,9 +1,11 @@
-"""The sandbox writes whole tweets (issue 12, item 3): whole sentences within the limits and whole hashtags.
+"""The sandbox writes whole tweets (issue 12, item 3): whole sentences within the limits and whole
+hashtags.
 
-What "whole" means here: the tweet is one or two of the composer's sentences (each ends in ``.``, ``!`` or
-``?``), then at most one hashtag, which is the whole topic in CamelCase (or a hashtag the prompt asked for),
-then at most one emoji. At 1 to 3 words the sentence is a short complete one ("Noted.", "Well said.", "Start
-small today."). Checked for every word limit from 1 to 60 and every tone, with long multi-word topics.
+What "whole" means here: the tweet is one or two of the composer's sentences (each ends in ``.``,
+``!`` or ``?``), then at most one hashtag, which is the whole topic in CamelCase (or a hashtag the
+prompt asked for), then at most one emoji. At 1 to 3 words the sentence is a short complete one
+("Noted.", "Well said.", "Start small today."). Checked for every word limit from 1 to 60 and every
+tone, with long multi-word topics.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def _made_of(body: str, known: frozenset[str]) -> bool:
 
 
 def whole_problems(text: str, topic: str, tone: str, *, tags: tuple[str, ...] = ()) -> list[str]:
-    """Every way ``text`` is not whole: a sentence that is not one of the composer's, or one cut off; a hashtag
-    that is not the whole topic nor one asked for."""
+    """Every way ``text`` is not whole: a sentence that is not one of the composer's, or one cut
+    off; a hashtag that is not the whole topic nor one asked for."""
     problems = []
     tokens = text.split()
     while tokens and _is_emoji(tokens[-1]):
@@ -91,7 +93,7 @@ def assert_fits(text: str, *, max_words: int, max_chars: int = 280, link: bool =
     assert weighted_length(text) + (24 if link else 0) <= max_chars, text
 
 
-# --- every limit, every tone, every variant a thread could ask for --------------------------------------------
+# --- every limit, every tone, every variant a thread could ask for --------------------------------
 
 
 @pytest.mark.parametrize("tone", [*TONE_NAMES, "grumpy"])
@@ -149,7 +151,7 @@ def test_deterministic_per_topic_tone_and_seed() -> None:
     assert len({compose(LONG_TOPIC, "witty", 30, seed=s) for s in range(10)}) > 1
 
 
-# --- property test over every limit and tone, topics of any shape ---------------------------------------------
+# --- property test over every limit and tone, topics of any shape ---------------------------------
 
 _ODD_WORDS = [
     "A.I.",
@@ -230,7 +232,7 @@ def test_hashtags_the_prompt_asks_for_are_written_whole_within_the_limit(max_wor
     assert_fits(text, max_words=max_words)
 
 
-# --- through the sandbox: the prompt's facts, threads, the command line ------------------------------------
+# --- through the sandbox: the prompt's facts, threads, the command line ---------------------------
 
 
 def test_the_prompt_gives_the_limits_the_link_and_the_hashtags() -> None:

@@ -1,9 +1,10 @@
 """Threads fit their word limit: the thread prompt and the tweet check agree (issue 12, item 2).
 
-The decision: a thread's counter (``1/5``) is counted in the 280 characters, as X counts it, but not in
-``max_words``, as a reader reads it (a page number, not a word of the message); an appended link is one of the
-``max_words`` words, so the prompt asks for one word fewer. A model that writes exactly the words the prompt asks
-for therefore passes at once, numbered or not, with a link or without, for every ``max_words`` from 1 to 60.
+The decision: a thread's counter (``1/5``) is counted in the 280 characters, as X counts it, but not
+in ``max_words``, as a reader reads it (a page number, not a word of the message); an appended link
+is one of the ``max_words`` words, so the prompt asks for one word fewer. A model that writes
+exactly the words the prompt asks for therefore passes at once, numbered or not, with a link or
+without, for every ``max_words`` from 1 to 60.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ _VOCABULARY = (
 
 
 def obeying_answer(prompt: str) -> str:
-    """What a model that obeys exactly writes: the asked number of tweets, each of exactly the asked number of
-    words (all different), separated by ``---`` lines, not numbered, no URL."""
+    """What a model that obeys exactly writes: the asked number of tweets, each of exactly the asked
+    number of words (all different), separated by ``---`` lines, not numbered, no URL."""
     words = int(_ASKED_WORDS.findall(prompt)[-1])
     tweets = int(_ASKED_TWEETS.search(prompt).group(1))  # type: ignore[union-attr]
     pool = itertools.cycle(_VOCABULARY)
@@ -186,7 +187,7 @@ def test_one_word_numbered_without_a_link_passes() -> None:
     assert all(t.words == 1 for t in thread.tweets)
 
 
-# --- the command line, against a model on a real loopback server ---------------------------------------------
+# --- the command line, against a model on a real loopback server ----------------------------------
 
 
 def _obeying_gemini(exchange: Exchange) -> None:

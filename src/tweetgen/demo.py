@@ -1,4 +1,5 @@
-"""The seed's demo: a normal call, a 503 retried to success, and a 401 and a 429 that are not retried."""
+"""The seed's demo: a normal call, a 503 retried to success, and a 401 and a 429 that are not
+retried."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics for tweetgen calls: an observer that counts calls, attempts, retries and tokens.
+"""Prometheus metrics for tweetgen calls: an observer that counts calls, attempts, retries and
+tokens.
 
 ::
 
@@ -52,7 +53,8 @@ __all__ = [
     "write_textfile",
 ]
 
-#: Histogram buckets (seconds) for LLM calls: a fast answer takes ~0.5 s, a slow retried one a minute.
+#: Histogram buckets (seconds) for LLM calls: a fast answer takes ~0.5 s, a slow retried one a
+#: minute.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 #: Circuit breaker state -> gauge value.
@@ -213,7 +215,8 @@ def serve(observer: PrometheusObserver, port: int, addr: str = "127.0.0.1") -> M
 
 
 def write_textfile(observer: PrometheusObserver, path: str | os.PathLike[str]) -> None:
-    """Write the observer's metrics to ``path`` atomically (node_exporter's textfile collector reads ``*.prom``)."""
+    """Write the observer's metrics to ``path`` atomically (node_exporter's textfile collector reads
+    ``*.prom``)."""
     target = os.fspath(path)
     try:
         write_to_textfile(target, observer.registry)

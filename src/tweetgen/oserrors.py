@@ -1,4 +1,5 @@
-"""Why a path cannot be opened or created, in words (never ``[Errno 17] File exists: '/etc/hostname'``)."""
+"""Why a path cannot be opened or created, in words (never
+``[Errno 17] File exists: '/etc/hostname'``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ __all__ = ["explain_path_error"]
 
 
 def _file_in_the_way(path: Path) -> Path | None:
-    """The first ancestor of ``path`` that exists but is not a directory (``/etc/hostname`` of ``/etc/hostname/x``)."""
+    """The first ancestor of ``path`` that exists but is not a directory (``/etc/hostname`` of
+    ``/etc/hostname/x``)."""
     for parent in reversed(path.parents):
         try:
             if parent.exists() and not parent.is_dir():
@@ -42,11 +44,12 @@ _WORDS = {
 
 
 def explain_path_error(error: BaseException, path: str | os.PathLike[str]) -> str:
-    """Why ``path`` could not be opened, created or written, as a short phrase to follow ``cannot write X: ``.
+    """Why ``path`` could not be opened, created or written, as a short phrase to follow
+    ``cannot write X: ``.
 
-    A file where a directory should be, a directory where a file should be, a missing directory, no permission and
-    a read-only or full disk are said in words naming the path at fault; other errors give their own description,
-    without the ``[Errno N]`` prefix.
+    A file where a directory should be, a directory where a file should be, a missing directory, no
+    permission and a read-only or full disk are said in words naming the path at fault; other errors
+    give their own description, without the ``[Errno N]`` prefix.
     """
     target = Path(path)
     code = getattr(error, "errno", None)

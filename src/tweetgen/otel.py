@@ -1,10 +1,12 @@
-"""OpenTelemetry spans for tweetgen calls, named and tagged by the GenAI semantic conventions (extra ``otel``).
+"""OpenTelemetry spans for tweetgen calls, named and tagged by the GenAI semantic conventions (extra
+``otel``).
 
-One call is one ``generate_content {model}`` CLIENT span; each HTTP attempt is a child span of the same
-name with ``http.request.resend_count`` on retries, the response model, token usage, finish reasons,
-status code, and ``error.type`` with an ERROR status when it failed. Token usage sits on the attempt
-spans only, so backends that sum usage over a trace do not count it twice. While a call or attempt
-runs its span is the current span, so :func:`add_trace_ids` stamps log events with its ids.
+One call is one ``generate_content {model}`` CLIENT span; each HTTP attempt is a child span of the
+same name with ``http.request.resend_count`` on retries, the response model, token usage, finish
+reasons, status code, and ``error.type`` with an ERROR status when it failed. Token usage sits on
+the attempt spans only, so backends that sum usage over a trace do not count it twice. While a call
+or attempt runs its span is the current span, so :func:`add_trace_ids` stamps log events with its
+ids.
 
 Importing this module never imports ``opentelemetry``; :class:`OpenTelemetryObserver` does.
 """
@@ -44,7 +46,8 @@ NO_PROVIDER_WARNING = (
     "OTEL_EXPORTER_OTLP_ENDPOINT), or call opentelemetry.trace.set_tracer_provider() in your code"
 )
 
-#: tweetgen provider -> ``gen_ai.provider.name`` (the sandbox speaks Gemini's API); others pass through.
+#: tweetgen provider -> ``gen_ai.provider.name`` (the sandbox speaks Gemini's API); others pass
+#: through.
 PROVIDER_NAMES = {"gemini": "gcp.gemini", "sandbox": "gcp.gemini", "openai": "openai"}
 
 
@@ -88,7 +91,8 @@ def _fail(span: Span, error_type: str, message: str | None) -> None:
 
 
 def tracer_provider_configured() -> bool:
-    """Whether a real tracer provider is set globally (the default proxy and the no-op provider export nothing)."""
+    """Whether a real tracer provider is set globally (the default proxy and the no-op provider
+    export nothing)."""
     from opentelemetry import trace
 
     provider = trace.get_tracer_provider()

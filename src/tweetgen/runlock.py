@@ -1,18 +1,19 @@
 """One run per store: an exclusive lock on a file beside the SQLite store, held for a whole batch.
 
-Why a lock per store file (and not per store and input): the store is what two runs would share, and a row's
-idempotency key comes from its content and settings, not from the input file's name. Two runs on one store with
-two different input files that share topics would each see the other's rows as "not done yet" and pay for them
-twice, exactly as two runs on the same input do. Sharing work between processes is a later issue; until then a
-store belongs to one run at a time.
+Why a lock per store file (and not per store and input): the store is what two runs would share, and
+a row's idempotency key comes from its content and settings, not from the input file's name. Two
+runs on one store with two different input files that share topics would each see the other's rows
+as "not done yet" and pay for them twice, exactly as two runs on the same input do. Sharing work
+between processes is a later issue; until then a store belongs to one run at a time.
 
-How: ``fcntl.flock`` on ``STORE.lock``. The kernel releases the lock when its holder dies, however it dies
-(SIGKILL, power loss of the process, OOM killer), so a killed run never blocks the next one: its lock file may
-stay, with the dead run's details in it, and the next run simply takes the lock over (and can say that the
-earlier run did not finish). The holder writes its pid, host, start time and what it runs into the lock file,
-so that a refused run can say who holds the store. A run that ends normally empties the file before unlocking.
-Waiting (``wait=True``) is a blocking ``flock`` call: no polling, and a signal (Ctrl-C, or SIGTERM, which the CLI
-turns into the same stop) interrupts it at once.
+How: ``fcntl.flock`` on ``STORE.lock``. The kernel releases the lock when its holder dies, however
+it dies (SIGKILL, power loss of the process, OOM killer), so a killed run never blocks the next one:
+its lock file may stay, with the dead run's details in it, and the next run simply takes the lock
+over (and can say that the earlier run did not finish). The holder writes its pid, host, start time
+and what it runs into the lock file, so that a refused run can say who holds the store. A run that
+ends normally empties the file before unlocking. Waiting (``wait=True``) is a blocking ``flock``
+call: no polling, and a signal (Ctrl-C, or SIGTERM, which the CLI turns into the same stop)
+interrupts it at once.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Holder:
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def describe(self, now: float | None = None) -> str:
-        """One phrase for a user: ``pid 123 on host-a, started 2026-11-30T10:00:00Z, 5 min ago: tweetgen batch ...``."""
+        """One phrase for a user:
+        ``pid 123 on host-a, started 2026-11-30T10:00:00Z, 5 min ago: tweetgen batch ...``."""
         age = max(0.0, (time.time() if now is None else now) - self.started)
         text = (
             f"pid {self.pid} on {self.host or 'an unknown host'}, started {self.since}, {_ago(age)}"
@@ -69,7 +71,8 @@ class Holder:
 
     @classmethod
     def parse(cls, text: str) -> Holder | None:
-        """The holder a lock file names, or ``None`` when it is empty or unreadable (first line only)."""
+        """The holder a lock file names, or ``None`` when it is empty or unreadable (first line
+        only)."""
         try:
             value = json.loads(text.split("\n", 1)[0])
             pid, host, started = (
@@ -91,7 +94,8 @@ def _ago(seconds: float) -> str:
 
 
 def lock_path(store: str | Path) -> Path | None:
-    """The lock file of a store (beside the real file, so that two names of one store share one lock)."""
+    """The lock file of a store (beside the real file, so that two names of one store share one
+    lock)."""
     if str(store) in _UNLOCKED_PATHS:
         return None
     real = Path(os.path.realpath(Path(store).expanduser()))
@@ -118,10 +122,11 @@ def _read(fd: int) -> str:
 class RunLock:
     """An exclusive, process-wide lock on a store, released by the kernel if the process dies.
 
-    ``with RunLock("tweetgen.db", details={"command": "tweetgen batch in.csv"}) as lock: ...`` raises
-    :class:`StoreBusyError` at once when another process holds the store, or, with ``wait=True``, blocks until it
-    is free (calling ``on_wait(holder)`` once first). ``lock.previous`` is the holder a killed earlier run left in
-    the lock file (``None`` when the last run ended normally). For ``:memory:`` stores it does nothing.
+    ``with RunLock("tweetgen.db", details={"command": "tweetgen batch in.csv"}) as lock: ...``
+    raises :class:`StoreBusyError` at once when another process holds the store, or, with
+    ``wait=True``, blocks until it is free (calling ``on_wait(holder)`` once first).
+    ``lock.previous`` is the holder a killed earlier run left in the lock file (``None`` when the
+    last run ended normally). For ``:memory:`` stores it does nothing.
     """
 
     def __init__(
@@ -172,7 +177,8 @@ class RunLock:
         )
 
     def acquire(self) -> RunLock:
-        """Take the lock (at once, or after waiting when ``wait``); write this run's details into the lock file."""
+        """Take the lock (at once, or after waiting when ``wait``); write this run's details into
+        the lock file."""
         if self.path is None or self._fd is not None:
             return self
         waited = False

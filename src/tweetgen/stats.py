@@ -1,8 +1,9 @@
-"""What the store says about reliability: outcomes, attempts, waiting, errors and latency percentiles.
+"""What the store says about reliability: outcomes, attempts, waiting, errors and latency
+percentiles.
 
 :func:`compute_stats` reads a :class:`~tweetgen.store.Store` through :func:`summarize`, the pure
-aggregation; :func:`render_text` (80 columns, bar histograms) and :func:`render_json` (stable keys) print
-the result for ``tweetgen stats``; :func:`parse_since` reads its ``--since`` option.
+aggregation; :func:`render_text` (80 columns, bar histograms) and :func:`render_json` (stable keys)
+print the result for ``tweetgen stats``; :func:`parse_since` reads its ``--since`` option.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class Stats:
 
     @property
     def retried_rate(self) -> float | None:
-        """Share of calls that succeeded only after more than one attempt (retries or regenerations)."""
+        """Share of calls that succeeded only after more than one attempt (retries or
+        regenerations)."""
         return _ratio(self.retried_ok, self.calls)
 
     @property
@@ -148,7 +150,8 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 def percentile(values: Iterable[float], q: float) -> float:
-    """The nearest-rank ``q``-th percentile (0 <= q <= 100) of ``values``: a value that actually occurred."""
+    """The nearest-rank ``q``-th percentile (0 <= q <= 100) of ``values``: a value that actually
+    occurred."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("percentile of no values")
@@ -184,7 +187,8 @@ def _latency_rows(groups: Mapping[tuple[str, str], list[float]]) -> tuple[Latenc
 
 
 def _attempt_errors(attempts: Iterable[AttemptRow]) -> tuple[dict[str, int], dict[str, int]]:
-    """Failed attempts counted by HTTP status (``none`` when there was no response) and by error type."""
+    """Failed attempts counted by HTTP status (``none`` when there was no response) and by error
+    type."""
     by_status: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     for attempt in attempts:
@@ -236,7 +240,8 @@ def compute_stats(store: Store, since: datetime | None = None) -> Stats:
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
-    """An aware UTC moment from an ISO date or datetime (naive means UTC) or an age such as ``30m``, ``1h``, ``7d``."""
+    """An aware UTC moment from an ISO date or datetime (naive means UTC) or an age such as ``30m``,
+    ``1h``, ``7d``."""
     cleaned = text.strip()
     moment: datetime | None = None
     relative = _RELATIVE.fullmatch(cleaned.lower())
@@ -299,7 +304,8 @@ def _bars(counts: Mapping[str, int]) -> list[str]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int) -> list[str]:
-    """Columns left-aligned (the first ``text_columns``) or right-aligned, clipped to fit 80 columns."""
+    """Columns left-aligned (the first ``text_columns``) or right-aligned, clipped to fit 80
+    columns."""
     cells = [list(header), *[list(r) for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     while 2 + sum(widths) + 2 * (len(widths) - 1) > WIDTH and max(widths[:text_columns]) > 8:

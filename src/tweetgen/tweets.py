@@ -14,7 +14,8 @@ from typing import Any
 
 
 def _twitter_text() -> Any:
-    """The twitter-text module, imported on first use (it takes ~0.2 s to import, mostly its regexes)."""
+    """The twitter-text module, imported on first use (it takes ~0.2 s to import, mostly its
+    regexes)."""
     import twitter_text  # type: ignore[import-untyped, unused-ignore]
 
     return twitter_text
@@ -61,8 +62,9 @@ _OPENING_CONTEXT = "([{"
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _EXTRA_BLANK_LINES = re.compile(r"\n{3,}")
 _NEWLINES = re.compile(r"\r\n|\r")
-# C0 and C1 control characters, ESC (which starts every terminal escape sequence) included; the whitespace among
-# them (tab, line breaks, \x1c-\x1f, NEL) would be turned into spaces or line breaks by _normalise_whitespace anyway.
+# C0 and C1 control characters, ESC (which starts every terminal escape sequence) included; the
+# whitespace among them (tab, line breaks, \x1c-\x1f, NEL) would be turned into spaces or line
+# breaks by _normalise_whitespace anyway.
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # Characters X refuses in a tweet (twitter-text's invalid characters: U+FFFE, U+FEFF, U+FFFF)
 _INVALID = re.compile("[\ufffe\ufeff\uffff]")
@@ -73,7 +75,8 @@ _URL_HINT = re.compile(r"\.[A-Za-z0-9]")
 
 
 def _plain(text: str) -> bool:
-    """ASCII with nothing that could be a URL: every character weighs 1 and there is no emoji or link.
+    """ASCII with nothing that could be a URL: every character weighs 1 and there is no emoji or
+    link.
 
     Most tweets are like this, and twitter-text takes about 0.3 ms per call on them; the answer is
     then simply ``len(text)`` (a property test checks it against twitter-text).
@@ -214,17 +217,18 @@ def _strip_quotes(text: str) -> str:
 def strip_controls(text: str) -> str:
     """Turn every control character other than a line break or tab into a space.
 
-    A model's answer is printed on terminals and written to files: an escape sequence in it could recolour,
-    retitle or rewrite the reader's terminal, and no control character belongs in a tweet. They are removed,
-    not refused (the rest of the answer is usually a good tweet), and each becomes a space so that no two words
-    are glued into a new one: ``"\\x1b[31mred"`` loses its ESC and reads ``[31mred``, harmless plain text.
+    A model's answer is printed on terminals and written to files: an escape sequence in it could
+    recolour, retitle or rewrite the reader's terminal, and no control character belongs in a tweet.
+    They are removed, not refused (the rest of the answer is usually a good tweet), and each becomes
+    a space so that no two words are glued into a new one: ``"\\x1b[31mred"`` loses its ESC and
+    reads ``[31mred``, harmless plain text.
     """
     return text if text.isprintable() else _CONTROLS.sub(" ", text)
 
 
 def clean_tweet(raw: str) -> str:
-    """Strip terminal escapes and control characters, code fences, preambles, wrapping quotes and stray
-    spaces; idempotent."""
+    """Strip terminal escapes and control characters, code fences, preambles, wrapping quotes and
+    stray spaces; idempotent."""
     text = strip_controls(raw)
     while True:
         previous = text
@@ -316,9 +320,10 @@ def _reasons(check: TweetCheck, rules: TweetRules) -> tuple[str, ...]:
 def check_tweet(text: str, rules: TweetRules, *, counter: str = "") -> TweetCheck:
     """Measure ``text`` and list every way it breaks ``rules``.
 
-    ``counter`` is a thread counter (``"2/5"``) that ``number_thread`` put at the end of ``text``. X counts its
-    characters, so the weighted length includes it; a reader takes it for the thread's page number, not for a word
-    of the message, so it is not one of the ``max_words`` words (``words`` leaves it out).
+    ``counter`` is a thread counter (``"2/5"``) that ``number_thread`` put at the end of ``text``. X
+    counts its characters, so the weighted length includes it; a reader takes it for the thread's
+    page number, not for a word of the message, so it is not one of the ``max_words`` words
+    (``words`` leaves it out).
     """
     counted = text
     if counter and text.endswith(counter):
@@ -355,14 +360,16 @@ _TRAILING_NUMBER = re.compile(r"\s*\(?\d+\s*/\s*\d+\)?\s*$")
 
 
 def split_thread(raw: str) -> list[str]:
-    """Split a model's thread on ``---`` lines; clean each part and drop the model's own numbering."""
+    """Split a model's thread on ``---`` lines; clean each part and drop the model's own
+    numbering."""
     parts = [clean_tweet(part) for part in _SEPARATOR.split(clean_tweet(raw))]
     parts = [_TRAILING_NUMBER.sub("", _LEADING_NUMBER.sub("", part)) for part in parts]
     return [part for part in parts if part.strip()]
 
 
 def thread_counters(total: int, *, style: str = "{i}/{n}") -> list[str]:
-    """The counters of a thread of ``total`` tweets: ``["1/3", "2/3", "3/3"]`` (placeholders {i} and {n})."""
+    """The counters of a thread of ``total`` tweets: ``["1/3", "2/3", "3/3"]`` (placeholders {i} and
+    {n})."""
     try:
         return [style.format(i=index, n=total) for index in range(1, total + 1)]
     except (AttributeError, IndexError, KeyError, ValueError) as error:
@@ -373,8 +380,9 @@ def thread_counters(total: int, *, style: str = "{i}/{n}") -> list[str]:
 def number_thread(texts: Sequence[str], *, style: str = "{i}/{n}") -> list[str]:
     """Append a ' 1/5'-style counter (placeholders {i} and {n}) to each tweet.
 
-    The counter is counted in the tweet's characters, as X counts it, but not in its words: check a numbered
-    tweet with ``check_tweet(text, rules, counter=...)`` (the counters are ``thread_counters(len(texts))``).
+    The counter is counted in the tweet's characters, as X counts it, but not in its words: check a
+    numbered tweet with ``check_tweet(text, rules, counter=...)`` (the counters are
+    ``thread_counters(len(texts))``).
     """
     labels = thread_counters(len(texts), style=style)
     return [f"{text.rstrip()} {label}" for text, label in zip(texts, labels, strict=True)]

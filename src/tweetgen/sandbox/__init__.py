@@ -1,4 +1,5 @@
-"""The offline sandbox: a Gemini- and OpenAI-compatible loopback server, its composer and its fault scripts."""
+"""The offline sandbox: a Gemini- and OpenAI-compatible loopback server, its composer and its fault
+scripts."""
 
 from .composer import compose, read_prompt
 from .faults import Fault, FaultScript, parse_faults

@@ -1,16 +1,18 @@
 """The offline composer: a deterministic, tone-aware tweet for a topic, within a word limit.
 
-What it writes is always whole: one or two whole sentences, each ending in ``.``, ``!`` or ``?``, then at most
-one whole hashtag and one emoji. It never cuts a sentence or a hashtag to fit. For a limit too small for a
-sentence about the topic it writes a short complete one from a list of short forms: at 1 to 3 words,
-"Noted.", "Well said." or "Start small today." (a whole sentence of that many words, with its punctuation).
-The hashtag is the whole topic in CamelCase (``#LinuxOnTheDesktopIn2027``), or none when that would be longer
-than :data:`MAX_HASHTAG_LENGTH` characters or does not fit. Every tweet stays within the word limit (words
-as ``str.split`` counts them, emoji aside, so also as a reader counts them) and within the weighted characters
-the prompt allows (less the link's 23 and a space when a link will be appended).
+What it writes is always whole: one or two whole sentences, each ending in ``.``, ``!`` or ``?``,
+then at most one whole hashtag and one emoji. It never cuts a sentence or a hashtag to fit. For a
+limit too small for a sentence about the topic it writes a short complete one from a list of short
+forms: at 1 to 3 words, "Noted.", "Well said." or "Start small today." (a whole sentence of that
+many words, with its punctuation). The hashtag is the whole topic in CamelCase
+(``#LinuxOnTheDesktopIn2027``), or none when that would be longer than :data:`MAX_HASHTAG_LENGTH`
+characters or does not fit. Every tweet stays within the word limit (words as ``str.split`` counts
+them, emoji aside, so also as a reader counts them) and within the weighted characters the prompt
+allows (less the link's 23 and a space when a link will be appended).
 
-The same topic, tone, limits, seed and variant give the same tweet; variants ``0..n-1`` of one request are all
-different, as long as that many whole tweets fit (at every limit there are more than 25, the longest thread).
+The same topic, tone, limits, seed and variant give the same tweet; variants ``0..n-1`` of one
+request are all different, as long as that many whole tweets fit (at every limit there are more than
+25, the longest thread).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ __all__ = [
     "sentences",
 ]
 
-#: The longest hashtag the composer writes, ``#`` included: a longer topic gets no hashtag rather than a cut one.
+#: The longest hashtag the composer writes, ``#`` included: a longer topic gets no hashtag rather
+#: than a cut one.
 MAX_HASHTAG_LENGTH = 32
 #: The weighted characters of a link X shortens (23) and the space before it.
 _LINK_COST = 24
@@ -101,7 +104,8 @@ _TOPIC_SHORT: dict[str, tuple[str, ...]] = {
         "{topic}: start here.",
     ),
 }
-# Sentences without the topic, 3 to 7 words: a second sentence, or the tweet when no topic sentence fits.
+# Sentences without the topic, 3 to 7 words: a second sentence, or the tweet when no topic sentence
+# fits.
 _CLOSERS: dict[str, tuple[str, ...]] = {
     "professional": (
         "What is your take?",
@@ -144,7 +148,8 @@ _CLOSERS: dict[str, tuple[str, ...]] = {
         "Measure before you optimise.",
     ),
 }
-# Whole sentences of 1 to 3 words without the topic: the tweet when the limit leaves no room for more.
+# Whole sentences of 1 to 3 words without the topic: the tweet when the limit leaves no room for
+# more.
 _SHORT: dict[str, tuple[str, ...]] = {
     "professional": (
         "Noted.",
@@ -246,8 +251,9 @@ class PromptFacts:
 
 
 def read_prompt(prompt: str) -> PromptFacts:
-    """Read topic, tone, word and character limits, hashtags, emoji and link from the default templates' wording,
-    with fallbacks (25 words; 280 characters, 270 for a thread, whose counter is appended afterwards)."""
+    """Read topic, tone, word and character limits, hashtags, emoji and link from the default
+    templates' wording, with fallbacks (25 words; 280 characters, 270 for a thread, whose counter is
+    appended afterwards)."""
     first = prompt.strip().splitlines()[0] if prompt.strip() else "something"
     match = _FIRST_LINE.match(first)
     limit = _MAX_WORDS.search(prompt)
@@ -271,7 +277,8 @@ def read_prompt(prompt: str) -> PromptFacts:
 
 
 def _hashtag(topic: str) -> str:
-    """The whole topic as one CamelCase hashtag, or ``""`` when it has no letter or is too long to read."""
+    """The whole topic as one CamelCase hashtag, or ``""`` when it has no letter or is too long to
+    read."""
     words = _TOPIC_WORD.findall(unicodedata.normalize("NFC", topic))
     tag = "#" + "".join(w[:1].upper() + w[1:] for w in words)
     if "#" in topic or not any(ch.isalpha() for ch in tag) or len(tag) > MAX_HASHTAG_LENGTH:
@@ -280,7 +287,8 @@ def _hashtag(topic: str) -> str:
 
 
 def _render(template: str, topic: str) -> str:
-    """One sentence: the topic put in, capitalised when it starts the sentence, no doubled end punctuation."""
+    """One sentence: the topic put in, capitalised when it starts the sentence, no doubled end
+    punctuation."""
     if topic.endswith((".", "!", "?")):  # "A.I." ends a sentence itself: no "A.I.." or "A.I.!"
         template = re.sub(r"\{topic\}[.!?]", "{topic}", template)
     text = template.format(topic=topic)
@@ -290,14 +298,16 @@ def _render(template: str, topic: str) -> str:
 
 
 def sentences(topic: str, tone: str) -> tuple[str, ...]:
-    """Every sentence the composer may write for ``topic`` in ``tone`` (an unknown tone writes professional)."""
+    """Every sentence the composer may write for ``topic`` in ``tone`` (an unknown tone writes
+    professional)."""
     own = tone if tone in _OPENERS else "professional"
     about = [_render(t, topic) for t in (*_OPENERS[own], *_TOPIC_SHORT[own])]
     return (*about, *_CLOSERS[own], *(s for name in _SHORT for s in _SHORT[name]))
 
 
 def _interleave(first: Sequence[str], second: Sequence[str]) -> Iterable[tuple[str, ...]]:
-    """Every pair, in an order where each run of ``len(first)`` pairs starts each first element once."""
+    """Every pair, in an order where each run of ``len(first)`` pairs starts each first element
+    once."""
     for index in range(len(first) * len(second)):
         lead = index % len(first)
         yield first[lead], second[(lead + index // len(first)) % len(second)]
@@ -321,8 +331,9 @@ def _tweets(
     link: bool,
     tags: tuple[str, ...],
 ) -> tuple[str, ...]:
-    """Every whole tweet that fits, each one different, best first: two sentences about the topic, one, then
-    shorter forms and, last, the other tones' short forms (so that a one-word thread of 25 tweets has 25)."""
+    """Every whole tweet that fits, each one different, best first: two sentences about the topic,
+    one, then shorter forms and, last, the other tones' short forms (so that a one-word thread of 25
+    tweets has 25)."""
     key = f"{topic}\x00{tone}\x00{max_words}\x00{seed}".encode()
     rng = random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
     own = tone if tone in _OPENERS else "professional"
@@ -365,8 +376,8 @@ def _tweets(
 
 
 def _weight(pieces: Sequence[str]) -> int:
-    """The weighted length of the pieces joined by spaces: the sum of theirs (no URL, emoji or character
-    spans a space), each measured once."""
+    """The weighted length of the pieces joined by spaces: the sum of theirs (no URL, emoji or
+    character spans a space), each measured once."""
     return sum(_piece_weight(piece) for piece in pieces) + len(pieces) - 1
 
 
@@ -388,10 +399,12 @@ def compose(
     link: bool = False,
     tags: Sequence[str] = (),
 ) -> str:
-    """The same tweet for the same topic, tone, limits, seed and variant; whole sentences and a whole hashtag,
-    never over ``max_words`` words or ``max_chars`` weighted characters (less a link's when ``link``).
+    """The same tweet for the same topic, tone, limits, seed and variant; whole sentences and a
+    whole hashtag, never over ``max_words`` words or ``max_chars`` weighted characters (less a
+    link's when ``link``).
 
-    ``tags`` are hashtags the prompt asked for: written at the end (instead of the topic's) when they fit.
+    ``tags`` are hashtags the prompt asked for: written at the end (instead of the topic's) when
+    they fit.
     """
     options = _tweets(
         topic, tone, max(1, max_words), seed, hashtags, emoji, max_chars, link, tuple(tags)
@@ -400,7 +413,8 @@ def compose(
 
 
 def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int = 0) -> str:
-    """The answer to a prompt: one tweet, or a thread's tweets separated by ``---`` lines (all different)."""
+    """The answer to a prompt: one tweet, or a thread's tweets separated by ``---`` lines (all
+    different)."""
     count = max(1, facts.thread)
     parts = [
         compose(
@@ -421,7 +435,8 @@ def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int =
 
 
 def answer_text(kind: str, facts: PromptFacts, seed: int | None, variant: int) -> str:
-    """The sandbox's answer of one fault ``kind`` (``ok``, ``long``, ``quoted``, ``preamble``, ``emoji``)."""
+    """The sandbox's answer of one fault ``kind`` (``ok``, ``long``, ``quoted``, ``preamble``,
+    ``emoji``)."""
     text = compose_facts(facts, seed=seed, variant=variant)
     if kind == "long":
         filler = compose(facts.topic, "informative", 60, seed=seed, variant=variant + 1).split()

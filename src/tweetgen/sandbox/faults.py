@@ -1,4 +1,5 @@
-"""Fault scripts: what the sandbox answers, request by request (``"503*2,ok"``, ``"429:26s"``, ``"drop"``).
+"""Fault scripts: what the sandbox answers, request by request (``"503*2,ok"``, ``"429:26s"``,
+``"drop"``).
 
 Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
 
@@ -13,9 +14,9 @@ Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
   ``max-tokens``: 200 with a candidate that has no parts (finishReason MAX_TOKENS)
 - ``long``, ``quoted``, ``preamble``, ``emoji``: 200 with a tweet that breaks the rules in that way
 
-These are the answers on Gemini's path; on ``/v1/chat/completions`` the same steps answer in OpenAI's
-shapes (``429:26s`` as ``retry-after: 26``, ``blocked`` as ``finish_reason`` ``content_filter``, ...; see
-:mod:`tweetgen.sandbox.chat`).
+These are the answers on Gemini's path; on ``/v1/chat/completions`` the same steps answer in
+OpenAI's shapes (``429:26s`` as ``retry-after: 26``, ``blocked`` as ``finish_reason``
+``content_filter``, ...; see :mod:`tweetgen.sandbox.chat`).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def parse_faults(spec: str | Iterable[str]) -> list[Fault]:
 
 
 class FaultScript:
-    """A thread-safe queue of faults; when empty, ``ok`` (or a 503 with probability ``error_rate``)."""
+    """A thread-safe queue of faults; when empty, ``ok`` (or a 503 with probability
+    ``error_rate``)."""
 
     def __init__(
         self, faults: Iterable[Fault] = (), *, error_rate: float = 0.0, seed: int | None = None

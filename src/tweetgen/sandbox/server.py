@@ -1,4 +1,5 @@
-"""The sandbox: a real HTTP server on 127.0.0.1 speaking Gemini's ``generateContent`` and OpenAI's chat, offline."""
+"""The sandbox: a real HTTP server on 127.0.0.1 speaking Gemini's ``generateContent`` and OpenAI's
+chat, offline."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
 
 
 def config_error(body: dict[str, Any]) -> str | None:
-    """Why the request's ``generationConfig`` is invalid, as Gemini would say; ``None`` when valid."""
+    """Why the request's ``generationConfig`` is invalid, as Gemini would say; ``None`` when
+    valid."""
     config = body.get("generationConfig")
     if config is None:
         return None
