@@ -26,11 +26,18 @@ import pytest
 import structlog
 from optional_tools import HealthCheck, given, settings, st
 
-from tweetgen import logs
+from tweetgen import logs, redaction
 from tweetgen.config import load_settings
 from tweetgen.errors import BadRequestError, ConfigurationError, ServerError
 from tweetgen.generator import TweetGenerator
-from tweetgen.logs import get_logger, preview, redact_text, register_secret, setup_logging
+from tweetgen.logs import (
+    WatchedRotatingFileHandler,
+    get_logger,
+    preview,
+    redact_text,
+    register_secret,
+    setup_logging,
+)
 from tweetgen.providers.gemini import GeminiProvider
 from tweetgen.sandbox import SandboxServer
 
@@ -84,7 +91,8 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 def _assert_shape(record: dict[str, Any]) -> None:
-    """The common shape: event, lowercase level, ISO-8601 UTC timestamp with Z, in that order first."""
+    """The common shape: event, lowercase level, ISO-8601 UTC timestamp with Z, in that order
+    first."""
     assert list(record)[:3] == ["event", "level", "timestamp"]
     assert isinstance(record["event"], str)
     assert record["level"] in _LEVELS
@@ -239,9 +247,29 @@ def test_setup_twice_does_not_duplicate_lines(tmp_path: Path) -> None:
 # --- the log file --------------------------------------------------------------------------------
 
 
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _file_handler_with_clock() -> tuple[WatchedRotatingFileHandler, _Clock]:
+    [handler] = [
+        h for h in logging.getLogger().handlers if isinstance(h, WatchedRotatingFileHandler)
+    ]
+    clock = _Clock()
+    handler.clock, handler._next_check = clock, 0.0
+    return handler, clock
+
+
 @pytest.mark.parametrize("action", ["rename", "delete"])
 def test_log_file_survives_logrotate(tmp_path: Path, action: str) -> None:
     log_file, _ = _setup(tmp_path, console=False)
+    handler, clock = _file_handler_with_clock()
     seen: list[int] = []
     for cycle in range(3):
         _emit(range(cycle * 5, cycle * 5 + 5))
@@ -250,10 +278,29 @@ def test_log_file_survives_logrotate(tmp_path: Path, action: str) -> None:
         else:
             seen += _seqs(log_file)
             log_file.unlink()
+        clock.now += handler.check_interval  # the next record checks the file
     _emit(range(15, 20))
     if action == "rename":
         seen = [seq for cycle in range(3) for seq in _seqs(tmp_path / f"rotated.{cycle}")]
     assert seen + _seqs(log_file) == list(range(20))
+
+
+def test_logrotate_check_is_not_made_per_record_and_loses_nothing(tmp_path: Path) -> None:
+    """Between two checks, records go on into the renamed file (kept there); the first record after
+    the interval, or any WARNING at once, opens the new file."""
+    log_file, _ = _setup(tmp_path, console=False)
+    handler, clock = _file_handler_with_clock()
+    _emit(range(0, 3))
+    os.rename(log_file, tmp_path / "rotated.0")
+    _emit(range(3, 6))  # no check yet: written to the renamed file
+    assert not log_file.exists()
+    clock.now += handler.check_interval
+    _emit(range(6, 9))
+    os.rename(log_file, tmp_path / "rotated.1")
+    get_logger().warning("tick", seq=9)  # a warning checks at once
+    assert _seqs(tmp_path / "rotated.0") == list(range(6))
+    assert _seqs(tmp_path / "rotated.1") == list(range(6, 9))
+    assert _seqs(log_file) == [9]
 
 
 @pytest.mark.parametrize("backup_count", [50, 3])
@@ -346,6 +393,48 @@ def test_preview_length_follows_setup(tmp_path: Path) -> None:
     _setup(tmp_path, preview_length=10)
     assert preview("abcdefghijkl") == "abcdefghij..."
     assert preview("x" * 20, length=5) == "xxxxx..."
+
+
+def _count_redactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    real = redaction.redact_text
+
+    def counting(text: str) -> str:
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(redaction, "redact_text", counting)
+    return seen
+
+
+def test_a_preview_is_built_only_when_its_event_is_written_and_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_file, _ = _setup(tmp_path, console=False)
+    seen = _count_redactions(monkeypatch)
+    secret = "prompt-secret-" + "k3y" * 6
+    register_secret(secret)
+    quiet, shown = preview("quiet " + secret), preview("shown " + secret + " " + "z" * 200)
+    get_logger().debug("off", text_preview=quiet)
+    get_logger().info("on", text_preview=shown)
+    assert [text for text in seen if text.startswith("quiet")] == []
+    assert len([text for text in seen if text.startswith("shown")]) == 1
+    [record] = _read(log_file)
+    assert record["text_preview"] == "shown [REDACTED] " + "z" * 83 + "..."
+    assert shown == record["text_preview"]
+    assert str(shown) == record["text_preview"]
+    assert f"<{shown}>" == f"<{record['text_preview']}>"  # an f-string gets the text
+    assert len(shown) == 103
+    assert repr(shown) == repr(record["text_preview"])
+
+
+def test_redaction_sees_a_secret_registered_after_the_same_text_was_redacted() -> None:
+    secret = "late-registered-" + "s3cr" * 5
+    text = f"token {secret} here"
+    assert redact_text(text) == text  # not a secret yet (and remembered as clean)
+    register_secret(secret)
+    assert redact_text(text) == "token [REDACTED] here"
+    assert redact_text("plain words, nothing to hide") == "plain words, nothing to hide"
 
 
 def test_rejected_tweet_preview_is_cut_like_every_preview(tmp_path: Path) -> None:
@@ -542,7 +631,7 @@ def test_configured_key_never_logged_end_to_end(tmp_path: Path, key: str) -> Non
     assert any(str(r.get("logger", "")).startswith(("httpx", "httpcore")) for r in records)
 
 
-# --- hostile disks, several writers, secrets in other forms ---------------------------------------------------
+# --- hostile disks, several writers, secrets in other forms ---------------------------------------
 
 
 def test_a_log_file_that_cannot_be_written_is_reported_once(

@@ -205,7 +205,8 @@ def test_load_json_file(tmp_path: Path) -> None:
 def test_load_toml_file(tmp_path: Path) -> None:
     path = tmp_path / "templates.toml"
     path.write_text(
-        '[launch]\ntext = "Announce {product} to {audience}"\ndescription = "launches"\n\n[plain]\ntext = "{x}"\n',
+        '[launch]\ntext = "Announce {product} to {audience}"\ndescription = "launches"\n\n'
+        '[plain]\ntext = "{x}"\n',
         encoding="utf-8",
     )
     registry = TemplateRegistry()

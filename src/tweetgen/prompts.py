@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import string
@@ -30,23 +31,23 @@ class TemplateError(InputError):
     """A template is malformed, unknown, or rendered with missing or unknown variables."""
 
 
-#: Largest width or precision in a placeholder's format spec (``{topic:>40}``): enough to pad or cut any
-#: variable, while ``{topic:x>100000000}`` would render a 100 MB prompt.
+#: Largest width or precision in a placeholder's format spec (``{topic:>40}``): enough to pad or
+#: cut any variable, while ``{topic:x>100000000}`` would render a 100 MB prompt.
 MAX_FORMAT_WIDTH = 1_000
-#: Longest rendered prompt, in characters: far beyond a tweet prompt with a few examples (Gemini bills every
-#: token of it); a longer one is refused before any call.
+#: Longest rendered prompt, in characters: far beyond a tweet prompt with a few examples (Gemini
+#: bills every token of it); a longer one is refused before any call.
 MAX_PROMPT_CHARS = 100_000
 _NUMBER = re.compile(r"\d+")
 
 
 def _check_spec(spec: str) -> None:
-    """Refuse a format spec whose width or precision is over ``MAX_FORMAT_WIDTH`` (a digit fill character is
-    small, so any number in the spec over the limit is a width or a precision)."""
+    """Refuse a format spec whose width or precision is over ``MAX_FORMAT_WIDTH`` (a digit fill
+    character is small, so any number in the spec over the limit is a width or a precision)."""
     for number in _NUMBER.findall(spec):
         if len(number) > 6 or int(number) > MAX_FORMAT_WIDTH:
             raise TemplateError(
-                f"format spec {spec[:40]!r} asks for a width or precision of {number[:12]}; the limit is "
-                f"{MAX_FORMAT_WIDTH}"
+                f"format spec {spec[:40]!r} asks for a width or precision of {number[:12]}; "
+                f"the limit is {MAX_FORMAT_WIDTH}"
             )
 
 
@@ -76,8 +77,10 @@ def register_tone(name: str, description: str) -> None:
     TONES[key] = description.strip()
 
 
+@functools.lru_cache(maxsize=256)
 def _fields(text: str) -> frozenset[str]:
-    """The placeholder names of a template, nested ones in format specs included."""
+    """The placeholder names of a template, nested ones in format specs included (parsed once per
+    text: a malformed one raises, and raising is not cached)."""
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
@@ -100,6 +103,15 @@ def _fields(text: str) -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=256)
+def _nested_specs(text: str) -> bool:
+    """Whether a placeholder's format spec holds a field (``{topic:>{width}}``): its width is known,
+    and checked, only once filled in."""
+    return any(
+        spec and "{" in spec for _literal, _name, spec, _conv in string.Formatter().parse(text)
+    )
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """A named ``str.format`` template whose variables are declared by its placeholders."""
@@ -117,8 +129,9 @@ class PromptTemplate:
     def render(self, **values: object) -> str:
         """Fill the template; a missing or unknown variable is a ``TemplateError``."""
         merged = {**self.defaults, **values}
-        unknown = sorted(set(values) - self.variables)
-        missing = sorted(self.variables - set(merged))
+        variables = self.variables
+        unknown = sorted(set(values) - variables)
+        missing = sorted(variables - set(merged))
         if unknown or missing:
             parts = []
             if missing:
@@ -126,16 +139,20 @@ class PromptTemplate:
             if unknown:
                 parts.append(f"unknown {', '.join(unknown)}")
             raise TemplateError(
-                f"template {self.name!r}: {'; '.join(parts)} (it takes: {', '.join(sorted(self.variables))})"
+                f"template {self.name!r}: {'; '.join(parts)} "
+                f"(it takes: {', '.join(sorted(variables))})"
             )
         try:
-            text = _Formatter().vformat(self.text, (), merged)
+            if _nested_specs(self.text):
+                text = _Formatter().vformat(self.text, (), merged)
+            else:  # every spec was checked when parsed: the C implementation fills it
+                text = self.text.format_map(merged)
         except (KeyError, IndexError, ValueError) as exc:
             raise TemplateError(f"template {self.name!r} cannot be rendered: {exc}") from None
         if len(text) > MAX_PROMPT_CHARS:
             raise TemplateError(
-                f"template {self.name!r} renders a prompt of {len(text):,} characters; the limit is "
-                f"{MAX_PROMPT_CHARS:,}"
+                f"template {self.name!r} renders a prompt of {len(text):,} characters; "
+                f"the limit is {MAX_PROMPT_CHARS:,}"
             )
         return text
 
@@ -175,7 +192,8 @@ class TemplateRegistry:
         self._templates: dict[str, PromptTemplate] = dict(templates or {})
 
     def register(self, template: PromptTemplate) -> PromptTemplate:
-        """Add or replace a template (its variables and format specs are checked now, not at render time)."""
+        """Add or replace a template (its variables and format specs are checked now, not at
+        render time)."""
         try:
             _ = template.variables
         except TemplateError as error:
