@@ -296,16 +296,17 @@ class TweetRequest:
         chosen = templates.get(
             "thread" if self.thread and self.template == "tweet" else self.template
         )
+        variables = chosen.variables  # parsed once per template text (cached)
         known = {
             "topic": self.topic,
             "tone": self.tone,
             "tone_description": TONES[self.tone],
             "max_words": self.words_for_model,
             "count": self.thread,
-            "instructions": self.instructions(),
+            "instructions": self.instructions() if "instructions" in variables else "",
             **self.extra,
         }
-        text = chosen.render(**{k: v for k, v in known.items() if k in chosen.variables})
+        text = chosen.render(**{k: v for k, v in known.items() if k in variables})
         return "\n".join(line for line in text.strip().splitlines() if line.strip())
 
     def rules(self) -> TweetRules:
