@@ -499,3 +499,72 @@ def test_a_circuit_opening_during_the_wait_ends_with_the_last_real_error(
     assert [e["reason"] for e in events() if e["event"] == "Retries exhausted"] == [
         "circuit shared opened"
     ]
+
+
+# --- options and a policy: never one silently ignored -----------------------------------------
+
+ENGINES = {
+    "retry_with_custom_backoff": retry_with_custom_backoff,
+    "retry_with_tenacity": retry_with_tenacity,
+    "aretry_with_custom_backoff": aretry_with_custom_backoff,
+    "aretry_with_tenacity": aretry_with_tenacity,
+}
+
+
+def _call(name: str, *args: Any, **kwargs: Any) -> Any:
+    engine = ENGINES[name]
+    if name.startswith("a"):
+
+        async def call() -> str:
+            return "ok"
+
+        return asyncio.run(engine(call, *args, **kwargs))
+    return engine(lambda: "ok", *args, **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_a_positional_option_that_disagrees_with_the_policy_fails_naming_both(name: str) -> None:
+    with pytest.raises(TypeError) as caught:
+        _call(name, 10, policy=RetryPolicy(max_attempts=4))
+    message = str(caught.value)
+    assert message.startswith(f"{name}(): max_attempts=10 disagrees with policy.max_attempts=4")
+    with pytest.raises(TypeError, match=r"jitter='full' disagrees with policy.jitter='none'"):
+        _call(name, policy=RetryPolicy(), jitter="full")
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_options_that_agree_with_the_policy_or_no_policy_at_all_work(name: str) -> None:
+    assert _call(name, 4, 1.0, policy=RetryPolicy(max_attempts=4)) == "ok"
+    assert _call(name, 3, 1.0, 10.0, jitter="full") == "ok"
+    assert _call(name, max_attempts=3, base_delay=1.0, max_delay=10.0) == "ok"  # the seed's form
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_a_misspelt_option_names_the_callers_argument(name: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'jiter'"):
+        _call(name, jiter="full")
+
+
+def test_the_seed_defaults_still_apply_without_a_policy(fake_time: FakeTime) -> None:
+    func = _script(*[_server_error()] * 3, "never")
+    with pytest.raises(ServerError) as caught:
+        retry_with_custom_backoff(func, sleep=fake_time.sleep, clock=fake_time.clock)
+    assert caught.value.attempts == 3
+    assert fake_time.sleeps == [1.0, 2.0]
+
+
+def test_decisions_are_values_that_say_what_stopped_the_call() -> None:
+    from tweetgen.backoff import budget_stop, circuit_stop
+
+    not_retryable = decide(
+        RetryPolicy(), BadRequestError("no", status_code=400), attempt=1, elapsed=0
+    )
+    assert not not_retryable.retryable
+    assert not not_retryable.gave_up
+    exhausted = decide(RetryPolicy(max_attempts=1), _server_error(), attempt=1, elapsed=0)
+    assert exhausted.gave_up
+    assert exhausted.stopped_by == "attempts"
+    assert circuit_stop("g/m", 5.0).reason == "circuit g/m is open"
+    assert circuit_stop("g/m", 5.0, opened=True).reason == "circuit g/m opened"
+    assert budget_stop().stopped_by == "retry budget"
+    assert budget_stop().gave_up

@@ -768,7 +768,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .commands import COMMANDS
-    from .logs import get_logger, redact_text
+    from .events import unexpected_error
+    from .logs import redact_text
 
     try:
         return COMMANDS[args.command](args)
@@ -800,7 +801,7 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception as error:  # a bug: one clear line here, the traceback in the log file
-        get_logger().error("Unexpected error", error_type=type(error).__name__, exc_info=True)
+        unexpected_error(error)
         print(
             f"tweetgen: unexpected error: {type(error).__name__}: {redact_text(str(error))}",
             file=sys.stderr,

@@ -37,7 +37,7 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
-from .trace import CallContext, CallTrace, Observer, call_scope, current_tags, current_trace
+from .trace import CallContext, CallTrace, Observer, call_scope, current_trace
 from .tweets import (
     TweetCheck,
     check_tweet,
@@ -337,7 +337,6 @@ class TweetGenerator:
             model=self.provider.model,
             inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
             observers=self.observers,
-            scratch=current_tags(),
             context=call_context or CallContext(),
         )
         trace.clock_start = self._clock()

@@ -115,9 +115,9 @@ class CallTrace:
                 if getattr(observer, "required", False):
                     failure = failure or error
                     continue
-                import logging
+                from .events import observer_failed
 
-                logging.getLogger("tweetgen").exception("observer %r failed in %s", observer, hook)
+                observer_failed(observer, hook)
         if failure is not None:
             raise failure
 
