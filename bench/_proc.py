@@ -116,7 +116,8 @@ def run_child(
 
 _PRINT_PEAK = """
 import sys
-print([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0], file=sys.stderr)
+_peak = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+print(_peak[0], file=sys.stderr)
 """
 
 

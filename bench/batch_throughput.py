@@ -32,10 +32,11 @@ CPU_BOUND = 0.75
 FLAT = 1.10
 #: what a one-off look inside the process found; ``make bench`` does not repeat it
 MEMORY_DIAGNOSIS = (
-    "Diagnosed once at commit 6ffcba6 (8,000 rows in process; make bench does not repeat it): from row 2,000 to "
-    "8,000 Python's allocated blocks and the gc's object count fell slightly, SQLite's memory stayed near 2 MB "
-    "and glibc malloc's bytes in use stayed within 9.6-10.1 MB, while malloc's main heap grew 1.1 MB, 0.8 MB of "
-    "it free space: fragmentation of the C heap, not rows kept alive."
+    "Diagnosed once at commit 6ffcba6 (8,000 rows in process; make bench does not repeat it): from "
+    "row 2,000 to 8,000 Python's allocated blocks and the gc's object count fell slightly, "
+    "SQLite's memory stayed near 2 MB and glibc malloc's bytes in use stayed within 9.6-10.1 MB, "
+    "while malloc's main heap grew 1.1 MB, 0.8 MB of it free space: fragmentation of the C heap, "
+    "not rows kept alive."
 )
 #: slack on the predicted duration of the large memory run before the suite's time budget forbids it
 SLACK = 1.15
@@ -208,18 +209,20 @@ def _throughput_target(
     )
     lead = "CPU, not latency." if busy >= CPU_BOUND else "Partly CPU."
     limits = (
-        f"{lead} To keep {CONCURRENCY} calls of {LATENCY * 1e3:.0f} ms in flight a client may spend at "
-        f"most {need:.2f} ms of CPU per row; the CLI process spent {_cpu_per_row_ms(ours):.2f} ms per row (start-up "
-        f"and output included) and kept {busy:.0%} of a core busy. Per row that covers {known}a "
-        "SQLite record, an async httpx request and the pipeline around them. The bare httpx client, at "
-        f"{_cpu_per_row_ms(raws):.2f} ms of CPU per row, reaches {ideal / raw_walls.median:.2f} of ideal on the "
-        f"same server and {os.cpu_count()} cores; tweetgen takes {ratio(walls, raw_walls):.2f}x its wall time "
-        f"(paired IQR {low:.2f}-{high:.2f})."
+        f"{lead} To keep {CONCURRENCY} calls of {LATENCY * 1e3:.0f} ms in flight a client may "
+        f"spend at most {need:.2f} ms of CPU per row; the CLI process spent "
+        f"{_cpu_per_row_ms(ours):.2f} ms per row (start-up and output included) and kept "
+        f"{busy:.0%} of a core busy. Per row that covers {known}a SQLite record, an async httpx "
+        "request and the pipeline around them. The bare httpx client, at "
+        f"{_cpu_per_row_ms(raws):.2f} ms of CPU per row, reaches {ideal / raw_walls.median:.2f} of "
+        f"ideal on the same server and {os.cpu_count()} cores; tweetgen takes "
+        f"{ratio(walls, raw_walls):.2f}x its wall time (paired IQR {low:.2f}-{high:.2f})."
     )
     met = efficiency >= TARGET_EFFICIENCY
     return Target(
         "4a. batch throughput",
-        f">= {TARGET_EFFICIENCY} of ideal ({ours[0].rows:,} topics, {LATENCY * 1e3:.0f} ms, concurrency {CONCURRENCY})",
+        f">= {TARGET_EFFICIENCY} of ideal ({ours[0].rows:,} topics, {LATENCY * 1e3:.0f} ms, "
+        f"concurrency {CONCURRENCY})",
         f"{efficiency:.2f} of ideal (wall {walls.show(unit=' s')} vs ideal {ideal:.2f} s)",
         met,
         "" if met else limits,
@@ -265,7 +268,10 @@ def _memory_table(runs: list[BatchRun]) -> Table:
 
 
 def _memory_target(runs: list[BatchRun], wanted: int) -> Target:
-    goal = f"peak RSS for {wanted:,} rows stated and flat (<= {FLAT:.2f}x the {runs[0].rows:,}-row run)"
+    goal = (
+        f"peak RSS for {wanted:,} rows stated and flat "
+        f"(<= {FLAT:.2f}x the {runs[0].rows:,}-row run)"
+    )
     if len(runs) < 2:
         why = "the suite's time budget left no room for a larger run"
         return Target(
@@ -287,8 +293,9 @@ def _memory_target(runs: list[BatchRun], wanted: int) -> Target:
     limits = []
     if big.rows < wanted:
         limits.append(
-            f"{wanted:,} rows were not run: at {small.rows / small.child.wall:.0f} rows/s they would not fit in the "
-            f"suite's time budget, so the largest run that fits ({big.rows:,}) was measured instead"
+            f"{wanted:,} rows were not run: at {small.rows / small.child.wall:.0f} rows/s they "
+            "would not fit in the suite's time budget, so the largest run that fits "
+            f"({big.rows:,}) was measured instead"
         )
     if growth > FLAT:
         limits.append(f"RSS grows about {per_k * 1.024:.0f} bytes per row. {MEMORY_DIAGNOSIS}")
@@ -312,14 +319,16 @@ def run(
     return Section(
         title="4. Batch throughput and memory",
         method=(
-            f"`tweetgen batch` runs as a subprocess in a fresh temporary directory (input file, --db store and its "
-            f"default log file there; -q) with GEMINI_BASE_URL pointing at a sandbox in its own process and "
-            f"GEMINI_API_KEY set. Throughput: {config.batch_rows:,} topics, the sandbox answering after "
-            f"{LATENCY * 1e3:.0f} ms, concurrency {CONCURRENCY}, {config.batch_repeats} run(s) alternating with the "
-            f"bare-httpx baseline (AB, BA, ...); wall time from spawn to exit. CPU and peak RSS are each child's own "
-            "(CPU from os.wait4; peak RSS is VmHWM read from /proc every 20 ms, because on Linux a child's "
-            "ru_maxrss includes its parent's RSS at spawn); the sandbox's CPU is its own process's. Memory: one run "
-            f"at each size against an instant sandbox, concurrency {CONCURRENCY}."
+            "`tweetgen batch` runs as a subprocess in a fresh temporary directory (input file, "
+            "--db store and its default log file there; -q) with GEMINI_BASE_URL pointing at a "
+            f"sandbox in its own process and GEMINI_API_KEY set. Throughput: {config.batch_rows:,} "
+            f"topics, the sandbox answering after {LATENCY * 1e3:.0f} ms, concurrency "
+            f"{CONCURRENCY}, {config.batch_repeats} run(s) alternating with the bare-httpx "
+            "baseline (AB, BA, ...); wall time from spawn to exit. CPU and peak RSS are each "
+            "child's own (CPU from os.wait4; peak RSS is VmHWM read from /proc every 20 ms, "
+            "because on Linux a child's ru_maxrss includes its parent's RSS at spawn); the "
+            "sandbox's CPU is its own process's. Memory: one run at each size against an instant "
+            f"sandbox, concurrency {CONCURRENCY}."
         ),
         tables=[_throughput_table(ours, raws, ideal), _memory_table(memory)],
         targets=[
@@ -328,6 +337,7 @@ def run(
         ],
         commands=[
             f"GEMINI_BASE_URL=SANDBOX GEMINI_API_KEY={KEY} {' '.join(example)}",
-            f"{shown(sys.executable)} {shown(RAW_SCRIPT)} topics.txt SANDBOX -o out.jsonl --concurrency {CONCURRENCY}",
+            f"{shown(sys.executable)} {shown(RAW_SCRIPT)} topics.txt SANDBOX -o out.jsonl "
+            f"--concurrency {CONCURRENCY}",
         ],
     )

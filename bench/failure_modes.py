@@ -67,7 +67,8 @@ class _Trickle:
             try:
                 conn.recv(65536)
                 conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100000\r\n\r\n"
                 )
                 while not self.closed.wait(TRICKLE_INTERVAL):
                     conn.sendall(b" ")
@@ -241,8 +242,8 @@ def run(config: Config) -> Section:
     with_guards, without = outage(True), outage(False)
     worst = min(sample.median for sample in rates.values())
     trickle_table = Table(
-        f"7a. tweetgen generate --timeout {timeout:g} --max-retries 0 against a server sending a byte every "
-        f"{TRICKLE_INTERVAL:g} s",
+        f"7a. tweetgen generate --timeout {timeout:g} --max-retries 0 against a server sending a "
+        f"byte every {TRICKLE_INTERVAL:g} s",
         ("server", "wall time of the command", "ratio to --timeout"),
         [
             ("trickle", slow.show(unit=" s"), f"{slow.median / timeout:.2f}x"),
@@ -250,8 +251,8 @@ def run(config: Config) -> Section:
         ],
     )
     rate_table = Table(
-        f"7b. Default settings, max_retries=3: share of calls that succeed with {RATE:.0%} random 503s, and a "
-        "total outage",
+        f"7b. Default settings, max_retries=3: share of calls that succeed with {RATE:.0%} random "
+        "503s, and a total outage",
         ("scenario", "succeeded", "requests per call"),
         [
             *(
@@ -265,10 +266,11 @@ def run(config: Config) -> Section:
     return Section(
         title="7. Failure modes over real sockets",
         method=(
-            "7a runs the CLI in a child process against a local server that promises a 100,000-byte body and sends "
-            f"one byte every {TRICKLE_INTERVAL:g} s, and, interleaved, the same command against the instant "
-            f"sandbox; {rounds} rounds. 7b drives the sandbox with seeded random 503s ({len(seeds)} seeds), waits "
-            "virtual; the outage rows count the sandbox's requests."
+            "7a runs the CLI in a child process against a local server that promises a "
+            f"100,000-byte body and sends one byte every {TRICKLE_INTERVAL:g} s, and, interleaved, "
+            f"the same command against the instant sandbox; {rounds} rounds. 7b drives the sandbox "
+            f"with seeded random 503s ({len(seeds)} seeds), waits virtual; the outage rows count "
+            "the sandbox's requests."
         ),
         tables=[trickle_table, rate_table],
         targets=[
@@ -281,7 +283,8 @@ def run(config: Config) -> Section:
             Target(
                 "7b. degraded is not down",
                 ">= 99 % succeed with 20 % random 503s; a total outage <= 1.2 requests per call",
-                f"worst scenario {worst:.1%}; outage {with_guards:.2f}x with the defaults ({without:.2f}x without)",
+                f"worst scenario {worst:.1%}; outage {with_guards:.2f}x with the defaults "
+                f"({without:.2f}x without)",
                 worst >= 0.99 and with_guards <= 1.2,
             ),
         ],

@@ -272,23 +272,24 @@ def _ordering_target(results: list[Contention]) -> Target:
     for model in dict.fromkeys(r.model for r in results):
         worst, least, calls = _ordering(results, model)
         verdicts.append(
-            f"{model}: no jitter worst {'yes' if worst else 'NO'}, full least work {'yes' if least else 'NO'}"
+            f"{model}: no jitter worst {'yes' if worst else 'NO'}, full least work "
+            f"{'yes' if least else 'NO'}"
         )
         if worst and least:
             held.append(model)
             continue
         fewest = min(calls, key=lambda jitter: calls[jitter])
         misses.append(
-            f"{model}: {fewest} jitter made the fewest calls ({calls[fewest]:.0f} vs full {calls['full']:.0f}, "
-            f"no jitter {calls['none']:.0f})"
+            f"{model}: {fewest} jitter made the fewest calls ({calls[fewest]:.0f} vs full "
+            f"{calls['full']:.0f}, no jitter {calls['none']:.0f})"
         )
     limits = ""
     if misses:
         limits = (
             "; ".join(misses)
             + f". The ordering holds in {', '.join(held) or 'no model'}: it depends on the server. "
-            "When the server sheds only the excess above K, decorrelated jitter's longer first waits "
-            "(U(base, 3 x base) against full jitter's U(0, base)) thin the herd sooner."
+            "When the server sheds only the excess above K, decorrelated jitter's longer first "
+            "waits (U(base, 3 x base) against full jitter's U(0, base)) thin the herd sooner."
         )
     return Target(
         "6a. Brooker's ordering",
@@ -323,7 +324,10 @@ def _outage_table(runs: dict[str, list[OutageRun]]) -> Table:
         "retries denied",
         "refused by breaker",
     )
-    title = f"Total outage: Poisson arrivals at {OUTAGE_RATE:g}/s for {OUTAGE_SECONDS:g} s, default policy (4 attempts)"
+    title = (
+        f"Total outage: Poisson arrivals at {OUTAGE_RATE:g}/s for {OUTAGE_SECONDS:g} s, "
+        "default policy (4 attempts)"
+    )
     return Table(title, headers, rows)
 
 
@@ -335,7 +339,8 @@ def _amplification_target(runs: dict[str, list[OutageRun]]) -> Target:
     return Target(
         "6b. outage amplification",
         "amplification with and without the retry budget, reported",
-        f"{without:.2f}x without, {shared:.2f}x with one shared budget, {own:.2f}x with a budget per one-shot client",
+        f"{without:.2f}x without, {shared:.2f}x with one shared budget, {own:.2f}x with a budget "
+        "per one-shot client",
         None,
     )
 
@@ -347,23 +352,25 @@ def run(config: Config) -> Section:
     return Section(
         title="6. Retry storms (simulation, virtual clock)",
         method=(
-            f"Discrete-event simulation, no sleeping: delays come from tweetgen.retry.backoff_delay(RetryPolicy("
-            f"base_delay={BASE}, max_delay={CAP}, jitter=...)); {config.storm_seeds} seeds per row. Capacity model: "
-            f"a request arriving while K are in service ({SERVICE * 1e3:.0f} ms each) is rejected. Brooker's OCC "
-            f"model follows his simulator (aws-samples/aws-arch-backoff-simulator). Network |N({NETWORK[0] * 1e3:.0f} "
-            f"ms, {NETWORK[1] * 1e3:.0f} ms)| each way. Outage: {config.outage_seeds} seeds; RetryBudget() and "
-            "CircuitBreaker() with tweetgen's defaults (10 % + 3 retries per 10 s while fewer than half the attempts "
-            "succeed; opens at 50 % failures over 100 calls or after 10 consecutive failures, for 30 s) on the "
+            "Discrete-event simulation, no sleeping: delays come from "
+            f"tweetgen.retry.backoff_delay(RetryPolicy(base_delay={BASE}, max_delay={CAP}, "
+            f"jitter=...)); {config.storm_seeds} seeds per row. Capacity model: a request arriving "
+            f"while K are in service ({SERVICE * 1e3:.0f} ms each) is rejected. Brooker's OCC "
+            "model follows his simulator (aws-samples/aws-arch-backoff-simulator). Network "
+            f"|N({NETWORK[0] * 1e3:.0f} ms, {NETWORK[1] * 1e3:.0f} ms)| each way. Outage: "
+            f"{config.outage_seeds} seeds; RetryBudget() and CircuitBreaker() with tweetgen's "
+            "defaults (10 % + 3 retries per 10 s while fewer than half the attempts succeed; opens "
+            "at 50 % failures over 100 calls or after 10 consecutive failures, for 30 s) on the "
             "virtual clock."
         ),
         tables=[_contention_table(results), _outage_table(runs)],
         targets=[_ordering_target(results), _amplification_target(runs)],
         notes=[
-            "A retry budget only bounds the traffic it sees: clients that each make one request keep its reserve of "
-            "3 retries each, so the budget helps a process that sends many requests (a batch, a server), not a "
-            "crowd of one-shot scripts.",
-            "With the circuit breaker, requests during an outage fail fast with CircuitOpenError instead of reaching "
-            "the server: fewer attempts than requests.",
+            "A retry budget only bounds the traffic it sees: clients that each make one request "
+            "keep its reserve of 3 retries each, so the budget helps a process that sends many "
+            "requests (a batch, a server), not a crowd of one-shot scripts.",
+            "With the circuit breaker, requests during an outage fail fast with CircuitOpenError "
+            "instead of reaching the server: fewer attempts than requests.",
         ],
         commands=["(in process) retry_storms.contention(seeds), retry_storms.outage(seeds)"],
     )

@@ -102,8 +102,8 @@ def _targets(walls: dict[str, Sample], memory: dict[str, Sample]) -> list[Target
     help_target = Target(
         "3a. tweetgen --help",
         f"within {HELP_BUDGET} s of bare Python (difference of medians)",
-        f"+{extra * 1e3:.1f} ms ({walls[HELP].median * 1e3:.1f} ms, IQR {q1 * 1e3:.1f}-{q3 * 1e3:.1f}, "
-        f"vs {walls[PASS].median * 1e3:.1f} ms)",
+        f"+{extra * 1e3:.1f} ms ({walls[HELP].median * 1e3:.1f} ms, IQR "
+        f"{q1 * 1e3:.1f}-{q3 * 1e3:.1f}, vs {walls[PASS].median * 1e3:.1f} ms)",
         extra <= HELP_BUDGET,
         ""
         if extra <= HELP_BUDGET
@@ -122,7 +122,8 @@ def _targets(walls: dict[str, Sample], memory: dict[str, Sample]) -> list[Target
     import_target = Target(
         "3b. import weight",
         goal,
-        f"time {time_ratio:.2f}x (paired IQR {low:.2f}-{high:.2f}), peak RSS {rss_ratio:.2f}x of google.genai's",
+        f"time {time_ratio:.2f}x (paired IQR {low:.2f}-{high:.2f}), peak RSS {rss_ratio:.2f}x of "
+        "google.genai's",
         met,
         "" if met else "import tweetgen loads more modules than google.genai at import time",
     )
@@ -135,10 +136,11 @@ def run(config: Config) -> Section:
     return Section(
         title="3. Start-up",
         method=(
-            f"Each command is a fresh process started from an empty temporary directory, timed with "
-            f"time.perf_counter from spawn to exit; one untimed warm-up each, then {config.startup_rounds} "
-            "interleaved rounds with a rotating order. Peak RSS: a twin of each command (python -c with the same "
-            "import, or main(['--help']) for the console script) prints its own VmHWM from /proc at the end."
+            "Each command is a fresh process started from an empty temporary directory, timed with "
+            "time.perf_counter from spawn to exit; one untimed warm-up each, then "
+            f"{config.startup_rounds} interleaved rounds with a rotating order. Peak RSS: a twin "
+            "of each command (python -c with the same import, or main(['--help']) for the console "
+            "script) prints its own VmHWM from /proc at the end."
         ),
         tables=[
             Table(

@@ -86,8 +86,8 @@ def _gave_up(
     if process is not None and process.returncode is not None:
         stderr = process.stderr.read()[-2000:] if process.stderr is not None else "(not captured)"
         return (
-            f"the child process exited with code {process.returncode} before {what} (last value: {value!r}); "
-            f"its stderr ends with: {stderr!r}"
+            f"the child process exited with code {process.returncode} before {what} "
+            f"(last value: {value!r}); its stderr ends with: {stderr!r}"
         )
     return f"gave up after {timeout:g} s waiting for {what} (last value: {value!r})"
 

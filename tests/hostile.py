@@ -305,8 +305,9 @@ def _head(status: int, headers: Iterable[tuple[str, str]], reason: str | bytes |
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
-            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 400: "Bad Request",
+            401: "Unauthorized", 429: "Too Many Requests", 500: "Internal Server Error",
+            503: "Service Unavailable"}  # fmt: skip
 
 
 # --- ready-made handlers --------------------------------------------------------------------------

@@ -118,8 +118,9 @@ def test_cli_chain(tmp_path: Path) -> None:
             "GEMINI_API_KEY": "g-key-1",
             "OPENAI_BASE_URL": openai.url + "/v1",
         }
-        command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI", "--provider", "gemini,openai",
-                   "--json", "-q", "--base-delay", "0", "--log-file", str(tmp_path / "log.jsonl")]  # fmt: skip
+        command = [sys.executable, "-m", "tweetgen", "generate", "--topic", "AI",
+                   "--provider", "gemini,openai", "--json", "-q", "--base-delay", "0",
+                   "--log-file", str(tmp_path / "log.jsonl")]  # fmt: skip
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)

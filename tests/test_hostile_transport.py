@@ -384,7 +384,8 @@ def test_an_error_body_over_the_limit_keeps_its_status(mode: str) -> None:
         _call(_provider(server), mode)
     assert caught.value.retryable
     assert str(caught.value) == (
-        "HTTP 503: Service Unavailable (the error body is larger than 8,388,608 bytes and was not read)"
+        "HTTP 503: Service Unavailable "
+        "(the error body is larger than 8,388,608 bytes and was not read)"
     )
 
 
@@ -704,7 +705,8 @@ def test_cli_deadline_stop_names_the_deadline(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert _one_line(result) == (
-        "tweetgen: failed (after 1 attempt): HTTP 503: overloaded (stopped: waiting 3s would pass the 2s deadline)"
+        "tweetgen: failed (after 1 attempt): HTTP 503: overloaded "
+        "(stopped: waiting 3s would pass the 2s deadline)"
     )
 
 
@@ -760,9 +762,8 @@ def test_cli_absurd_retry_after_stops_at_once(tmp_path: Path) -> None:
     )
     result, elapsed, _ = _cli(tmp_path, limited, "--retry-rate-limits")
     assert result.returncode == 1
-    assert (
-        _one_line(result)
-        == "tweetgen: failed (after 1 attempt): HTTP 429: slow down; the server asked to wait 86400s"
+    assert _one_line(result) == (
+        "tweetgen: failed (after 1 attempt): HTTP 429: slow down; the server asked to wait 86400s"
     )
     assert elapsed < 10
 

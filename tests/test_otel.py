@@ -13,7 +13,9 @@ import pytest
 
 pytest.importorskip(
     "opentelemetry.sdk",
-    reason="needs the otel extra: pip install -e '.[otel]' (or '.[dev]' for every optional test tool)",
+    reason=(
+        "needs the otel extra: pip install -e '.[otel]' (or '.[dev]' for every optional test tool)"
+    ),
 )
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -277,7 +279,8 @@ def test_importing_tweetgen_never_imports_opentelemetry() -> None:
     code = (
         "import sys\n"
         "import tweetgen, tweetgen.otel, tweetgen.metrics\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] == 'opentelemetry'], 'opentelemetry imported'\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'opentelemetry'], "
+        "'opentelemetry imported'\n"
         "assert tweetgen.otel.trace_ids() == {}\n"
         "assert tweetgen.otel.add_trace_ids(None, 'info', {'event': 'x'}) == {'event': 'x'}\n"
     )

@@ -47,7 +47,8 @@ def _scenario(
             print(f"   not retried: {error} (attempts: {error.attempts})", file=out)
             return faults in ("401", "429") and error.attempts == 1
         print(
-            f"   {tweet.text}\n   (provider {tweet.provider}, attempts {tweet.attempts}, {tweet.latency_ms:.0f} ms)",
+            f"   {tweet.text}\n   (provider {tweet.provider}, attempts {tweet.attempts}, "
+            f"{tweet.latency_ms:.0f} ms)",
             file=out,
         )
         return tweet.attempts == 2
@@ -65,7 +66,8 @@ def _normal(settings: Settings, out: TextIO) -> bool:
         print(f"   failed: {error}", file=out)
         return False
     print(
-        f"   {tweet.text}\n   (provider {tweet.provider}, attempts {tweet.attempts}, {tweet.latency_ms:.0f} ms)",
+        f"   {tweet.text}\n   (provider {tweet.provider}, attempts {tweet.attempts}, "
+        f"{tweet.latency_ms:.0f} ms)",
         file=out,
     )
     return True

@@ -11,15 +11,15 @@ tokens.
 Metrics (all carry ``provider`` and ``model`` unless said otherwise)::
 
     tweetgen_requests_total{outcome}                  logical calls, outcome ok / failed
-    tweetgen_attempts_total{status_code,error_type}   HTTP attempts; "none" when there was no status / error
+    tweetgen_attempts_total{status_code,error_type}   HTTP attempts; "none" if no status / error
     tweetgen_retries_total                            attempts after the first of a retry run
     tweetgen_retries_denied_total                     retries the retry budget refused
-    tweetgen_regenerations_total                      calls re-asked because the tweet broke the rules
+    tweetgen_regenerations_total                      calls re-asked: the tweet broke the rules
     tweetgen_retry_wait_seconds_total                 time spent waiting between attempts
     tweetgen_tokens_total{direction}                  input / output tokens
     tweetgen_call_duration_seconds{outcome}           histogram of whole calls
     tweetgen_attempt_duration_seconds{outcome}        histogram of single attempts
-    tweetgen_circuit_state{breaker}                   0 closed, 1 open, 2 half_open (no provider / model)
+    tweetgen_circuit_state{breaker}                   0 closed, 1 open, 2 half_open (breaker only)
 """
 
 from __future__ import annotations
@@ -209,7 +209,8 @@ def serve(observer: PrometheusObserver, port: int, addr: str = "127.0.0.1") -> M
         server, thread = start_http_server(port, addr=addr, registry=observer.registry)
     except OSError as error:
         raise ConfigurationError(
-            f"cannot serve metrics on {addr}:{port}: {error.strerror or error}; choose another port or address"
+            f"cannot serve metrics on {addr}:{port}: {error.strerror or error}; "
+            "choose another port or address"
         ) from error
     return MetricsServer(server, thread)
 

@@ -59,7 +59,10 @@ def explain_path_error(error: BaseException, path: str | os.PathLike[str]) -> st
     if code == errno.EISDIR or (code == errno.EEXIST and target.is_dir()):
         return f"{target} is a directory, not a file"
     if code in (errno.EACCES, errno.EPERM):
-        return f"this user may not write {target} or create files in {_nearest_directory(target)} (permission denied)"
+        return (
+            f"this user may not write {target} or create files in "
+            f"{_nearest_directory(target)} (permission denied)"
+        )
     if code == errno.EROFS:
         return f"{_nearest_directory(target)} is on a read-only file system"
     if code == errno.ENOENT:

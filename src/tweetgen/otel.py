@@ -41,9 +41,10 @@ __all__ = [
 OPERATION_NAME = "generate_content"
 #: what ``--otel`` says (once, on stderr) when nothing would receive its spans
 NO_PROVIDER_WARNING = (
-    "no OpenTelemetry tracer provider is configured, so no spans will be exported: run the command under "
-    "opentelemetry-instrument with the OTEL_* environment variables (e.g. OTEL_TRACES_EXPORTER=otlp and "
-    "OTEL_EXPORTER_OTLP_ENDPOINT), or call opentelemetry.trace.set_tracer_provider() in your code"
+    "no OpenTelemetry tracer provider is configured, so no spans will be exported: "
+    "run the command under opentelemetry-instrument with the OTEL_* environment variables "
+    "(e.g. OTEL_TRACES_EXPORTER=otlp and OTEL_EXPORTER_OTLP_ENDPOINT), "
+    "or call opentelemetry.trace.set_tracer_provider() in your code"
 )
 
 #: tweetgen provider -> ``gen_ai.provider.name`` (the sandbox speaks Gemini's API); others pass

@@ -69,8 +69,8 @@ class Reporter:
         if self.total and rate > 0:
             eta = f", ETA {max(0.0, (self.total - done) / rate):.0f} s"
         return (
-            f"batch: {done}{of} rows ({summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped), "
-            f"{summary.retries} retries, {rate:.1f} rows/s{eta}"
+            f"batch: {done}{of} rows ({summary.ok} ok, {summary.failed} failed, "
+            f"{summary.skipped} skipped), {summary.retries} retries, {rate:.1f} rows/s{eta}"
         )
 
     def update(self, summary: BatchSummary) -> None:

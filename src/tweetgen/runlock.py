@@ -108,8 +108,8 @@ class StoreBusyError(ConfigurationError):
     def __init__(self, store: str | Path, holder: Holder | None) -> None:
         who = f"({holder.describe()})" if holder else "(it has not written its details yet)"
         super().__init__(
-            f"another tweetgen run is using the store {store} {who}; wait for it to finish, add --wait to start "
-            "when it does, or give this run another --db"
+            f"another tweetgen run is using the store {store} {who}; wait for it to finish, "
+            "add --wait to start when it does, or give this run another --db"
         )
         self.holder = holder
 
@@ -172,8 +172,8 @@ class RunLock:
 
         reason = explain_path_error(error, self.path or self.store)
         return ConfigurationError(
-            f"cannot lock the store {self.store}: cannot open {self.path}: {reason}; pass --db PATH with a writable "
-            "location"
+            f"cannot lock the store {self.store}: cannot open {self.path}: {reason}; "
+            "pass --db PATH with a writable location"
         )
 
     def acquire(self) -> RunLock:

@@ -259,8 +259,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         pass
     if moment is None:
         raise InputError(
-            f"invalid --since value {text!r}: use an ISO date or datetime (2024-05-01, 2024-05-01T12:00, "
-            "2024-05-01T12:00:00Z; no zone means UTC) or an age in s, m, h, d or w (30m, 1h, 7d)"
+            f"invalid --since value {text!r}: use an ISO date or datetime "
+            "(2024-05-01, 2024-05-01T12:00, 2024-05-01T12:00:00Z; no zone means UTC) "
+            "or an age in s, m, h, d or w (30m, 1h, 7d)"
         )
     return (
         moment.replace(tzinfo=timezone.utc)

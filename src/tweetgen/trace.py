@@ -20,8 +20,6 @@ __all__ = [
     "CallTrace",
     "Observer",
     "call_scope",
-    "call_tags",
-    "current_tags",
     "current_trace",
 ]
 
@@ -157,23 +155,3 @@ def call_scope(trace: CallTrace) -> Iterator[CallTrace]:
         yield trace
     finally:
         _current.reset(token)
-
-
-_tags: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "tweetgen_tags", default=None
-)
-
-
-def current_tags() -> dict[str, Any]:
-    """The tags the caller attached to calls made in this context (copied into ``CallTrace.scratch``)."""
-    return dict(_tags.get() or {})
-
-
-@contextmanager
-def call_tags(**tags: Any) -> Iterator[None]:
-    """Attach tags (e.g. ``idempotency_key``, ``batch_id``, ``row_number``) to the calls made within the block."""
-    token = _tags.set({**current_tags(), **tags})
-    try:
-        yield
-    finally:
-        _tags.reset(token)

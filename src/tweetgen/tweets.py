@@ -301,7 +301,8 @@ def _reasons(check: TweetCheck, rules: TweetRules) -> tuple[str, ...]:
         reasons.append(f"that was {check.words} words; the limit is {rules.max_words}")
     if check.weighted_length > rules.max_weighted_length:
         reasons.append(
-            f"that was {check.weighted_length} weighted characters; the limit is {rules.max_weighted_length}"
+            f"that was {check.weighted_length} weighted characters; "
+            f"the limit is {rules.max_weighted_length}"
         )
     if rules.max_hashtags is not None and check.hashtags > rules.max_hashtags:
         had = _plural(check.hashtags, "hashtag")

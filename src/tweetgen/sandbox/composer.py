@@ -224,7 +224,8 @@ _SHORT: dict[str, tuple[str, ...]] = {
 _EMOJI = ("\U0001f680", "\u2728", "\U0001f4a1")
 
 _FIRST_LINE = re.compile(
-    r"(?:Generate|Write) an? (?P<tone>[\w-]+) (?:tweet|thread of (?P<count>\d+) tweets) about (?P<topic>.+?)\.?\s*$",
+    r"(?:Generate|Write) an? (?P<tone>[\w-]+) (?:tweet|thread of (?P<count>\d+) tweets)"
+    r" about (?P<topic>.+?)\.?\s*$",
     re.IGNORECASE,
 )
 _MAX_WORDS = re.compile(r"at most (\d+) words", re.IGNORECASE)

@@ -42,11 +42,13 @@ ERROR_BODIES: dict[int, tuple[str, str]] = {
     401: ("UNAUTHENTICATED", "Invalid API key"),
     403: (
         "PERMISSION_DENIED",
-        "Method doesn't allow unregistered callers. Please use API Key or other form of API consumer identity.",
+        "Method doesn't allow unregistered callers. "
+        "Please use API Key or other form of API consumer identity.",
     ),
     404: (
         "NOT_FOUND",
-        "models/{model} is not found for API version {version}, or is not supported for generateContent.",
+        "models/{model} is not found for API version {version}, "
+        "or is not supported for generateContent.",
     ),
     408: ("DEADLINE_EXCEEDED", "Request timed out."),
     429: ("RESOURCE_EXHAUSTED", "Rate limit exceeded"),

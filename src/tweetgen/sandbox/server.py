@@ -244,7 +244,10 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox.record(RecordedRequest(self.path, headers, body))
         route = _route(self.path, sandbox.prefix, body)
         if route is None:
-            message = f"no such method {self.path}; use /v1beta/models/MODEL:generateContent or /v1/chat/completions"
+            message = (
+                f"no such method {self.path}; "
+                "use /v1beta/models/MODEL:generateContent or /v1/chat/completions"
+            )
             self._json(404, error_body(404, message))
             return
         invalid = route.invalid(body)
@@ -274,7 +277,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(*route.echo_key(route.key(headers)))
         elif kind == "drop":
             self.wfile.write(
-                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{"candid'
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 4096\r\n\r\n{"candid'
             )
             self.wfile.flush()
             self.close_connection = True
