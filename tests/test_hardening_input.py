@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from optional_tools import given, st
 
-from tweetgen import batch, batchio
+from tweetgen import batch, batchinput, batchrows
 from tweetgen.batch import PreparedRow, prepare, prepared_rows
 from tweetgen.batchio import MAX_JSON_DEPTH, MAX_ROW_BYTES, Row, read_rows
 from tweetgen.cli import main
@@ -280,14 +280,14 @@ def test_a_csv_line_of_50_mb_is_an_error_read_in_bounded_memory(tmp_path: Path) 
 def test_an_unforeseen_failure_while_reading_fails_only_that_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: Any
 ) -> None:
-    real = batchio._txt_row
+    real = batchinput._txt_row
 
     def flaky(text: str) -> dict[str, Any]:
         if "boom" in text:
             raise RuntimeError("a bug")
         return real(text)
 
-    monkeypatch.setattr(batchio, "_txt_row", flaky)
+    monkeypatch.setattr(batchinput, "_txt_row", flaky)
     path = tmp_path / "in.txt"
     path.write_text("one\nboom\nthree\n")
     rows = _rows(path)
@@ -300,14 +300,14 @@ def test_an_unforeseen_failure_while_reading_fails_only_that_row(
 def test_an_unforeseen_failure_while_preparing_fails_only_that_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: Any
 ) -> None:
-    real = batch.idempotency_key
+    real = batchrows.idempotency_key
 
     def flaky(inputs: Any, settings: Any) -> str:
         if inputs["topic"] == "boom":
             raise RuntimeError("a bug")
         return real(inputs, settings)
 
-    monkeypatch.setattr(batch, "idempotency_key", flaky)
+    monkeypatch.setattr(batchrows, "idempotency_key", flaky)
     path = tmp_path / "in.txt"
     path.write_text("one\nboom\nthree\n")
     rows = _rows(path)

@@ -30,7 +30,7 @@ from tweetgen.store import (
     idempotency_key,
     utc_iso,
 )
-from tweetgen.trace import AttemptTrace, CallTrace, Observer
+from tweetgen.trace import AttemptTrace, CallContext, CallTrace, Observer
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc).timestamp()
 
@@ -56,7 +56,7 @@ def call(
     *,
     status: str = "ok",
     started_at: float = T0,
-    scratch: dict[str, Any] | None = None,
+    context: CallContext | None = None,
     **fields: Any,
 ) -> CallTrace:
     """A finished call as the generator leaves it."""
@@ -68,7 +68,7 @@ def call(
         started_at=started_at,
         attempts=attempts if attempts is not None else [attempt(1)],
         status=status,
-        scratch=scratch or {},
+        context=context or CallContext(),
         latency_ms=123.4,
         **fields,
     )
@@ -95,7 +95,7 @@ def retried_call() -> CallTrace:
             attempt(3, delay=2.0),
         ],
         regenerations=1,
-        scratch={"idempotency_key": "k1", "batch_id": "b1", "row_number": 7},
+        context=CallContext(idempotency_key="k1", batch_id="b1", row_number=7),
     )
 
 
@@ -160,7 +160,7 @@ def test_a_failed_call_keeps_its_error(store: Store) -> None:
     assert row.error_message == "HTTP 503: unavailable"
 
 
-def test_explicit_metadata_wins_over_scratch(store: Store) -> None:
+def test_explicit_metadata_wins_over_the_context(store: Store) -> None:
     store.record(retried_call(), idempotency_key="k2", batch_id="b2", row_number=1)
     (row,) = store.calls()
     assert (row.idempotency_key, row.batch_id, row.row_number) == ("k2", "b2", 1)
@@ -182,14 +182,14 @@ def test_many_calls_are_read_across_pages(store: Store) -> None:
 # --- the observer --------------------------------------------------------------------------
 
 
-def test_the_observer_records_finished_calls_with_their_scratch_metadata(store: Store) -> None:
+def test_the_observer_records_finished_calls_with_their_context(store: Store) -> None:
     observer = store.observer(batch_id="default-batch")
     assert isinstance(observer, Observer)
     assert isinstance(observer, StoreObserver)
     plain = call("plain", observers=[observer])
     tagged = call(
         "tagged",
-        scratch={"batch_id": "own", "row_number": 3, "idempotency_key": "k"},
+        context=CallContext(batch_id="own", row_number=3, idempotency_key="k"),
         observers=[observer],
     )
     for trace in (plain, tagged):
@@ -371,7 +371,7 @@ def test_a_file_from_a_newer_tweetgen_is_refused(tmp_path: Path) -> None:
         ConfigurationError, match=r"schema version 2.*newer tweetgen.*upgrade"
     ) as caught:
         Store(path)
-    assert caught.value.exit_code == 2
+    assert not caught.value.retryable  # exit 2 comes from its type (cli.py)
 
 
 def _v2(connection: sqlite3.Connection) -> None:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import hashlib
 import json
-import shlex
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError, TweetGenError
+from .batchcommand import cmd_batch
+from .errors import ConfigurationError
+from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -75,8 +71,16 @@ def _templates(args: argparse.Namespace) -> Any:
     return templates
 
 
-def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
-    """Build the generator the arguments describe (templates, provider, policy); logs are set up here."""
+def _generator(
+    args: argparse.Namespace,
+    observers: Sequence[Any] = (),
+    *,
+    providers: Callable[[Any, str, Any], Sequence[Any]] | None = None,
+    async_sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Any:
+    """Build the generator the arguments describe (templates, provider, policy); logs are set up
+    here. ``providers(settings, spec, policy)`` builds the provider chain when given (a batch's
+    throttled providers); ``async_sleep``: the generator's waits in async code."""
     from .config import SANDBOX_NOTICE, load_settings
     from .generator import TweetGenerator
     from .providers.factory import resolve_providers
@@ -105,7 +109,8 @@ def _generator(args: argparse.Namespace, observers: Sequence[Any] = ()) -> Any:
     if args.retry_budget:
         budget = RetryBudget.for_policy(policy, ratio=args.retry_budget)
     return TweetGenerator(
-        provider=provider,
+        provider=provider if providers is None else providers(settings, provider, policy),
+        async_sleep=async_sleep,
         settings=settings,
         policy=policy,
         retry_budget=budget,
@@ -172,136 +177,6 @@ def _tracing(args: argparse.Namespace) -> list[Any]:
     if not tracer_provider_configured():
         print(f"tweetgen: warning: --otel: {NO_PROVIDER_WARNING}", file=sys.stderr)
     return [observer]
-
-
-def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import ThrottledProvider, prepared_rows, run_batch, write_output
-    from .batchio import check_writable, is_stdout
-    from .progress import Reporter
-    from .runlock import RunLock
-    from .store import Store
-
-    source, output = Path(args.input), Path(args.output)
-    if not source.is_file():
-        what = "is a directory" if source.is_dir() else "does not exist"
-        raise ConfigurationError(f"input file {source} {what}")
-    guarded: dict[str, Path] = {"the input file": source}  # -o naming one of these would destroy it
-    if args.db != ":memory:":
-        guarded["the store"] = Path(args.db).expanduser()
-    check_writable(output, not_same_as=guarded)
-    if not 1 <= args.concurrency <= 256:
-        raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
-    fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
-    to_stdout = is_stdout(output)
-    where = "stdout" if to_stdout else str(output)
-    command = f"tweetgen batch {source.resolve()} -o {'-' if to_stdout else output.resolve()}"
-
-    def waiting(holder: Any) -> None:
-        who = f" ({holder.describe()})" if holder else ""
-        print(
-            f"tweetgen: another run is using the store {args.db}{who}; waiting for it to end",
-            file=sys.stderr,
-        )
-
-    lock = RunLock(args.db, details={"command": command}, wait=args.wait, on_wait=waiting)
-    with lock, Store(args.db) as store, contextlib.ExitStack() as stack:
-        if lock.previous is not None:
-            print(
-                f"tweetgen: the last run on {args.db} ({lock.previous.describe()}) did not end normally; "
-                "its finished rows are kept and this run goes on from there",
-                file=sys.stderr,
-            )
-        observers = [
-            store.observer(required=True),
-            *_tracing(args),
-        ]  # a row is ok only once it is stored
-        if args.metrics_port is not None:
-            from .metrics import PrometheusObserver, serve
-
-            metrics = PrometheusObserver()
-            observers.append(metrics)
-            server = stack.enter_context(serve(metrics, args.metrics_port))
-            print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
-        generator = _generator(args, observers)
-        pause = generator.policy.max_retry_after
-        generator.providers = tuple(
-            ThrottledProvider(p, rpm=args.rpm, max_pause=pause) for p in generator.providers
-        )
-        key_settings = {"provider": generator.provider.name, "model": generator.provider.model}
-        defaults = {"template": args.template}
-        output_id = "-" if to_stdout else output.resolve()
-        batch_id = hashlib.sha256(f"{source.resolve()}\0{output_id}".encode()).hexdigest()[:16]
-
-        def rows() -> Any:
-            return prepared_rows(source, args.input_format, key_settings, defaults)
-
-        async def run() -> Any:
-            try:
-                return await run_batch(
-                    rows(),
-                    generator,
-                    store,
-                    concurrency=args.concurrency,
-                    retry_failed=args.retry_failed,
-                    batch_id=batch_id,
-                    on_progress=reporter.update,
-                )
-            finally:
-                await generator.aclose()
-
-        with Reporter(total=sum(1 for _ in rows())) as reporter:
-            summary = asyncio.run(run())
-        # when the store is failing, its own error (raised below) is the one that matters: the output is a bonus
-        unwritable: tuple[type[Exception], ...] = (
-            (OSError, TweetGenError, sqlite3.Error) if summary.store_error else ()
-        )
-        written: int | None = None
-        try:
-            written = write_output(output, fmt, rows(), store)
-        except unwritable:
-            pass
-        except BrokenPipeError:
-            if to_stdout:  # the reader of stdout went away (`| head`): handled as for every command
-                raise
-            raise ConfigurationError(
-                f"cannot write output {where}: its reader went away (broken pipe); every result is saved in {args.db}: "
-                "rerun the same command with another -o to write them"
-            ) from None
-        except (OSError, ConfigurationError) as error:
-            reason = (
-                f"cannot write output {where}: {error.strerror or error}"
-                if isinstance(error, OSError)
-                else error
-            )
-            raise ConfigurationError(
-                f"{reason}; every result is saved in {args.db}: rerun the same command with another -o to write them"
-            ) from None
-    for line in summary.lines():
-        print(f"tweetgen: {line}", file=sys.stderr)
-    if written is None:
-        print(
-            f"tweetgen: {where} was left as it was (the store could not be read to rewrite it)",
-            file=sys.stderr,
-        )
-    else:
-        print(f"tweetgen: wrote {written} records to {where}", file=sys.stderr)
-    if summary.store_error is not None:
-        raise summary.store_error
-    if summary.failed or summary.still_failed:
-        again = [word for word in getattr(args, "argv", []) if word != "--retry-failed"] + [
-            "--retry-failed"
-        ]
-        print(
-            f"tweetgen: to call the failed rows again: tweetgen {shlex.join(again)}",
-            file=sys.stderr,
-        )
-    return (
-        130
-        if summary.interrupted
-        else EXIT_FAILED
-        if summary.failed or summary.still_failed
-        else EXIT_OK
-    )
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -1,0 +1,237 @@
+"""``tweetgen batch``, in named steps: check the job, take the store's lock, build the generator with
+its throttled providers, prepare the rows once, run them, write the output, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import shlex
+import sqlite3
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError, TweetGenError
+from .exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+__all__ = ["cmd_batch"]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one ``tweetgen batch`` reads and writes, checked before anything runs."""
+
+    source: Path
+    output: Path
+    fmt: str
+    to_stdout: bool
+    db: str
+
+    @property
+    def where(self) -> str:
+        return "stdout" if self.to_stdout else str(self.output)
+
+    @property
+    def batch_id(self) -> str:
+        output_id = "-" if self.to_stdout else self.output.resolve()
+        return hashlib.sha256(f"{self.source.resolve()}\0{output_id}".encode()).hexdigest()[:16]
+
+    @property
+    def command(self) -> str:
+        shown = "-" if self.to_stdout else self.output.resolve()
+        return f"tweetgen batch {self.source.resolve()} -o {shown}"
+
+
+def _job(args: argparse.Namespace) -> _Job:
+    """The job the arguments describe; a usage error when the input, output or concurrency is wrong."""
+    from .batchio import check_writable, is_stdout
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        what = "is a directory" if source.is_dir() else "does not exist"
+        raise ConfigurationError(f"input file {source} {what}")
+    guarded: dict[str, Path] = {"the input file": source}  # -o naming one would destroy it
+    if args.db != ":memory:":
+        guarded["the store"] = Path(args.db).expanduser()
+    check_writable(output, not_same_as=guarded)
+    if not 1 <= args.concurrency <= 256:
+        raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
+    fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
+    return _Job(source, output, fmt, is_stdout(output), args.db)
+
+
+@contextlib.contextmanager
+def _locked_store(job: _Job, wait: bool) -> Iterator[Any]:
+    """The store, for this run only (another run on it waits, or is refused)."""
+    from .runlock import RunLock
+    from .store import Store
+
+    def waiting(holder: Any) -> None:
+        who = f" ({holder.describe()})" if holder else ""
+        print(
+            f"tweetgen: another run is using the store {job.db}{who}; waiting for it to end",
+            file=sys.stderr,
+        )
+
+    lock = RunLock(job.db, details={"command": job.command}, wait=wait, on_wait=waiting)
+    with lock, Store(job.db) as store:
+        if lock.previous is not None:
+            print(
+                f"tweetgen: the last run on {job.db} ({lock.previous.describe()}) did not end "
+                "normally; its finished rows are kept and this run goes on from there",
+                file=sys.stderr,
+            )
+        yield store
+
+
+def _observers(args: argparse.Namespace, store: Any, stack: contextlib.ExitStack) -> list[Any]:
+    """The store (required: a row is ok only once it is stored), tracing, and the metrics server."""
+    from .commands import _tracing
+
+    observers = [store.observer(required=True), *_tracing(args)]
+    if args.metrics_port is not None:
+        from .metrics import PrometheusObserver, serve
+
+        metrics = PrometheusObserver()
+        observers.append(metrics)
+        server = stack.enter_context(serve(metrics, args.metrics_port))
+        print(f"tweetgen: metrics at {server.url}", file=sys.stderr)
+    return observers
+
+
+def _generator(args: argparse.Namespace, observers: list[Any], stop: Any) -> Any:
+    """The generator, built with everything a batch needs: providers throttled (rate limit, shared
+    429 pause) over a connection pool sized to the concurrency, and waits that end when it stops."""
+    from .commands import _generator as build
+    from .providers.factory import build_provider, resolve_providers
+    from .throttle import ThrottledProvider, pooled_transport
+
+    def providers(settings: Any, spec: str, policy: Any) -> list[Any]:
+        return [
+            ThrottledProvider(
+                build_provider(settings, name, async_transport=pooled_transport(args.concurrency)),
+                rpm=args.rpm,
+                max_pause=policy.max_retry_after,
+                stop=stop,
+            )
+            for name in resolve_providers(settings, spec)
+        ]
+
+    return build(args, observers, providers=providers, async_sleep=stop.wait)
+
+
+def _prepare(args: argparse.Namespace, job: _Job, generator: Any, ledger: Any) -> int:
+    """Read the input once, prepare every row once into the ledger; returns how many rows."""
+    from .batchinput import read_rows
+    from .batchrows import prepare
+
+    settings = {"provider": generator.provider.name, "model": generator.provider.model}
+    defaults = {"template": args.template}
+    rows = read_rows(job.source, args.input_format)
+    return int(ledger.keep(prepare(row, settings, defaults) for row in rows))
+
+
+def _run(args: argparse.Namespace, job: _Job, parts: dict[str, Any], total: int) -> Any:
+    """Run the rows from the ledger, with a progress report on stderr."""
+    from .batch import run_batch
+    from .progress import Reporter
+
+    generator = parts["generator"]
+
+    async def run(on_progress: Any) -> Any:
+        try:
+            return await run_batch(
+                parts["ledger"].rows(),
+                generator,
+                parts["store"],
+                concurrency=args.concurrency,
+                retry_failed=args.retry_failed,
+                batch_id=job.batch_id,
+                on_progress=on_progress,
+                stop=parts["stop"],
+            )
+        finally:
+            await generator.aclose()
+
+    with Reporter(total=total) as reporter:
+        return asyncio.run(run(reporter.update))
+
+
+def _write(job: _Job, ledger: Any, store: Any, summary: Any) -> int | None:
+    """Rewrite the output from the ledger and the store; ``None`` when the store failed too."""
+    from .batch import write_output
+
+    # when the store is failing, its own error (raised later) is the one that matters
+    unwritable: tuple[type[Exception], ...] = (
+        (OSError, TweetGenError, sqlite3.Error) if summary.store_error else ()
+    )
+    saved = (
+        f"every result is saved in {job.db}: rerun the same command with another -o to write them"
+    )
+    try:
+        return int(write_output(job.output, job.fmt, ledger, store))
+    except unwritable:
+        return None
+    except BrokenPipeError:
+        if job.to_stdout:  # the reader of stdout went away (`| head`): as for every command
+            raise
+        raise ConfigurationError(
+            f"cannot write output {job.where}: its reader went away (broken pipe); {saved}"
+        ) from None
+    except (OSError, ConfigurationError) as error:
+        reason = (
+            f"cannot write output {job.where}: {error.strerror or error}"
+            if isinstance(error, OSError)
+            else error
+        )
+        raise ConfigurationError(f"{reason}; {saved}") from None
+
+
+def _summarise(args: argparse.Namespace, job: _Job, summary: Any, written: int | None) -> int:
+    """Tell what happened on stderr; the exit code (or the store's error, raised)."""
+    for line in summary.lines():
+        print(f"tweetgen: {line}", file=sys.stderr)
+    if written is None:
+        print(
+            f"tweetgen: {job.where} was left as it was (the store could not be read to rewrite it)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"tweetgen: wrote {written} records to {job.where}", file=sys.stderr)
+    if summary.store_error is not None:
+        raise summary.store_error
+    failed = summary.failed or summary.still_failed
+    if failed:
+        again = [w for w in getattr(args, "argv", []) if w != "--retry-failed"]
+        print(
+            f"tweetgen: to call the failed rows again: "
+            f"tweetgen {shlex.join([*again, '--retry-failed'])}",
+            file=sys.stderr,
+        )
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """One tweet per input row: resumable, in input order, every row's outcome in the store."""
+    from .batchrows import RowLedger
+    from .throttle import BatchStop
+
+    job = _job(args)
+    with (
+        _locked_store(job, args.wait) as store,
+        contextlib.ExitStack() as stack,
+        RowLedger() as ledger,
+    ):
+        stop = BatchStop()
+        generator = _generator(args, _observers(args, store, stack), stop)
+        total = _prepare(args, job, generator, ledger)
+        parts = {"generator": generator, "store": store, "ledger": ledger, "stop": stop}
+        summary = _run(args, job, parts, total)
+        written = _write(job, ledger, store, summary)
+    return _summarise(args, job, summary, written)
