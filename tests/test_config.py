@@ -342,7 +342,6 @@ def test_bad_values_raise_configuration_error(
         load(tmp_path, env=env, **kwargs)
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, TweetGenError)
-    assert info.value.exit_code == 2
     assert not info.value.retryable
 
 

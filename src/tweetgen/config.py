@@ -22,8 +22,10 @@ __all__ = [
     "PROVIDERS",
     "Secret",
     "Settings",
+    "environment_key",
     "load_settings",
     "provider_chain",
+    "resolved_settings",
 ]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -155,7 +157,12 @@ def load_settings(
     **explicit: object,
 ) -> Settings:
     """Resolve settings from explicit arguments, the environment, ``.env`` and defaults."""
-    env = os.environ if env is None else env
+    return _load(os.environ if env is None else env, dotenv_path, explicit)
+
+
+def _load(
+    env: Mapping[str, str], dotenv_path: str | Path | None, explicit: Mapping[str, object]
+) -> Settings:
     dotenv = _read_dotenv(Path(dotenv_path)) if dotenv_path is not None else {}
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
@@ -180,6 +187,56 @@ def load_settings(
     except TypeError as exc:
         raise ConfigurationError(f"unknown setting: {exc}") from None
     return _validated(settings)
+
+
+def _file_identity(path: str | Path) -> tuple[int, int, int, int] | None:
+    """What tells one version of a file from another (device, inode, mtime, size); ``None`` if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+_VARIABLES = tuple(var for names in _ENV.values() for var in names)
+_ENCODED = tuple(os.fsencode(var) for var in _VARIABLES)
+
+
+def _variables() -> tuple[object, ...]:
+    """The values of the variables the settings read, as this process sees them now."""
+    data = getattr(os.environ, "_data", None)
+    if os.name == "posix" and isinstance(data, dict):
+        # os.environ's own bytes store (kept in step by every assignment to os.environ): 20x
+        # cheaper than os.environ.get, which decodes each value (3-5 us a variable, 17 variables)
+        return tuple(map(data.get, _ENCODED))
+    return tuple(map(os.environ.get, _VARIABLES))
+
+
+def environment_key(dotenv_path: str | Path = ".env") -> tuple[object, ...]:
+    """Everything :func:`load_settings` reads besides its arguments: the variables it knows, and the
+    identity of the ``.env`` file (relative to the working directory, as ``load_settings`` reads it)."""
+    return _variables(), _file_identity(dotenv_path)
+
+
+_resolved: dict[tuple[object, ...], Settings] = {}
+
+
+def resolved_settings(**explicit: object) -> Settings:
+    """:func:`load_settings` with these arguments, resolved again only when an argument, a variable it
+    reads or the ``.env`` file changes (a module-level call pays one ``stat``, not a resolution)."""
+    try:
+        key = (tuple(explicit.items()), environment_key())
+        settings = _resolved.get(key)
+    except TypeError:  # an unhashable argument: load_settings says what is wrong with it
+        return _load(os.environ, ".env", explicit)
+    if settings is None:
+        settings = _load(os.environ, ".env", explicit)
+        if (
+            len(_resolved) >= 64
+        ):  # bounded: a long-lived process that keeps changing its environment
+            _resolved.clear()
+        _resolved[key] = settings
+    return settings
 
 
 def _origin(name: str, source: str | None) -> tuple[str, str | None]:

@@ -84,7 +84,6 @@ class TweetGenError(Exception):
     """Base of every error tweetgen raises."""
 
     retryable: bool = False
-    exit_code: int = 1
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         message = clip(message, MAX_MESSAGE_LENGTH)
@@ -117,8 +116,6 @@ class ConfigurationError(TweetGenError, ValueError):
     message names) or no single setting is; the ``tweetgen`` command puts that option's flag before the message
     (``--max-words: the word limit must be ...``).
     """
-
-    exit_code = 2
 
     def __init__(
         self, message: str, *, setting: str | None = None, retry_after: float | None = None

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import structlog
 
-from . import events
+from . import calls, events
 from .config import Settings, load_settings
 from .errors import ConfigurationError, TweetGenError, TweetValidationError
 from .logs import contains_secret, redact_text
@@ -61,7 +61,7 @@ def log_breaker_change(name: str, old: str, new: str) -> None:
     events.circuit_changed(name, old, new)
 
 
-class TweetGenerator:
+class TweetGenerator(calls.TweetGenerator):
     """Generates tweets through one provider with one retry policy; reuse it across calls."""
 
     def __init__(
@@ -158,92 +158,6 @@ class TweetGenerator:
     def breaker(self) -> CircuitBreaker | None:
         """The circuit breaker of the first provider."""
         return self.breaker_for(self.provider)
-
-    def prompt(
-        self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any
-    ) -> str:
-        """The rendered prompt for a request (what ``--dry-run`` prints)."""
-        return TweetRequest(topic, tone, max_words, **options).render(self.templates)
-
-    # --- public calls: build a request and a plan, then drive it sync or async ----------------
-
-    def generate(
-        self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any
-    ) -> Tweet:
-        """One valid tweet; transport failures are retried, rule breakers regenerated."""
-        request = TweetRequest(topic, tone, max_words, **options)
-        return self._drive(request, self._tweet_plan)
-
-    async def agenerate(
-        self, topic: str, tone: str = "professional", max_words: int = 25, **options: Any
-    ) -> Tweet:
-        """The async twin of :meth:`generate`."""
-        request = TweetRequest(topic, tone, max_words, **options)
-        return await self._adrive(request, self._tweet_plan)
-
-    def generate_request(
-        self, request: TweetRequest, *, context: CallContext | None = None
-    ) -> Tweet:
-        """One valid tweet for a request validated already (a batch row), with the caller's context."""
-        return self._drive(request, self._tweet_plan, context)
-
-    async def agenerate_request(
-        self, request: TweetRequest, *, context: CallContext | None = None
-    ) -> Tweet:
-        """The async twin of :meth:`generate_request`."""
-        return await self._adrive(request, self._tweet_plan, context)
-
-    def generate_variants(
-        self,
-        topic: str,
-        tone: str = "professional",
-        max_words: int = 25,
-        *,
-        n: int = 3,
-        **options: Any,
-    ) -> list[Tweet]:
-        """Up to ``n`` different valid tweets from one call (Gemini ``candidateCount``), best first."""
-        request = TweetRequest(topic, tone, max_words, variants=n, **options)
-        return self._drive(request, self._variants_plan)
-
-    async def agenerate_variants(
-        self,
-        topic: str,
-        tone: str = "professional",
-        max_words: int = 25,
-        *,
-        n: int = 3,
-        **options: Any,
-    ) -> list[Tweet]:
-        """The async twin of :meth:`generate_variants`."""
-        request = TweetRequest(topic, tone, max_words, variants=n, **options)
-        return await self._adrive(request, self._variants_plan)
-
-    def generate_thread(
-        self,
-        topic: str,
-        tone: str = "professional",
-        max_words: int = 40,
-        *,
-        tweets: int = 5,
-        **options: Any,
-    ) -> Thread:
-        """A thread of ``tweets`` valid tweets (numbered ``1/5`` unless ``numbering=False``)."""
-        request = TweetRequest(topic, tone, max_words, thread=tweets, **options)
-        return self._drive(request, self._thread_plan)
-
-    async def agenerate_thread(
-        self,
-        topic: str,
-        tone: str = "professional",
-        max_words: int = 40,
-        *,
-        tweets: int = 5,
-        **options: Any,
-    ) -> Thread:
-        """The async twin of :meth:`generate_thread`."""
-        request = TweetRequest(topic, tone, max_words, thread=tweets, **options)
-        return await self._adrive(request, self._thread_plan)
 
     # --- driving: the plans are I/O-free generators; these feed them results ----------------
 

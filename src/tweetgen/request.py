@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import InputError
@@ -201,13 +202,13 @@ class TweetRequest:
     tone: str = "professional"
     max_words: int = 25
     template: str = "tweet"
-    hashtags: str | tuple[str, ...] = "auto"
+    hashtags: str | Sequence[str] = "auto"  # a tuple once validated
     emoji: bool | None = None
     audience: str | None = None
     call_to_action: str | None = None
     language: str | None = None
     link: str | None = None
-    banned_phrases: tuple[str, ...] = ()
+    banned_phrases: Sequence[str] = ()  # a tuple once validated
     variants: int = 1
     thread: int = NOT_A_THREAD
     numbering: bool = True
@@ -320,7 +321,7 @@ class TweetRequest:
         return TweetRules(
             max_words=self.max_words,
             max_hashtags=max_hashtags,
-            banned_phrases=self.banned_phrases,
+            banned_phrases=tuple(self.banned_phrases),
             required_text=self.link,
             allow_emoji=self.emoji is not False,
         )

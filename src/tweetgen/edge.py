@@ -1,0 +1,215 @@
+"""The edge of a module-level call: its client options resolved once, then reused.
+
+``generate_tweet`` and friends build a :class:`ClientOptions` from their named arguments. The
+settings, the :class:`~tweetgen.retry.RetryPolicy` and the generator it describes are cached per
+distinct options, sleep and environment (the variables the settings read and the ``.env`` file's
+identity), so a repeated call pays a dictionary lookup and a ``stat`` instead of a resolution, and an
+edited environment or ``.env`` still takes effect at the next call. Calls with the same options share
+one circuit breaker registry and one retry budget, sync and async alike.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from .backoff import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    RetryPolicy,
+)
+from .config import Settings, environment_key, resolved_settings
+from .generator import DEFAULT_REGENERATIONS, TweetGenerator, log_breaker_change
+from .providers.base import Provider
+from .resilience import BreakerRegistry, RetryBudget
+
+__all__ = ["ClientOptions", "ProviderSpec", "borrowed", "close_cached", "one_async", "policy_for"]
+
+#: a provider name (``"gemini"``), a chain (``"gemini,openai"`` or ``["gemini", "openai"]``), or
+#: provider objects of the caller's own
+ProviderSpec: TypeAlias = str | Provider | Sequence[str] | Sequence[Provider] | None
+Sleep: TypeAlias = Callable[[float], None]
+AsyncSleep: TypeAlias = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """How a module-level call reaches the model: settings, provider chain and retry policy.
+
+    Hashable when the provider is a name or a chain of names: then it is the cache key.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    api_key: str | None = None
+    base_url: str | None = None
+    api_version: str | None = None
+    model: str | None = None
+    timeout: float | None = None
+    provider: ProviderSpec = None
+    engine: str = "custom"
+    regenerations: int = DEFAULT_REGENERATIONS
+    base_delay: float = DEFAULT_BASE_DELAY
+    max_delay: float = DEFAULT_MAX_DELAY
+    jitter: str = "none"
+    deadline: float | None = None
+    retry_rate_limits: bool = False
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+
+    def __post_init__(self) -> None:
+        provider = self.provider
+        if isinstance(provider, list | tuple) and all(isinstance(p, str) for p in provider):
+            object.__setattr__(self, "provider", ",".join(provider))
+
+    @property
+    def shared(self) -> bool:
+        """Whether calls with these options share a generator (not around the caller's objects)."""
+        return self.provider is None or isinstance(self.provider, str)
+
+    def settings(self) -> Settings:
+        """The settings: these arguments over the environment and ``.env`` (cached per environment)."""
+        return resolved_settings(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            api_version=self.api_version,
+            model=self.model,
+            timeout=self.timeout,
+        )
+
+    def policy(self) -> RetryPolicy:
+        """The retry policy, built once per distinct retry arguments."""
+        try:
+            return policy_for(*self._retry_arguments())
+        except TypeError:  # an unhashable value: the policy itself says what is wrong with it
+            return policy_for.__wrapped__(*self._retry_arguments())
+
+    def _retry_arguments(self) -> tuple[int, float, float, str, float | None, bool, float]:
+        return (
+            self.max_retries,
+            self.base_delay,
+            self.max_delay,
+            self.jitter,
+            self.deadline,
+            self.retry_rate_limits,
+            self.max_retry_after,
+        )
+
+    def generator(self, resilience: dict[str, object], **sleeps: object) -> TweetGenerator:
+        """A new generator for these options (``resilience``: a shared breaker registry and budget)."""
+        return TweetGenerator(
+            provider=self.provider,  # type: ignore[arg-type]  # a chain of names is one str by now
+            settings=self.settings(),
+            policy=self.policy(),
+            engine=self.engine,
+            regenerations=self.regenerations,
+            **resilience,  # type: ignore[arg-type]
+            **sleeps,  # type: ignore[arg-type]
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def policy_for(
+    max_retries: int,
+    base_delay: float,
+    max_delay: float,
+    jitter: str,
+    deadline: float | None,
+    retry_rate_limits: bool,
+    max_retry_after: float,
+) -> RetryPolicy:
+    """The policy of the seed's ``max_retries`` and the retry arguments (cached: policies are frozen)."""
+    return RetryPolicy.from_retries(
+        max_retries,
+        base_delay=base_delay,
+        max_delay=max_delay,
+        jitter=jitter,
+        deadline=deadline,
+        retry_rate_limits=retry_rate_limits,
+        max_retry_after=max_retry_after,
+    )
+
+
+_cache: dict[tuple[object, ...], TweetGenerator] = {}
+_resilience: dict[tuple[object, ...], dict[str, object]] = {}
+_cache_lock = threading.Lock()
+
+
+def close_cached() -> None:
+    """Close the generators the module-level calls keep (run at exit; call it to release sockets
+    sooner)."""
+    with _cache_lock:
+        generators = list(_cache.values())
+        _cache.clear()
+        _resilience.clear()
+    for generator in generators:
+        generator.close()
+
+
+atexit.register(close_cached)
+
+
+def _key(options: ClientOptions, sleep: object) -> tuple[object, ...] | None:
+    """The cache key of a call's options, ``None`` when they cannot be shared or hashed."""
+    if not options.shared:
+        return None
+    key = (options, sleep, environment_key())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _shared(options: ClientOptions) -> dict[str, object]:
+    """One circuit breaker registry and retry budget per options and settings, for sync and async."""
+    settings, policy = options.settings(), options.policy()
+    key = (options, settings)
+    with _cache_lock:
+        shared = _resilience.get(key)
+        if shared is None:
+            shared = _resilience[key] = {
+                "circuit_breaker": BreakerRegistry(on_state_change=log_breaker_change),
+                "retry_budget": RetryBudget.for_policy(policy),
+            }
+    return shared
+
+
+@contextmanager
+def borrowed(options: ClientOptions, sleep: Sleep | None) -> Iterator[TweetGenerator]:
+    """The generator for these options: cached (one HTTP client reused), or a one-off around the
+    caller's own provider objects, closed after the call."""
+    key = _key(options, sleep)
+    if key is None:
+        with options.generator({}, sleep=sleep) as generator:
+            yield generator
+        return
+    cached = _cache.get(key)
+    if cached is not None:
+        generator = cached
+    else:
+        built = options.generator(_shared(options), sleep=sleep)
+        with _cache_lock:
+            generator = _cache.setdefault(key, built)
+        if generator is not built:  # another thread cached its own first
+            built.close()
+    yield generator
+
+
+@asynccontextmanager
+async def one_async(
+    options: ClientOptions, sleep: AsyncSleep | None
+) -> AsyncIterator[TweetGenerator]:
+    """A generator for one async call (a fresh async client: an event loop owns its connections),
+    sharing the breaker and budget of its options."""
+    shared = _shared(options) if _key(options, None) is not None else {}
+    generator = options.generator(shared, async_sleep=sleep)
+    try:
+        yield generator
+    finally:
+        await generator.aclose()
