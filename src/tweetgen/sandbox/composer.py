@@ -23,9 +23,10 @@ import random
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from ..tweets import weighted_length
+from .phrases import CLOSERS, EMOJI, OPENERS, SHORT, TOPIC_SHORT
+from .promptfacts import PromptFacts, read_prompt
 
 __all__ = [
     "MAX_HASHTAG_LENGTH",
@@ -43,238 +44,7 @@ MAX_HASHTAG_LENGTH = 32
 #: The weighted characters of a link X shortens (23) and the space before it.
 _LINK_COST = 24
 
-# Sentences about the topic, per tone: the first sentence of a tweet.
-_OPENERS: dict[str, tuple[str, ...]] = {
-    "professional": (
-        "{topic} is reshaping how teams deliver value.",
-        "Leaders who invest in {topic} today will set the standard tomorrow.",
-        "Three things every team should know about {topic}: start small, measure, iterate.",
-        "{topic} rewards teams that plan before they build.",
-        "The best teams treat {topic} as a long-term investment.",
-        "Getting {topic} right is a real competitive advantage.",
-    ),
-    "casual": (
-        "Been diving into {topic} lately and honestly it's so much fun.",
-        "Okay, {topic} is kind of my new favourite thing.",
-        "Weekend plan: coffee, snacks and way too much {topic}.",
-        "Can we talk about {topic} for a second?",
-        "Spent the whole evening on {topic} again, no regrets.",
-        "Anyone else totally hooked on {topic} right now?",
-    ),
-    "witty": (
-        "{topic}: because doing things the hard way was getting boring.",
-        "My relationship status? Complicated. With {topic}.",
-        "I asked {topic} for a favour and now it runs my calendar.",
-        "{topic} walked in and my to-do list walked out.",
-        "Some people have hobbies. I have {topic}.",
-        "Therapist: and how does {topic} make you feel?",
-    ),
-    "inspirational": (
-        "Every expert in {topic} was once a beginner who kept going.",
-        "Small steps in {topic} add up to giant leaps.",
-        "Your journey with {topic} starts with one brave first try.",
-        "Believe in the progress you make with {topic} every day.",
-        "The best time to start with {topic} is today.",
-        "Dream big about {topic}, then take the first step.",
-    ),
-    "informative": (
-        "Quick fact: {topic} works best when you understand the basics first.",
-        "New to {topic}? Begin with the fundamentals, then practise daily.",
-        "{topic} in one line: learn the core ideas, apply them, repeat.",
-        "The key to {topic} is steady practice and honest feedback.",
-        "Most mistakes with {topic} come from skipping the basics.",
-        "A good first step with {topic}: read the official guide.",
-    ),
-}
-# Short sentences about the topic: the first sentence when no opener fits.
-_TOPIC_SHORT: dict[str, tuple[str, ...]] = {
-    "professional": ("{topic}.", "{topic} matters.", "Invest in {topic}.", "Focus on {topic}."),
-    "casual": ("{topic}!", "Loving {topic}!", "{topic}, anyone?", "So much {topic}!"),
-    "witty": ("{topic}?", "{topic}. Obviously.", "Send help: {topic}.", "{topic} strikes again!"),
-    "inspirational": (
-        "{topic}!",
-        "Start {topic} today!",
-        "Believe in {topic}.",
-        "Keep going with {topic}!",
-    ),
-    "informative": (
-        "{topic}.",
-        "{topic}, explained.",
-        "Learn {topic} well.",
-        "{topic}: start here.",
-    ),
-}
-# Sentences without the topic, 3 to 7 words: a second sentence, or the tweet when no topic sentence
-# fits.
-_CLOSERS: dict[str, tuple[str, ...]] = {
-    "professional": (
-        "What is your take?",
-        "Keep learning, keep building.",
-        "Worth your time this week.",
-        "Share it with someone who needs it.",
-        "Measure what matters most.",
-        "Progress beats perfection every time.",
-    ),
-    "casual": (
-        "What do you think?",
-        "Seriously, try it this weekend.",
-        "Totally worth it, trust me.",
-        "Tell me I'm not alone here.",
-        "Best decision I made all week.",
-        "Send snacks, I'm busy.",
-    ),
-    "witty": (
-        "No regrets, mostly.",
-        "My plants are jealous.",
-        "Productivity has left the chat.",
-        "Send coffee and patience.",
-        "Ask me how I know.",
-        "It seemed like a good idea.",
-    ),
-    "inspirational": (
-        "Keep going, you are closer than you think.",
-        "Your future self will thank you.",
-        "Start where you are today.",
-        "Every small win counts.",
-        "Progress, not perfection.",
-        "You have got this.",
-    ),
-    "informative": (
-        "Save this for later.",
-        "Bookmark it for your next project.",
-        "Practice beats theory here.",
-        "Start with the official documentation.",
-        "Small experiments teach the most.",
-        "Measure before you optimise.",
-    ),
-}
-# Whole sentences of 1 to 3 words without the topic: the tweet when the limit leaves no room for
-# more.
-_SHORT: dict[str, tuple[str, ...]] = {
-    "professional": (
-        "Noted.",
-        "Agreed.",
-        "Onward.",
-        "Exactly.",
-        "Precisely.",
-        "Understood.",
-        "Indeed.",
-        "Well said.",
-        "Stay focused.",
-        "Quality matters.",
-        "Start small today.",
-        "Measure, then improve.",
-    ),
-    "casual": (
-        "Yes!",
-        "Wow!",
-        "Nice!",
-        "Yep!",
-        "Love it!",
-        "So good!",
-        "Honestly, same.",
-        "Totally!",
-        "Big fan!",
-        "Cannot stop.",
-        "Try it!",
-        "This is fun!",
-    ),
-    "witty": (
-        "Naturally.",
-        "Obviously.",
-        "Classic.",
-        "Shocking.",
-        "Yikes!",
-        "Plot twist!",
-        "Send help.",
-        "Totally fine.",
-        "Nailed it, mostly.",
-        "Oops!",
-        "Worth it.",
-    ),
-    "inspirational": (
-        "Believe!",
-        "Begin!",
-        "Persevere!",
-        "Rise!",
-        "Dream!",
-        "Keep going!",
-        "Dream big.",
-        "Rise up!",
-        "Never stop.",
-        "You can.",
-        "Start today!",
-        "One step further.",
-    ),
-    "informative": (
-        "Fact.",
-        "Essential.",
-        "Useful.",
-        "Noteworthy.",
-        "Interesting.",
-        "Learn more.",
-        "Read the docs.",
-        "Practise daily.",
-        "Basics first.",
-        "Measure twice.",
-        "Try it yourself.",
-        "Know the basics.",
-    ),
-}
-_EMOJI = ("\U0001f680", "\u2728", "\U0001f4a1")
-
-_FIRST_LINE = re.compile(
-    r"(?:Generate|Write) an? (?P<tone>[\w-]+) (?:tweet|thread of (?P<count>\d+) tweets)"
-    r" about (?P<topic>.+?)\.?\s*$",
-    re.IGNORECASE,
-)
-_MAX_WORDS = re.compile(r"at most (\d+) words", re.IGNORECASE)
-_MAX_CHARS = re.compile(r"within (\d+) characters", re.IGNORECASE)
-_GIVEN_TAGS = re.compile(
-    r"^Include these hashtags: (?P<tags>.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE
-)
 _TOPIC_WORD = re.compile(r"[^\W_]+")
-
-
-@dataclass(frozen=True)
-class PromptFacts:
-    """What the composer could read from a prompt."""
-
-    topic: str
-    tone: str
-    max_words: int
-    thread: int = 0
-    hashtags: bool = True
-    emoji: bool = False
-    max_chars: int = 280
-    link: bool = False
-    tags: tuple[str, ...] = ()
-
-
-def read_prompt(prompt: str) -> PromptFacts:
-    """Read topic, tone, word and character limits, hashtags, emoji and link from the default
-    templates' wording, with fallbacks (25 words; 280 characters, 270 for a thread, whose counter is
-    appended afterwards)."""
-    first = prompt.strip().splitlines()[0] if prompt.strip() else "something"
-    match = _FIRST_LINE.match(first)
-    limit = _MAX_WORDS.search(prompt)
-    chars = _MAX_CHARS.search(prompt)
-    given = _GIVEN_TAGS.search(prompt)
-    topic = (
-        match.group("topic") if match else " ".join(first.split()[:6]).rstrip(".:") or "something"
-    )
-    thread = min(25, int(match.group("count"))) if match and match.group("count") else 0
-    return PromptFacts(
-        topic=topic,
-        tone=match.group("tone").lower() if match else "professional",
-        max_words=max(1, int(limit.group(1))) if limit else 25,
-        thread=thread,
-        hashtags="do not use hashtags" not in prompt.lower(),
-        emoji="you may use one or two emoji" in prompt.lower(),
-        max_chars=max(1, int(chars.group(1))) if chars else (270 if thread else 280),
-        link="a link will be appended" in prompt.lower(),
-        tags=tuple(t for t in given.group("tags").split() if t.startswith("#")) if given else (),
-    )
 
 
 def _hashtag(topic: str) -> str:
@@ -301,9 +71,9 @@ def _render(template: str, topic: str) -> str:
 def sentences(topic: str, tone: str) -> tuple[str, ...]:
     """Every sentence the composer may write for ``topic`` in ``tone`` (an unknown tone writes
     professional)."""
-    own = tone if tone in _OPENERS else "professional"
-    about = [_render(t, topic) for t in (*_OPENERS[own], *_TOPIC_SHORT[own])]
-    return (*about, *_CLOSERS[own], *(s for name in _SHORT for s in _SHORT[name]))
+    own = tone if tone in OPENERS else "professional"
+    about = [_render(t, topic) for t in (*OPENERS[own], *TOPIC_SHORT[own])]
+    return (*about, *CLOSERS[own], *(s for name in SHORT for s in SHORT[name]))
 
 
 def _interleave(first: Sequence[str], second: Sequence[str]) -> Iterable[tuple[str, ...]]:
@@ -337,18 +107,18 @@ def _tweets(
     tweets has 25)."""
     key = f"{topic}\x00{tone}\x00{max_words}\x00{seed}".encode()
     rng = random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
-    own = tone if tone in _OPENERS else "professional"
-    openers = _shuffled(rng, (_render(t, topic) for t in _OPENERS[own]))
-    short_about = _shuffled(rng, (_render(t, topic) for t in _TOPIC_SHORT[own]))
-    closers = _shuffled(rng, _CLOSERS[own])
-    others = [s for name in _SHORT if name != own for s in _SHORT[name]]
+    own = tone if tone in OPENERS else "professional"
+    openers = _shuffled(rng, (_render(t, topic) for t in OPENERS[own]))
+    short_about = _shuffled(rng, (_render(t, topic) for t in TOPIC_SHORT[own]))
+    closers = _shuffled(rng, CLOSERS[own])
+    others = [s for name in SHORT if name != own for s in SHORT[name]]
     about: list[tuple[str, ...]] = [  # about the topic
         *_interleave(openers, closers),
         *((one,) for one in openers),
         *_interleave(short_about, closers),
         *((one,) for one in short_about),
     ]
-    general = [(one,) for one in (*closers, *_shuffled(rng, _SHORT[own]), *_shuffled(rng, others))]
+    general = [(one,) for one in (*closers, *_shuffled(rng, SHORT[own]), *_shuffled(rng, others))]
     topic_tag = _hashtag(topic) if hashtags and not tags else ""
     tail = [*tags] if tags else ([topic_tag] if topic_tag else [])
     words = (
@@ -370,10 +140,10 @@ def _tweets(
             pieces = [*body]
         if _weight(pieces) > chars:
             continue
-        if emoji and _weight([*pieces, _EMOJI[index % len(_EMOJI)]]) <= chars:
-            pieces.append(_EMOJI[index % len(_EMOJI)])
+        if emoji and _weight([*pieces, EMOJI[index % len(EMOJI)]]) <= chars:
+            pieces.append(EMOJI[index % len(EMOJI)])
         (named if index < len(about) or topic_tag in pieces else unnamed).append(" ".join(pieces))
-    return (*named, *unnamed) or (_SHORT[own][0],)
+    return (*named, *unnamed) or (SHORT[own][0],)
 
 
 def _weight(pieces: Sequence[str]) -> int:
