@@ -1,4 +1,5 @@
-"""Tests for tweetgen.providers.gemini: the wire format, the error table and the httpx clients (no network)."""
+"""Tests for tweetgen.providers.gemini: the wire format, the error table and the httpx clients (no
+network)."""
 
 from __future__ import annotations
 
@@ -57,9 +58,11 @@ def candidate(*parts: dict[str, Any], finish: str | None = "STOP") -> dict[str, 
 
 # The documented bodies (gemini-api.md "Response body" and "Errors"), as the server sends them.
 REAL_SUCCESS: dict[str, Any] = json.loads("""{"candidates": [{"content": {"role": "model",
-  "parts": [{"text": "thought...", "thought": true}, {"text": "the answer"}]}, "finishReason": "STOP", "index": 0,
+  "parts": [{"text": "thought...", "thought": true}, {"text": "the answer"}]},
+  "finishReason": "STOP", "index": 0,
   "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]}],
- "usageMetadata": {"promptTokenCount": 28, "candidatesTokenCount": 40, "thoughtsTokenCount": 12, "totalTokenCount": 80},
+ "usageMetadata": {"promptTokenCount": 28, "candidatesTokenCount": 40, "thoughtsTokenCount": 12,
+   "totalTokenCount": 80},
  "modelVersion": "gemini-3.5-flash-001", "responseId": "resp-123"}""")
 INVALID_KEY_BODY: dict[str, Any] = json.loads("""{"error": {"code": 400,
   "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",

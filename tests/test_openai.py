@@ -1,4 +1,5 @@
-"""Tests for tweetgen.providers.openai: wire format, error table, httpx clients, and the sandbox's chat route."""
+"""Tests for tweetgen.providers.openai: wire format, error table, httpx clients, and the sandbox's
+chat route."""
 
 from __future__ import annotations
 
@@ -67,16 +68,19 @@ def choice(
 # What the servers really send (OpenAI's API reference; Ollama's /v1 compatibility layer).
 REAL_OPENAI: dict[str, Any] = json.loads("""{"id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
  "object": "chat.completion", "created": 1741569952, "model": "gpt-4.1-2025-04-14",
- "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I assist you today?",
+ "choices": [{"index": 0, "message": {"role": "assistant",
+   "content": "Hello! How can I assist you today?",
    "refusal": null, "annotations": []}, "logprobs": null, "finish_reason": "stop"}],
  "usage": {"prompt_tokens": 19, "completion_tokens": 74, "total_tokens": 93,
    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-   "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0, "accepted_prediction_tokens": 0,
+   "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0,
+     "accepted_prediction_tokens": 0,
      "rejected_prediction_tokens": 0}},
  "service_tier": "default", "system_fingerprint": "fp_51e1070cf2"}""")
 REAL_OLLAMA: dict[str, Any] = json.loads("""{"id": "chatcmpl-472", "object": "chat.completion",
  "created": 1737655214, "model": "llama3.2", "system_fingerprint": "fp_ollama",
- "choices": [{"index": 0, "message": {"role": "assistant", "content": "Tests keep us honest. #Testing"},
+ "choices": [{"index": 0,
+   "message": {"role": "assistant", "content": "Tests keep us honest. #Testing"},
    "finish_reason": "stop"}],
  "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}}""")
 
@@ -93,7 +97,8 @@ INSUFFICIENT_QUOTA = openai_error(
     "insufficient_quota",
 )
 RATE_LIMITED = openai_error(
-    "Rate limit reached for gpt-x in organization org-abc on requests per min (RPM): Limit 3, Used 3, Requested 1.",
+    "Rate limit reached for gpt-x in organization org-abc on requests per min (RPM): "
+    "Limit 3, Used 3, Requested 1.",
     "requests",
     "rate_limit_exceeded",
 )
@@ -455,7 +460,10 @@ def test_a_bare_404_points_at_the_base_url(response: httpx.Response) -> None:
 
 
 def test_unsupported_max_tokens_says_what_to_pass() -> None:
-    message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
+    message = (
+        "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens'."
+    )
     error = error_for(
         400, openai_error(message, "invalid_request_error", "unsupported_parameter", "max_tokens")
     )

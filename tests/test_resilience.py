@@ -1,4 +1,5 @@
-"""Circuit breaker and retry budget: state transitions as tables, a simulated outage, threads, properties."""
+"""Circuit breaker and retry budget: state transitions as tables, a simulated outage, threads,
+properties."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ _RECORD: dict[str, Callable[[CircuitBreaker], None]] = {
 }
 
 
-#: small, explicit settings for the state-machine tables (the defaults are tested on their own below)
+#: small, explicit settings for the state-machine tables (the defaults are tested on their own)
 SMALL = {"window_size": 20, "minimum_calls": 10, "consecutive_failures": 5}
 
 
@@ -372,7 +373,7 @@ def test_budget_allows_reserve_plus_ratio(
 
 
 def _outage(calls: int, seconds_per_call: float) -> float:
-    """Requests per logical call when every attempt fails and each call wants the seed's 3 retries."""
+    """Requests per logical call when every attempt fails and each wants the seed's 3 retries."""
     time = FakeTime()
     budget = RetryBudget(clock=time.clock)
     attempts = 0
@@ -466,7 +467,7 @@ def switch_often() -> Iterator[None]:
 
 
 class _TickingClock:
-    """Advances 10 ms on every read; the breaker reads it under its lock, so the reads never race."""
+    """Advances 10 ms on every read; the breaker reads it under its lock, so reads never race."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -512,8 +513,8 @@ def test_breaker_stays_consistent_under_eight_threads() -> None:
     assert min(sum(admitted), sum(rejected)) > 0  # the breaker really cycled
     assert max(peaks) <= 2
     assert breaker.snapshot().trial_calls == 0  # every permit was reported
-    # read last: every read of the ticking clock moves time, so an earlier read can be overtaken by the
-    # lazy open -> half-open move that a later read (the snapshot above) makes and reports
+    # read last: every read of the ticking clock moves time, so an earlier read can be overtaken by
+    # the lazy open -> half-open move that a later read (the snapshot above) makes and reports
     final = breaker.state
     assert {(old, new) for _, old, new in changes} <= _ALLOWED
     assert changes[0][1] == CLOSED
@@ -603,7 +604,7 @@ def test_calls_run_concurrently_between_acquire_and_record(
 
     def call(_: int) -> str:
         breaker.acquire()
-        barrier.wait()  # both calls are inside at once: a lock held across the call would break this
+        barrier.wait()  # both calls are inside at once: a lock held across the call breaks this
         state = breaker.snapshot().state
         breaker.record_success()
         return state

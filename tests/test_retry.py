@@ -421,7 +421,7 @@ def test_every_loop_logs_the_same_events(events: Any) -> None:
     assert sequences[0][3]["exception"] == "NetworkError: reset"
 
 
-# --- review fixes: interruptions, other libraries' errors, a circuit opening mid-call --------------
+# --- review fixes: interruptions, other libraries' errors, a circuit opening mid-call ------------
 
 
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, asyncio.CancelledError])

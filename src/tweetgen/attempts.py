@@ -7,8 +7,8 @@
   may turn a retry into a stop;
 - **listeners** are fed each step and its decision: the call trace (:class:`TraceRecorder`) and the
   log events (:class:`EventLog`);
-- the error that ends the call is stamped (``attempts``, ``stopped_by``, ``retry_after``, what stopped
-  it) in one place, :func:`stamp`.
+- the error that ends the call is stamped (``attempts``, ``stopped_by``, ``retry_after``, what
+  stopped it) in one place, :func:`stamp`.
 
 The four loops of :mod:`tweetgen.retry` (our own and tenacity's, sync and async) drive one
 :class:`RetriedCall` each, so they share one behaviour and one set of events.
@@ -58,7 +58,7 @@ class Failure:
     decision: Decision
 
 
-# --- guards: vetoes on retries ----------------------------------------------------------------------
+# --- guards: vetoes on retries --------------------------------------------------------------------
 
 
 class Guard:
@@ -72,7 +72,7 @@ class Guard:
         """The attempt ended: with ``error``, or successfully (``None``)."""
 
     def veto(self) -> Decision | None:
-        """A retry was decided: ``None`` to allow it, or the decision that stops the call instead."""
+        """A retry was decided: ``None`` to allow it, or the decision that stops the call."""
         return None
 
     def release(self) -> None:
@@ -80,7 +80,7 @@ class Guard:
 
 
 class BreakerGuard(Guard):
-    """The circuit breaker: a permit per attempt, server-side failures counted, no retry while open."""
+    """The circuit breaker: a permit per attempt, server failures counted, no retry while open."""
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
@@ -112,7 +112,7 @@ class BreakerGuard(Guard):
 
 
 class BudgetGuard(Guard):
-    """The retry budget: retries are limited to a share of requests (server failures not accepted)."""
+    """The retry budget: retries are limited to a share of requests."""
 
     def __init__(self, budget: RetryBudget) -> None:
         self.budget = budget
@@ -132,7 +132,7 @@ class BudgetGuard(Guard):
         return None if self.budget.try_spend() else budget_stop()
 
 
-# --- listeners: fed each step and its decision ------------------------------------------------------
+# --- listeners: fed each step and its decision ----------------------------------------------------
 
 
 class Listener:
@@ -205,13 +205,13 @@ class EventLog(Listener):
             events.retry_succeeded(attempt)
 
 
-# --- the error that ends the call -------------------------------------------------------------------
+# --- the error that ends the call -----------------------------------------------------------------
 
 
 def stamp(failure: Failure) -> None:
-    """Write on the error that ends the call what the caller reads: ``attempts``, and for a retryable
-    one ``stopped_by``, the wait it should honour (``retry_after``) and, when the error itself would not
-    tell (the deadline, the budget, the breaker), what stopped it."""
+    """Write on the error that ends the call what the caller reads: ``attempts``, and for a
+    retryable one ``stopped_by``, the wait it should honour (``retry_after``) and, when the error
+    itself would not tell (the deadline, the budget, the breaker), what stopped it."""
     error, decision = failure.error, failure.decision
     with contextlib.suppress(AttributeError):  # an exception type that refuses attributes
         error.attempts = failure.attempt  # type: ignore[attr-defined]
@@ -236,7 +236,7 @@ def _say_stopped(error: BaseException, reason: str) -> None:
         error.add_note(note.strip(" ()"))
 
 
-# --- the call ---------------------------------------------------------------------------------------
+# --- the call -------------------------------------------------------------------------------------
 
 
 class RetriedCall:
@@ -269,7 +269,7 @@ class RetriedCall:
         self._deadline: Token[float | None] | None = None
 
     def begin(self, attempt: int) -> None:
-        """Admit ``attempt`` (or raise the last error when a guard stops the call during the wait)."""
+        """Admit ``attempt``, or raise the last error when a guard stops the call in the wait."""
         for guard in self.guards:
             stop = guard.admit(attempt)
             if stop is not None and self.last is not None:

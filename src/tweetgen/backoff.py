@@ -113,10 +113,11 @@ class Decision:
     """What to do after a failed attempt: retry after ``delay`` seconds, or stop for ``reason``.
 
     ``retryable`` is false when the error itself is not worth a retry (one attempt, no "Retries
-    exhausted"). ``deadline`` is true when the policy's deadline is what stopped it (the delay is then
-    tweetgen's own wait, or the server's hint, that would not fit). ``stopped_by`` names what ended a
-    retryable call, in words a summary can count: ``attempts``, ``server hint``, ``deadline``,
-    ``retry budget`` or ``circuit breaker`` (``None`` when not retryable or the call goes on).
+    exhausted"). ``deadline`` is true when the policy's deadline is what stopped it (the delay is
+    then tweetgen's own wait, or the server's hint, that would not fit). ``stopped_by`` names what
+    ended a retryable call, in words a summary can count: ``attempts``, ``server hint``,
+    ``deadline``, ``retry budget`` or ``circuit breaker`` (``None`` when not retryable or the call
+    goes on).
     """
 
     retry: bool
@@ -218,7 +219,9 @@ def http_status(error: BaseException) -> int | None:
         getattr(error, "status", None),
         getattr(error, "code", None),
     ):
-        if isinstance(candidate, int) and not isinstance(candidate, bool) and 100 <= candidate < 600:
+        if isinstance(candidate, bool) or not isinstance(candidate, int):
+            continue
+        if 100 <= candidate <= 599:
             return candidate
     return None
 
@@ -262,7 +265,7 @@ def _deadline_stop(deadline: float, elapsed: float, delay: float) -> Decision:
 
 
 def describe_error(error: BaseException) -> str:
-    """The ``exception`` text of retry events: ``HTTP 503: ...`` for API errors, else the type too."""
+    """The ``exception`` of retry events: ``HTTP 503: ...`` for API errors, else with the type."""
     if isinstance(error, APIError):
         return str(error)
     return f"{type(error).__name__}: {error}"

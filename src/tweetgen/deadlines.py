@@ -21,20 +21,20 @@ Token = contextvars.Token
 def call_deadline() -> float | None:
     """The ``time.monotonic()`` by which the retried call in progress must end, else ``None``.
 
-    The hook that lets ``RetryPolicy.deadline`` bound an attempt in flight: the engine sets it before
-    each attempt to what the deadline leaves (measured on the engine's clock, so an injected clock
-    works too), and the providers end their attempt then, whatever their own ``timeout`` allows.
+    The hook that lets ``RetryPolicy.deadline`` bound an attempt in flight: the engine sets it
+    before each attempt to what the deadline leaves (measured on the engine's clock, so an injected
+    clock works too), and the providers end their attempt then, whatever their ``timeout`` allows.
     """
     return _CALL_DEADLINE.get()
 
 
 def set_call_deadline(left: float) -> Token[float | None]:
-    """Bound the attempt about to start to ``left`` seconds from now (or the outer bound, if less)."""
+    """Bound the next attempt to ``left`` seconds from now (or the outer bound if less)."""
     until, outer = time.monotonic() + left, _CALL_DEADLINE.get()
     return _CALL_DEADLINE.set(until if outer is None else min(until, outer))
 
 
 def reset_call_deadline(token: Token[float | None]) -> None:
-    """Undo :func:`set_call_deadline` (a token of another context is ignored: our loops never do)."""
+    """Undo :func:`set_call_deadline` (a token of another context is ignored)."""
     with contextlib.suppress(ValueError):  # set in another context
         _CALL_DEADLINE.reset(token)

@@ -4,8 +4,8 @@ Hints come from the server, so negative, NaN, infinite or unparsable values are 
 anything longer than :data:`MAX_HINT` (a day) counts as a day, so no ``Retry-After: 1000000000``,
 ``"1e400s"`` or date in the year 9999 can overflow a sleep or a clock.
 
-The providers read hints here; the retry engine (:mod:`tweetgen.backoff`) only decides with them. This
-module imports neither httpx nor the engine.
+The providers read hints here; the retry engine (:mod:`tweetgen.backoff`) only decides with them.
+This module imports neither httpx nor the engine.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 __all__ = ["MAX_HINT", "parse_duration", "parse_retry_after"]
 
 #: the longest server hint kept, in seconds: a longer one means "not today", and is capped here so
-#: that no later sum or sleep can overflow (``max_retry_after`` still decides whether it is honoured)
+#: that no later sum or sleep can overflow (``max_retry_after`` still decides if it is honoured)
 MAX_HINT = 86_400.0
 
 _DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})\s*s\s*$")

@@ -60,7 +60,11 @@ __all__ = [
 
 T = TypeVar("T")
 #: the seed's defaults of the positional options (``max_attempts`` counts the first attempt)
-_SEED_DEFAULTS = {"max_attempts": 3, "base_delay": DEFAULT_BASE_DELAY, "max_delay": DEFAULT_MAX_DELAY}
+_SEED_DEFAULTS = {
+    "max_attempts": 3,
+    "base_delay": DEFAULT_BASE_DELAY,
+    "max_delay": DEFAULT_MAX_DELAY,
+}
 _POLICY_FIELDS = frozenset(f.name for f in fields(RetryPolicy))
 
 
@@ -70,8 +74,8 @@ def _policy(
     """The policy of one call: ``policy``, or one built from the options; never both disagreeing.
 
     A wrong option name fails here, named as the caller's argument; an option given together with a
-    ``policy`` that says otherwise (``retry_with_custom_backoff(f, 10, policy=...)``) fails too, naming
-    both, instead of one of them being silently ignored.
+    ``policy`` that says otherwise (``retry_with_custom_backoff(f, 10, policy=...)``) fails too,
+    naming both, instead of one of them being silently ignored.
     """
     unknown = sorted(set(options) - _POLICY_FIELDS - set(_SEED_DEFAULTS))
     if unknown:
@@ -102,7 +106,7 @@ def retry_with_custom_backoff(
     budget: RetryBudget | None = None,
     **options: Any,
 ) -> T:
-    """Call ``func`` until it succeeds or the policy stops, with our own loop; re-raises the last error.
+    """Call ``func`` until it succeeds or the policy stops (our own loop); re-raise the last error.
 
     ``max_attempts`` (3), ``base_delay`` (1 s), ``max_delay`` (10 s) and ``options`` (any other
     :class:`RetryPolicy` field) build the policy, or ``policy`` is given whole.

@@ -60,7 +60,7 @@ class _Body:
             raise TooLargeError
 
     def feed(self, chunk: bytes) -> None:
-        """Add one raw chunk; :class:`TooLargeError` once the decoded (or raw) size passes the limit."""
+        """Add one raw chunk; :class:`TooLargeError` once the decoded (or raw) size is too large."""
         self._raw += len(chunk)
         if self._raw > self.limit:
             raise TooLargeError
@@ -112,7 +112,7 @@ def _preread(response: httpx.Response, limit: int) -> bytes | None:
 
 
 def read(response: httpx.Response, check: Callable[[], None], limit: int) -> bytes:
-    """The decoded body, at most ``limit`` bytes; ``check`` runs after every chunk (the deadline)."""
+    """The decoded body, at most ``limit`` bytes; ``check`` (the deadline) runs after each chunk."""
     content = _preread(response, limit)
     if content is not None:
         return content

@@ -70,13 +70,13 @@ class Bound:
         )
 
     def check(self) -> None:
-        """Raise :class:`RequestTimeoutError` once the bound has passed (between reads of the body)."""
+        """Raise :class:`RequestTimeoutError` once the bound has passed (between body reads)."""
         if time.monotonic() >= self.until:
             raise self.error("while reading the body")
 
 
 def _clamped(timeout: float | None, exc: type[Exception]) -> float | None:
-    """``timeout`` shortened to what the attempt in flight has left; ``exc`` when nothing is left."""
+    """``timeout`` cut to what the attempt in flight has left; ``exc`` when nothing is left."""
     until = ATTEMPT_DEADLINE.get()
     if until is None:
         return timeout

@@ -100,7 +100,7 @@ def _elapsed_ms(started: float) -> float:
 
 
 class HTTPProvider(ABC):
-    """One POST per attempt over reused httpx clients; subclasses give the URL and the wire format."""
+    """One POST per attempt over reused httpx clients; subclasses give the URL and wire format."""
 
     #: the setting that holds this provider's base URL, named when a redirect says it is wrong
     base_url_setting = "the base URL"
@@ -288,8 +288,7 @@ class HTTPProvider(ABC):
         return self._finish(answer, started)
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
-        """Make one attempt without blocking the event loop (no retries), bounded as :meth:`generate`.
-        """
+        """One attempt without blocking the event loop (no retries), bounded as :meth:`generate`."""
         started = self._started(request)
         bound = Bound.start(self.timeout, self.connect_timeout)
         token = ATTEMPT_DEADLINE.set(bound.until)

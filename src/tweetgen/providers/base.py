@@ -51,7 +51,7 @@ class GenerationResult:
 
 
 class Provider(Protocol):
-    """One HTTP attempt against an LLM API, sync or async, raising the typed errors of ``errors``."""
+    """One HTTP attempt against an LLM API, sync or async, raising the errors of ``errors``."""
 
     name: str
     model: str

@@ -1,4 +1,4 @@
-"""Providers from settings: ``gemini``, ``openai``, ``sandbox``, ``auto``, or a fallback chain ``gemini,openai``."""
+"""Providers from settings: ``gemini``, ``openai``, ``sandbox``, ``auto``, or a chain of them."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 NAMES = ("gemini", "openai", "sandbox")
-#: errors after which a fallback chain moves to its next provider (retries, if any, are already spent):
-#: the provider is down, overloaded, out of quota, misconfigured or missing the model. Not: a malformed
+#: errors after which a fallback chain moves to its next provider (retries, if any, are spent): the
+#: provider is down, overloaded, out of quota, misconfigured or missing the model. Not: a malformed
 #: request, a blocked prompt (never routed around), or the caller's own input.
 FALLBACK_ERRORS: tuple[type[Exception], ...] = (
     ServerError,
@@ -53,7 +53,7 @@ def falls_back(error: BaseException) -> bool:
 def resolve_provider(
     settings: Settings, choice: str | None = None, *, offline: bool = False
 ) -> str:
-    """One provider name; ``auto`` is Gemini with a key, else the sandbox only when ``offline`` (the CLI)."""
+    """One provider name; ``auto``: Gemini with a key, else the sandbox if ``offline`` (the CLI)."""
     choice = choice or settings.provider
     if choice == "auto":
         if settings.api_key or not offline:
@@ -62,9 +62,9 @@ def resolve_provider(
             return "sandbox"
     if choice in (None, "gemini") and not settings.api_key:
         raise ConfigurationError(
-            "no Gemini API key configured: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in a .env "
-            "file, or choose the offline sandbox as the provider (TWEETGEN_PROVIDER=sandbox), whose tweets are "
-            "placeholder text"
+            "no Gemini API key configured: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the "
+            "environment or in a .env file, or choose the offline sandbox as the provider "
+            "(TWEETGEN_PROVIDER=sandbox), whose tweets are placeholder text"
         )
     if (
         choice == "openai"
@@ -77,7 +77,8 @@ def resolve_provider(
         )
     if choice is not None and choice not in NAMES:
         raise ConfigurationError(
-            f"unknown provider {choice!r}; choose auto, {', '.join(NAMES)} or a chain like gemini,openai",
+            f"unknown provider {choice!r}; choose auto, {', '.join(NAMES)} or a chain like "
+            "gemini,openai",
             setting="provider",
         )
     return choice or "gemini"
@@ -90,8 +91,8 @@ def resolve_providers(
     names = provider_chain(spec or settings.provider or "") or [""]
     if len(names) > 1 and "auto" in names:
         raise ConfigurationError(
-            f"the provider chain {spec!r} includes auto, which cannot be part of a fallback chain; name the "
-            "providers, e.g. gemini,openai"
+            f"the provider chain {spec!r} includes auto, which cannot be part of a fallback chain; "
+            "name the providers, e.g. gemini,openai"
         )
     if len(set(names)) != len(names):
         raise ConfigurationError(f"the provider chain {spec!r} names a provider twice")

@@ -1,4 +1,4 @@
-"""The Gemini REST wire format (``generateContent``) and one-attempt sync/async clients over httpx."""
+"""The Gemini REST wire format (``generateContent``) and one-attempt sync/async httpx clients."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def _usage(data: Mapping[str, Any]) -> Usage:
 def parse_response(
     content: bytes, *, provider: str, model: str, status_code: int = 200
 ) -> GenerationResult:
-    """Parse a successful body into texts and usage; raise blocked, empty or invalid-response errors."""
+    """Parse a successful body into texts and usage; raise blocked, empty or invalid errors."""
     data = json_object(content)
     feedback = data.get("promptFeedback")
     block = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
@@ -199,7 +199,7 @@ def _suggestion(model: str) -> str:
 
 
 class GeminiProvider(HTTPProvider):
-    """One ``generateContent`` attempt per call; one reused httpx client (sync) and one async client."""
+    """One ``generateContent`` attempt per call; one reused httpx client, sync and async."""
 
     _key: Secret
     base_url_setting = "GEMINI_BASE_URL"

@@ -3,8 +3,8 @@
 Decisions where the servers or the error tree leave room:
 
 - **408 and 409 are** :class:`ServerError` (retried, ``status_code`` kept): both are the server's
-  transient refusal (request timeout, lock conflict), and the openai SDK retries both. A 408 is not a
-  :class:`RequestTimeoutError`, which means *our* timeout fired with no HTTP answer.
+  transient refusal (request timeout, lock conflict), and the openai SDK retries both. A 408 is not
+  a :class:`RequestTimeoutError`, which means *our* timeout fired with no HTTP answer.
 - **429 with** ``insufficient_quota`` is still a :class:`RateLimitError` but says "quota exhausted",
   drops any wait hint (waiting will not help) and has ``retryable = False`` on the instance.
 - Error bodies: OpenAI's ``{"error": {"message", "type", "code", "param"}}``, Ollama's
@@ -169,7 +169,7 @@ def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:
 def parse_response(
     content: bytes, *, provider: str, model: str, status_code: int = 200
 ) -> GenerationResult:
-    """Parse a successful body into texts and usage; raise blocked, empty or invalid-response errors."""
+    """Parse a successful body into texts and usage; raise blocked, empty or invalid errors."""
     data = json_object(content)
     choices = _choices(data)
     kept = [c for c in choices if c.text and c.reason != _BLOCKED]
@@ -189,7 +189,7 @@ def parse_response(
 
 @dataclass(frozen=True)
 class _ErrorInfo:
-    """What an error body said, whichever server's shape it had; ``found`` when the API itself said it."""
+    """What an error body said, whichever server's shape it had; ``found``: the API said it."""
 
     message: str | None = None
     kind: str | None = None
@@ -237,7 +237,10 @@ def _error_body(content: bytes) -> _ErrorInfo:
 def _not_found(message: str, info: _ErrorInfo, model: str, base_url: str) -> str:
     setting = "set TWEETGEN_OPENAI_MODEL to a model this server serves"
     if info.found:
-        return f"model {model!r} was not found at {base_url}: {message} ({setting}; GET {base_url}/models lists them)"
+        return (
+            f"model {model!r} was not found at {base_url}: {message} "
+            f"({setting}; GET {base_url}/models lists them)"
+        )
     return (
         f"model {model!r} or its URL was not found: {message} from {base_url}/chat/completions "
         f"(check the base URL, which usually ends in /v1, or {setting})"
@@ -279,7 +282,10 @@ def error_from_response(
     if code >= 500 or code in _RETRIED_4XX:
         return ServerError(message, **kwargs)
     if info.param == "max_tokens":
-        message += " (this model wants max_completion_tokens: pass max_tokens_field='max_completion_tokens')"
+        message += (
+            " (this model wants max_completion_tokens: "
+            "pass max_tokens_field='max_completion_tokens')"
+        )
     return BadRequestError(message, **kwargs)
 
 
