@@ -83,23 +83,27 @@ def _cut(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _truncate(
-    logger: Any, method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    for key, value in event_dict.items():
-        if not key.startswith("_"):
-            event_dict[key] = _cut(value)
-    return event_dict
-
-
 _FIRST = ("event", "level", "timestamp")
+#: values that are never cut
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
-def _reorder(
+def _cut_and_order(
     logger: Any, method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    ordered = {k: event_dict[k] for k in _FIRST if k in event_dict}
-    ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
+    """Cut every field (see :func:`_cut`) and put ``event``, ``level`` and ``timestamp`` first, in
+    one pass over the event."""
+    ordered: dict[str, Any] = {key: None for key in _FIRST if key in event_dict}
+    for key, value in event_dict.items():
+        kind = type(value)
+        if (
+            kind in _PLAIN
+            or key.startswith("_")
+            or (kind is str and len(value) <= MAX_FIELD_LENGTH)
+        ):
+            ordered[key] = value
+        else:
+            ordered[key] = _cut(value)
     return ordered
 
 
@@ -169,8 +173,7 @@ def _formatter(renderer: Any) -> logging.Formatter:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             Redactor(),
-            _truncate,
-            _reorder,
+            _cut_and_order,
             renderer,
         ],
     )

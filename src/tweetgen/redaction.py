@@ -294,6 +294,9 @@ def _redact_value(value: Any) -> Any:
 
 
 _DONE = "_tweetgen_redacted"
+#: values that hold no text, and fields only tweetgen's own processors write (level, timestamp)
+_PLAIN = frozenset({int, float, bool, type(None)})
+_OWN = frozenset({"level", "timestamp"})
 
 
 class Redactor:
@@ -313,8 +316,10 @@ class Redactor:
         if event_dict.pop(_DONE, False):
             return event_dict
         for key, value in event_dict.items():
-            if not key.startswith("_"):
-                event_dict[key] = _redact_value(value)
+            kind = type(value)
+            if kind in _PLAIN or key in _OWN or key.startswith("_"):
+                continue
+            event_dict[key] = redact_text(value) if kind is str else _redact_value(value)
         if self.mark:
             event_dict[_DONE] = True
         return event_dict
