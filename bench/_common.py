@@ -38,6 +38,8 @@ class Config:
     storm_seeds: int
     outage_seeds: int
     budget_seconds: float
+    baseline_rows: int = 500
+    baseline_repeats: int = 3
 
     @classmethod
     def full(cls) -> Config:
@@ -75,6 +77,8 @@ class Config:
             storm_seeds=10,
             outage_seeds=3,
             budget_seconds=120.0,
+            baseline_rows=60,
+            baseline_repeats=1,
         )
 
 

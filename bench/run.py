@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import _report
+import baseline
 import batch_throughput
 import failure_modes
 import logging_cost
@@ -24,16 +25,20 @@ from _common import Config, Section
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 #: run order: benchmark 1 first (5 and 4 use its figures), the long batch runs last (they watch the deadline)
-STAGES = ("per-call", "startup", "logging", "storms", "failures", "batch")
+STAGES = ("per-call", "startup", "logging", "storms", "failures", "baseline", "batch")
 #: report order: the issue's numbering
-REPORT_ORDER = ("per-call", "startup", "batch", "logging", "storms", "failures")
+REPORT_ORDER = ("baseline", "per-call", "startup", "batch", "logging", "storms", "failures")
 
 
 class Suite:
     """The stages of one run, sharing a work directory, a deadline and benchmark 1's figures."""
 
-    def __init__(self, config: Config, workdir: Path, deadline: float) -> None:
+    def __init__(
+        self, config: Config, workdir: Path, deadline: float, refs: tuple[str, str | None]
+    ) -> None:
         self.config, self.workdir, self.deadline = config, workdir, deadline
+        #: benchmark 0's baseline commit, and the commit compared with it (None: this checkout)
+        self.refs = refs
         self.calls: per_call.PerCallResult | None = None
         #: per-row costs measured by earlier stages (ms), which the batch stage cites
         self.known_ms: dict[str, float] = {}
@@ -57,6 +62,10 @@ class Suite:
         self.known_ms["two INFO log events (benchmark 5)"] = seconds * 1e3
         return section
 
+    def baseline(self) -> Section:
+        before, after = self.refs
+        return baseline.run(self.config, self.workdir, before=before, after=after)
+
     def batch(self) -> Section:
         return batch_throughput.run(self.config, self.workdir, self.deadline, self.known_ms)
 
@@ -67,6 +76,7 @@ class Suite:
             "startup": self.startup,
             "per-call": self.per_call,
             "logging": self.logging,
+            "baseline": self.baseline,
             "batch": self.batch,
         }
         return stages[name]
@@ -88,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="few repetitions: a smoke run of every benchmark"
     )
     parser.add_argument("--only", type=_stages, help=f"run only these stages: {', '.join(STAGES)}")
+    parser.add_argument(
+        "--before",
+        default=baseline.BASELINE,
+        help=f"the commit benchmark 0 compares against (default {baseline.BASELINE})",
+    )
+    parser.add_argument(
+        "--after",
+        help="the commit benchmark 0 measures as 'after' (default: this checkout's src as it is)",
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -118,12 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.only or list(STAGES)
     started, measured = time.perf_counter(), _report.checkout()
     with tempfile.TemporaryDirectory(prefix="tweetgen-bench-") as workdir:
-        suite = Suite(config, Path(workdir), started + config.budget_seconds)
+        refs = (args.before, args.after)
+        suite = Suite(config, Path(workdir), started + config.budget_seconds, refs)
         sections = _run(suite, names)
     command = (
         "python bench/run.py"
         + (" --quick" if args.quick else "")
         + (f" --only {','.join(names)}" if args.only else "")
+        + (f" --before {args.before}" if args.before != baseline.BASELINE else "")
+        + (f" --after {args.after}" if args.after else "")
     )
     run = _report.Run(
         sections, time.perf_counter() - started, command, args.quick, _report.now(), measured
