@@ -1,8 +1,8 @@
 """tweetgen: tweets from Gemini that keep coming when the API does not cooperate.
 
-Names are imported on first use (PEP 562), so ``import tweetgen``, ``from tweetgen import Tweet`` and
-``tweetgen --help`` load neither httpx, structlog, tenacity nor a provider; ``from tweetgen import
-generate_tweet`` imports what that needs.
+Names are imported on first use (PEP 562), so ``import tweetgen``, ``from tweetgen import Tweet``
+and ``tweetgen --help`` load neither httpx, structlog, tenacity nor a provider; ``from tweetgen
+import generate_tweet`` imports what that needs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Module-level calls (the seed's ``generate_tweet`` and friends): named options in, cached generators.
+"""Module-level calls (the seed's ``generate_tweet`` and friends) over cached generators.
 
 Every option is a named, typed, keyword-only parameter (after the seed's positional four), so a
 misspelt name fails at the caller's line with Python's own ``unexpected keyword argument``. The
@@ -139,7 +139,7 @@ def generate_tweet(
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     sleep: Sleep | None = None,
 ) -> str:
-    """Generate a tweet's text, retrying transient failures ``max_retries`` times (the seed's API)."""
+    """A tweet's text, transient failures retried ``max_retries`` times (the seed's API)."""
     request = TweetRequest(
         topic,
         tone,

@@ -1,11 +1,11 @@
-"""The public calls of a :class:`~tweetgen.generator.TweetGenerator`: named options in, a request out.
+"""The public calls of a ``TweetGenerator``: named options in, a validated request out.
 
 Every option of a tweet is a named, typed, keyword-only parameter, so a misspelt one fails at the
 caller's line with Python's own ``unexpected keyword argument``. Each call builds one validated
 :class:`~tweetgen.request.TweetRequest` (the frozen options object) and drives a plan with it: the
-drivers and the plans live in :mod:`tweetgen.generator`, whose ``TweetGenerator`` extends this class.
-The two share the name so that Python's own error names the public class: ``TweetGenerator.generate()
-got an unexpected keyword argument 'jiter'``.
+drivers and the plans live in :mod:`tweetgen.generator`, whose ``TweetGenerator`` extends this
+class. The two share the name so that Python's own error names the public class:
+``TweetGenerator.generate() got an unexpected keyword argument 'jiter'``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 class TweetGenerator:
-    """The public calls; :class:`tweetgen.generator.TweetGenerator` supplies the drivers and plans."""
+    """The public calls; ``tweetgen.generator.TweetGenerator`` adds the drivers and plans."""
 
     templates: TemplateRegistry
 
@@ -171,7 +171,7 @@ class TweetGenerator:
     def generate_request(
         self, request: TweetRequest, *, context: CallContext | None = None
     ) -> Tweet:
-        """One valid tweet for a request validated already (a batch row), with the caller's context."""
+        """One valid tweet for a request validated already (a batch row), with its context."""
         return self._drive(request, self._tweet_plan, context)
 
     async def agenerate_request(
@@ -199,7 +199,7 @@ class TweetGenerator:
         temperature: float | None = None,
         extra: dict[str, str] | None = None,
     ) -> list[Tweet]:
-        """Up to ``n`` different valid tweets from one call (Gemini ``candidateCount``), best first."""
+        """Up to ``n`` different valid tweets from one call (``candidateCount``), best first."""
         request = TweetRequest(
             topic,
             tone,

@@ -19,13 +19,12 @@ __all__ = [
     "DEFAULT_LOG_FILE",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
+    "ENVIRONMENT_VARIABLES",
     "PROVIDERS",
     "Secret",
     "Settings",
-    "environment_key",
     "load_settings",
     "provider_chain",
-    "resolved_settings",
 ]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -35,7 +34,8 @@ DEFAULT_LOG_FILE = "tweet_generator.log"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: the largest answer read, counted after decompression: 4x the largest real generateContent answer
-#: (8 candidates x 65,536 output tokens x ~4 bytes = 2 MiB; tweetgen asks for 1,024 tokens, a few KiB)
+#: (8 candidates x 65,536 output tokens x ~4 bytes = 2 MiB; tweetgen asks for 1,024 tokens, a few
+#: KiB)
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _KEY_CHARS = re.compile(
     r"[\x21-\x7e]+"
@@ -59,6 +59,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "openai_base_url": ("OPENAI_BASE_URL",),
     "openai_model": ("TWEETGEN_OPENAI_MODEL",),
 }
+#: every variable the settings read (a cache of resolved settings keys on their values)
+ENVIRONMENT_VARIABLES = tuple(var for names in _ENV.values() for var in names)
 
 
 class Secret:
@@ -114,7 +116,8 @@ class Settings:
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
-    """The values of a ``.env`` file, parsed again only when the file changes (every call reads settings)."""
+    """The values of a ``.env`` file, parsed again only when the file changes (every call reads
+    settings)."""
     try:
         st = path.stat()
     except OSError:
@@ -125,8 +128,8 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         return dict(_parse_dotenv(str(path.resolve()), st.st_mtime_ns, st.st_size))
     except UnicodeDecodeError as error:
         raise ConfigurationError(
-            f"the {path} file is not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
-            "save it as UTF-8 or remove it"
+            f"the {path} file is not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8 or remove it"
         ) from None
     except OSError as error:
         raise ConfigurationError(
@@ -157,12 +160,7 @@ def load_settings(
     **explicit: object,
 ) -> Settings:
     """Resolve settings from explicit arguments, the environment, ``.env`` and defaults."""
-    return _load(os.environ if env is None else env, dotenv_path, explicit)
-
-
-def _load(
-    env: Mapping[str, str], dotenv_path: str | Path | None, explicit: Mapping[str, object]
-) -> Settings:
+    env = os.environ if env is None else env
     dotenv = _read_dotenv(Path(dotenv_path)) if dotenv_path is not None else {}
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
@@ -189,59 +187,10 @@ def _load(
     return _validated(settings)
 
 
-def _file_identity(path: str | Path) -> tuple[int, int, int, int] | None:
-    """What tells one version of a file from another (device, inode, mtime, size); ``None`` if absent."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
-
-
-_VARIABLES = tuple(var for names in _ENV.values() for var in names)
-_ENCODED = tuple(os.fsencode(var) for var in _VARIABLES)
-
-
-def _variables() -> tuple[object, ...]:
-    """The values of the variables the settings read, as this process sees them now."""
-    data = getattr(os.environ, "_data", None)
-    if os.name == "posix" and isinstance(data, dict):
-        # os.environ's own bytes store (kept in step by every assignment to os.environ): 20x
-        # cheaper than os.environ.get, which decodes each value (3-5 us a variable, 17 variables)
-        return tuple(map(data.get, _ENCODED))
-    return tuple(map(os.environ.get, _VARIABLES))
-
-
-def environment_key(dotenv_path: str | Path = ".env") -> tuple[object, ...]:
-    """Everything :func:`load_settings` reads besides its arguments: the variables it knows, and the
-    identity of the ``.env`` file (relative to the working directory, as ``load_settings`` reads it)."""
-    return _variables(), _file_identity(dotenv_path)
-
-
-_resolved: dict[tuple[object, ...], Settings] = {}
-
-
-def resolved_settings(**explicit: object) -> Settings:
-    """:func:`load_settings` with these arguments, resolved again only when an argument, a variable it
-    reads or the ``.env`` file changes (a module-level call pays one ``stat``, not a resolution)."""
-    try:
-        key = (tuple(explicit.items()), environment_key())
-        settings = _resolved.get(key)
-    except TypeError:  # an unhashable argument: load_settings says what is wrong with it
-        return _load(os.environ, ".env", explicit)
-    if settings is None:
-        settings = _load(os.environ, ".env", explicit)
-        if (
-            len(_resolved) >= 64
-        ):  # bounded: a long-lived process that keeps changing its environment
-            _resolved.clear()
-        _resolved[key] = settings
-    return settings
-
-
 def _origin(name: str, source: str | None) -> tuple[str, str | None]:
-    """Where a value came from, for an error message (`` (from environment TWEETGEN_TIMEOUT)``), and the setting
-    to put on the error when it was an argument (the CLI names the argument's flag; the message stays neutral)."""
+    """Where a value came from, for an error message (`` (from environment TWEETGEN_TIMEOUT)``), and
+    the setting to put on the error when it was an argument (the CLI names the argument's flag; the
+    message stays neutral)."""
     if source is None:
         return f" (set with {'/'.join(_ENV[name])})", None
     if source == "argument":
@@ -262,7 +211,8 @@ def _parse_timeout(value: object, source: str) -> float:
 
 
 def _parse_bytes(value: object, source: str) -> int:
-    """A response size limit: a whole number of bytes from 1 KiB to 1 GiB (``8_388_608`` or ``8388608``)."""
+    """A response size limit: a whole number of bytes from 1 KiB to 1 GiB (``8_388_608`` or
+    ``8388608``)."""
     try:
         size = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value))
     except ValueError:
@@ -270,19 +220,20 @@ def _parse_bytes(value: object, source: str) -> int:
     if not 1024 <= size <= 1 << 30:
         where, setting = _origin("max_response_bytes", source)
         raise ConfigurationError(
-            f"the largest answer to read{where} must be a whole number of bytes from 1024 (1 KiB) to 1073741824 "
-            f"(1 GiB), got {_shown(str(value))}",
+            f"the largest answer to read{where} must be a whole number of bytes from 1024 (1 KiB) "
+            f"to 1073741824 (1 GiB), got {_shown(str(value))}",
             setting=setting,
         )
     return size
 
 
 def provider_chain(spec: str) -> list[str]:
-    """The providers of a spec such as ``gemini`` or ``gemini,openai`` (a fallback chain), in order."""
+    """The providers of a spec such as ``gemini`` or ``gemini,openai`` (a chain), in order."""
     return [part.strip() for part in spec.split(",") if part.strip()]
 
 
-# a model name in a Gemini URL path (gemini-2.5-flash, gemini-flash-latest): no spaces, controls, / ? # or %
+# a model name in a Gemini URL path (gemini-2.5-flash, gemini-flash-latest): no spaces, controls, /
+# ? # or %
 _GEMINI_MODEL = re.compile(r"[A-Za-z0-9._:@+-]+")
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")  # spaces and control characters
 
@@ -323,7 +274,8 @@ def _check_url(settings: Settings, name: str, what: str, example: str) -> None:
     if problem is not None:
         got = _shown(str(url)) + problem
         raise ConfigurationError(
-            f"the {what}{_source(settings, name)} must be an http(s) URL such as {example}, got {got}",
+            f"the {what}{_source(settings, name)} must be an http(s) URL such as {example}, got "
+            f"{got}",
             setting=_setting(settings, name),
         )
 
@@ -334,24 +286,25 @@ def _validated(settings: Settings) -> Settings:
         PROVIDERS
     ):
         raise ConfigurationError(
-            f"unknown provider {_shown(str(settings.provider))}{_source(settings, 'provider')}; choose one of "
-            f"{', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai",
+            f"unknown provider {_shown(str(settings.provider))}{_source(settings, 'provider')}; "
+            f"choose one of {', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai",
             setting=_setting(settings, "provider"),
         )
     if not isinstance(settings.model, str) or not _GEMINI_MODEL.fullmatch(
         settings.model.removeprefix("models/")
     ):
         raise ConfigurationError(
-            f"the model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL} (letters, digits "
-            f"and . _ - : @ +), got {_shown(str(settings.model))}",
+            f"the model{_source(settings, 'model')} must be a model name such as {DEFAULT_MODEL} "
+            f"(letters, digits and . _ - : @ +), got {_shown(str(settings.model))}",
             setting=_setting(settings, "model"),
         )
     if not isinstance(settings.openai_model, str) or not _KEY_CHARS.fullmatch(
         settings.openai_model
     ):
         raise ConfigurationError(
-            f"the OpenAI-compatible model{_source(settings, 'openai_model')} must be a model name such as "
-            f"{DEFAULT_OPENAI_MODEL} (printable characters, no spaces), got {_shown(str(settings.openai_model))}",
+            f"the OpenAI-compatible model{_source(settings, 'openai_model')} must be a model name "
+            f"such as {DEFAULT_OPENAI_MODEL} (printable characters, no spaces), got "
+            f"{_shown(str(settings.openai_model))}",
             setting=_setting(settings, "openai_model"),
         )
     for name, seconds, what in (
@@ -361,7 +314,8 @@ def _validated(settings: Settings) -> Settings:
         if not 0 < seconds <= 3600:  # also false for NaN
             where, setting = _origin(name, settings.sources.get(name, "argument"))
             raise ConfigurationError(
-                f"{what}{where} must be more than 0 seconds and at most 3600 (an hour), got {seconds:g}",
+                f"{what}{where} must be more than 0 seconds and at most 3600 (an hour), got "
+                f"{seconds:g}",
                 setting=setting,
             )
     for name, what in (("api_key", "the Gemini API key"), ("openai_api_key", "the OpenAI API key")):
@@ -371,8 +325,8 @@ def _validated(settings: Settings) -> Settings:
             not _KEY_CHARS.fullmatch(value) or value[:1] in "'\"" or value[-1:] in "'\""
         ):
             raise ConfigurationError(
-                f"{what}{_source(settings, name)} contains spaces, quotes or non-ASCII characters; paste the key "
-                "alone, without quotes",
+                f"{what}{_source(settings, name)} contains spaces, quotes or non-ASCII characters; "
+                "paste the key alone, without quotes",
                 setting=_setting(settings, name),
             )
     _check_url(settings, "openai_base_url", "OpenAI-compatible base URL", DEFAULT_OPENAI_BASE_URL)
@@ -384,12 +338,13 @@ def _validated(settings: Settings) -> Settings:
     )
 
 
-#: how to install the ``otel`` extra, in the README's words (the CLI's --otel help and the missing-package error)
+#: how to install the ``otel`` extra, in the README's words (the CLI's --otel help and the
+#: missing-package error)
 OTEL_INSTALL_HINT = "pip install -e '.[otel]' from a checkout, or pip install 'tweetgen[otel]'"
 
 #: what the CLI and the demo say once on stderr when ``auto`` becomes the sandbox for lack of a key
 SANDBOX_NOTICE = (
-    "tweetgen: no Gemini API key is set, so this uses the offline sandbox: its tweets are placeholder text, "
-    "not written by a model. For real tweets set GEMINI_API_KEY in the environment or in a .env file "
-    "(cp .env.example .env)."
+    "tweetgen: no Gemini API key is set, so this uses the offline sandbox: its tweets are "
+    "placeholder text, not written by a model. For real tweets set GEMINI_API_KEY in the "
+    "environment or in a .env file (cp .env.example .env)."
 )

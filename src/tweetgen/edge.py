@@ -3,15 +3,16 @@
 ``generate_tweet`` and friends build a :class:`ClientOptions` from their named arguments. The
 settings, the :class:`~tweetgen.retry.RetryPolicy` and the generator it describes are cached per
 distinct options, sleep and environment (the variables the settings read and the ``.env`` file's
-identity), so a repeated call pays a dictionary lookup and a ``stat`` instead of a resolution, and an
-edited environment or ``.env`` still takes effect at the next call. Calls with the same options share
-one circuit breaker registry and one retry budget, sync and async alike.
+identity), so a repeated call pays a dictionary lookup and a ``stat`` instead of a resolution, and
+an edited environment or ``.env`` still takes effect at the next call. Calls with the same options
+share one circuit breaker registry and one retry budget, sync and async alike.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -25,18 +26,55 @@ from .backoff import (
     DEFAULT_MAX_RETRY_AFTER,
     RetryPolicy,
 )
-from .config import Settings, environment_key, resolved_settings
+from .config import ENVIRONMENT_VARIABLES, Settings, load_settings
 from .generator import DEFAULT_REGENERATIONS, TweetGenerator, log_breaker_change
 from .providers.base import Provider
 from .resilience import BreakerRegistry, RetryBudget
 
-__all__ = ["ClientOptions", "ProviderSpec", "borrowed", "close_cached", "one_async", "policy_for"]
+__all__ = [
+    "ClientOptions",
+    "ProviderSpec",
+    "borrowed",
+    "close_cached",
+    "environment_key",
+    "one_async",
+    "policy_for",
+]
 
 #: a provider name (``"gemini"``), a chain (``"gemini,openai"`` or ``["gemini", "openai"]``), or
 #: provider objects of the caller's own
 ProviderSpec: TypeAlias = str | Provider | Sequence[str] | Sequence[Provider] | None
 Sleep: TypeAlias = Callable[[float], None]
 AsyncSleep: TypeAlias = Callable[[float], Awaitable[None]]
+
+
+_ENCODED = tuple(os.fsencode(var) for var in ENVIRONMENT_VARIABLES)
+_settings: dict[tuple[object, ...], Settings] = {}
+
+
+def _variables() -> tuple[object, ...]:
+    """The values of the variables the settings read, as this process sees them now."""
+    data = getattr(os.environ, "_data", None)
+    if os.name == "posix" and isinstance(data, dict):
+        # os.environ's own bytes store (kept in step by every assignment to os.environ): 20x
+        # cheaper than os.environ.get, which decodes each value (3-5 us a variable, 17 variables)
+        return tuple(map(data.get, _ENCODED))
+    return tuple(map(os.environ.get, ENVIRONMENT_VARIABLES))
+
+
+def _file_identity(path: str) -> tuple[int, int, int, int] | None:
+    """What tells one version of a file from another (device, inode, mtime, size), or ``None``."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def environment_key(dotenv_path: str = ".env") -> tuple[object, ...]:
+    """Everything :func:`~tweetgen.config.load_settings` reads besides its arguments: the variables
+    it knows, and the identity of the ``.env`` file (in the working directory, as it reads it)."""
+    return _variables(), _file_identity(dotenv_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +111,29 @@ class ClientOptions:
         return self.provider is None or isinstance(self.provider, str)
 
     def settings(self) -> Settings:
-        """The settings: these arguments over the environment and ``.env`` (cached per environment)."""
-        return resolved_settings(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            api_version=self.api_version,
-            model=self.model,
-            timeout=self.timeout,
-        )
+        """The settings: these arguments over the environment and ``.env``, resolved again only
+        when one of them, a variable the settings read or the ``.env`` file changes."""
+        given = (self.api_key, self.base_url, self.api_version, self.model, self.timeout)
+        try:
+            key = (given, environment_key())
+            settings = _settings.get(key)
+        except TypeError:  # an unhashable value: load_settings says what is wrong with it
+            key, settings = None, None
+        if settings is None:
+            settings = load_settings(
+                api_key=self.api_key,
+                base_url=self.base_url,
+                api_version=self.api_version,
+                model=self.model,
+                timeout=self.timeout,
+            )
+            if key is not None:
+                if (
+                    len(_settings) >= 64
+                ):  # bounded, for a process that keeps changing its environment
+                    _settings.clear()
+                _settings[key] = settings
+        return settings
 
     def policy(self) -> RetryPolicy:
         """The retry policy, built once per distinct retry arguments."""
@@ -101,7 +154,7 @@ class ClientOptions:
         )
 
     def generator(self, resilience: dict[str, object], **sleeps: object) -> TweetGenerator:
-        """A new generator for these options (``resilience``: a shared breaker registry and budget)."""
+        """A new generator for these options (``resilience``: a shared breaker and budget)."""
         return TweetGenerator(
             provider=self.provider,  # type: ignore[arg-type]  # a chain of names is one str by now
             settings=self.settings(),
@@ -123,7 +176,7 @@ def policy_for(
     retry_rate_limits: bool,
     max_retry_after: float,
 ) -> RetryPolicy:
-    """The policy of the seed's ``max_retries`` and the retry arguments (cached: policies are frozen)."""
+    """The policy of the seed's ``max_retries`` and the retry options (cached: it is frozen)."""
     return RetryPolicy.from_retries(
         max_retries,
         base_delay=base_delay,
@@ -167,7 +220,7 @@ def _key(options: ClientOptions, sleep: object) -> tuple[object, ...] | None:
 
 
 def _shared(options: ClientOptions) -> dict[str, object]:
-    """One circuit breaker registry and retry budget per options and settings, for sync and async."""
+    """One breaker registry and retry budget per options and settings, sync and async alike."""
     settings, policy = options.settings(), options.policy()
     key = (options, settings)
     with _cache_lock:

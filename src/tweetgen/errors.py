@@ -3,39 +3,39 @@
 ::
 
     TweetGenError
-    ├── ConfigurationError (ValueError)        bad settings, missing key        exit 2, never retried
-    │   └── InputError                         bad topic, tone, max_words...    exit 2, never retried
-    ├── APIError                               the server answered with an error
-    │   ├── AuthenticationError                401, 403, 400 API_KEY_INVALID    not retried
-    │   ├── RateLimitError                     429                              retried only if asked
-    │   ├── ModelNotFoundError                 404                              not retried
-    │   ├── BadRequestError                    other 4xx (408 excepted)         not retried
-    │   └── ServerError                        5xx, 408 (server timed out)      retried
-    ├── NetworkError                           refused, reset, DNS, protocol    retried
-    │   └── RequestTimeoutError                attempt over timeout or deadline retried
-    ├── InvalidResponseError                   200 but not JSON / odd shape     retried
-    │   ├── ResponseTooLargeError              2xx body over the size limit     not retried
-    │   └── RedirectError                      3xx (the base URL moved)         not retried
-    ├── ContentBlockedError                    blockReason or a SAFETY finish   not retried
-    ├── EmptyResponseError                     no text (e.g. MAX_TOKENS)        not retried
-    ├── TweetValidationError                   the model kept breaking rules    not retried
-    └── CircuitOpenError                       fast failure while open          not retried
+    ├── ConfigurationError (ValueError)        bad settings, missing key        exit 2, never
+    retried │   └── InputError                         bad topic, tone, max_words...    exit 2,
+    never retried ├── APIError                               the server answered with an error │
+    ├── AuthenticationError                401, 403, 400 API_KEY_INVALID    not retried │   ├──
+    RateLimitError                     429                              retried only if asked │ ├──
+    ModelNotFoundError                 404                              not retried │ ├──
+    BadRequestError                    other 4xx (408 excepted)         not retried │   └──
+    ServerError                        5xx, 408 (server timed out)      retried ├── NetworkError
+    refused, reset, DNS, protocol    retried │   └── RequestTimeoutError                attempt over
+    timeout or deadline retried ├── InvalidResponseError                   200 but not JSON / odd
+    shape     retried │   ├── ResponseTooLargeError              2xx body over the size limit not
+    retried │   └── RedirectError                      3xx (the base URL moved)         not retried
+    ├── ContentBlockedError                    blockReason or a SAFETY finish   not retried ├──
+    EmptyResponseError                     no text (e.g. MAX_TOKENS)        not retried ├──
+    TweetValidationError                   the model kept breaking rules    not retried └──
+    CircuitOpenError                       fast failure while open          not retried
 
 Every error has ``attempts`` (set when the retry engine gives up) and ``retry_after`` (seconds the
-server, or an open circuit breaker, asks to wait; ``None`` otherwise: tweetgen's own backoff and a stop by
-the deadline never set it).
+server, or an open circuit breaker, asks to wait; ``None`` otherwise: tweetgen's own backoff and a
+stop by the deadline never set it).
 
-Bounded by construction: no message is longer than :data:`MAX_MESSAGE_LENGTH` characters (providers cut
-text from the server to :data:`MAX_SERVER_TEXT` first, so their own advice survives), so a server that
-answers with a 50 MB message cannot flood a log, a store or a terminal.
+Bounded by construction: no message is longer than :data:`MAX_MESSAGE_LENGTH` characters (providers
+cut text from the server to :data:`MAX_SERVER_TEXT` first, so their own advice survives), so a
+server that answers with a 50 MB message cannot flood a log, a store or a terminal.
 
-Decisions: an answer over the size limit is not retried, because the same request to the same endpoint
-gives the same answer (a real ``generateContent`` answer is far below the default limit; an endpoint that
-sends more is misconfigured or hostile), and retrying would read the oversized body again. An *error*
-answer (4xx/5xx) over the limit keeps its status class (a 503 stays a retried :class:`ServerError`), only
-its body is not read. A redirect means the base URL points at the wrong place: not retried, and the error
-names the setting to fix. Both are :class:`InvalidResponseError` subclasses, so ``except
-InvalidResponseError`` and provider fallback chains treat them as bad answers.
+Decisions: an answer over the size limit is not retried, because the same request to the same
+endpoint gives the same answer (a real ``generateContent`` answer is far below the default limit; an
+endpoint that sends more is misconfigured or hostile), and retrying would read the oversized body
+again. An *error* answer (4xx/5xx) over the limit keeps its status class (a 503 stays a retried
+:class:`ServerError`), only its body is not read. A redirect means the base URL points at the wrong
+place: not retried, and the error names the setting to fix. Both are :class:`InvalidResponseError`
+subclasses, so ``except InvalidResponseError`` and provider fallback chains treat them as bad
+answers.
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ class TweetGenError(Exception):
         self.retry_after = retry_after
         self.attempts: int | None = None
         self.latency_ms: float | None = None
-        #: what ended the retries of a retryable error (``deadline``, ``retry budget``, ``circuit breaker``,
-        #: ``attempts``, ``server hint``); ``None`` when it was not retried or not through the engine
+        #: what ended the retries of a retryable error (``deadline``, ``retry budget``, ``circuit
+        #: breaker``, ``attempts``, ``server hint``); ``None`` when it was not retried or not
+        #: through the engine
         self.stopped_by: str | None = None
 
     @property
@@ -102,7 +103,8 @@ class TweetGenError(Exception):
         return None
 
     def add_to_message(self, text: str) -> None:
-        """Append ``text`` to the message (the retry engine says why it stopped); the length cap still holds."""
+        """Append ``text`` to the message (the retry engine says why it stopped); the length cap
+        still holds."""
         self.message = clip(self.message + text, MAX_MESSAGE_LENGTH)
         self.args = (self.message, *self.args[1:])
 
@@ -110,11 +112,12 @@ class TweetGenError(Exception):
 class ConfigurationError(TweetGenError, ValueError):
     """The settings cannot work (missing key, bad URL, unwritable log file...).
 
-    The message names the setting in words and names environment variables, never a Python parameter, so that it
-    reads the same from Python and from the command line. ``setting`` is the keyword argument whose value is at
-    fault (``"max_words"``), or ``None`` when the value came from elsewhere (the environment, ``.env``, which the
-    message names) or no single setting is; the ``tweetgen`` command puts that option's flag before the message
-    (``--max-words: the word limit must be ...``).
+    The message names the setting in words and names environment variables, never a Python
+    parameter, so that it reads the same from Python and from the command line. ``setting`` is the
+    keyword argument whose value is at fault (``"max_words"``), or ``None`` when the value came from
+    elsewhere (the environment, ``.env``, which the message names) or no single setting is; the
+    ``tweetgen`` command puts that option's flag before the message (``--max-words: the word limit
+    must be ...``).
     """
 
     def __init__(
@@ -185,8 +188,9 @@ class NetworkError(TweetGenError):
 
 
 class RequestTimeoutError(NetworkError):
-    """The attempt did not finish in time: ``timeout`` bounds a whole attempt (connecting, sending, reading
-    the headers and the whole body) by the wall clock, and the retry deadline bounds an attempt in flight."""
+    """The attempt did not finish in time: ``timeout`` bounds a whole attempt (connecting, sending,
+    reading the headers and the whole body) by the wall clock, and the retry deadline bounds an
+    attempt in flight."""
 
 
 class InvalidResponseError(TweetGenError):
@@ -196,7 +200,7 @@ class InvalidResponseError(TweetGenError):
 
 
 class ResponseTooLargeError(InvalidResponseError):
-    """A 2xx answer longer than ``max_response_bytes`` (counted after decompression); not retried."""
+    """A 2xx answer over ``max_response_bytes`` (counted after decompression); not retried."""
 
     retryable = False
 

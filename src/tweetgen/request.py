@@ -1,4 +1,5 @@
-"""A validated request: topic, tone, limits and options, and what they mean for the prompt and the rules."""
+"""A validated request: topic, tone, limits and options, and what they mean for the prompt and the
+rules."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ __all__ = [
     "check_text",
 ]
 
-#: Longest topic (after its whitespace is collapsed), and longest audience, call to action, language or banned
-#: phrase, in characters.
+#: Longest topic (after its whitespace is collapsed), and longest audience, call to action, language
+#: or banned phrase, in characters.
 MAX_TOPIC_LENGTH = 200
 #: Words a tweet may ask for (a tweet of 280 characters holds about 60 words).
 MAX_WORDS_RANGE = (1, 60)
@@ -34,7 +35,8 @@ MAX_WORDS_RANGE = (1, 60)
 MAX_VARIANTS = 8
 #: Most tweets in a thread (a thread needs at least 2).
 MAX_THREAD_TWEETS = 25
-#: Sampling seeds: a 32-bit signed integer, what Gemini's ``generationConfig.seed`` takes (OpenAI takes more).
+#: Sampling seeds: a 32-bit signed integer, what Gemini's ``generationConfig.seed`` takes (OpenAI
+#: takes more).
 SEED_RANGE = (-(2**31), 2**31 - 1)
 #: Sampling temperature, as Gemini and OpenAI accept it.
 TEMPERATURE_RANGE = (0.0, 2.0)
@@ -42,10 +44,12 @@ AUTO_HASHTAGS = 2
 _HASHTAG = re.compile(r"^#?(\w{1,100})$")
 _URL = re.compile(r"^https?://\S+$")
 _TAG_IN_TEXT = re.compile(r"(?<![\w&])#\w+")  # whole hashtags: #ai is not inside #AITools
-# C0 and C1 control characters: never part of a topic, option or phrase (whitespace is collapsed before the check)
+# C0 and C1 control characters: never part of a topic, option or phrase (whitespace is collapsed
+# before the check)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-#: each setting in the words of an error message: the same words for Python and for the command line, whose
-#: errors put the option's flag in front (``--max-words: the word limit must be ...``); see ``InputError.setting``
+#: each setting in the words of an error message: the same words for Python and for the command
+#: line, whose errors put the option's flag in front (``--max-words: the word limit must be ...``);
+#: see ``InputError.setting``
 SETTING_WORDS = {
     "topic": "the topic",
     "tone": "the tone",
@@ -71,18 +75,21 @@ def _invalid(setting: str, message: str) -> InputError:
 
 
 class _NotAThread(int):
-    """The ``thread`` default: 0, but not the same object as a 0 that was asked for (which is not a thread)."""
+    """The ``thread`` default: 0, but not the same object as a 0 that was asked for (which is not a
+    thread)."""
 
     def __repr__(self) -> str:
         return "0"
 
 
-#: ``TweetRequest.thread`` when the request is one tweet, not a thread (an explicit ``thread=0`` is refused).
+#: ``TweetRequest.thread`` when the request is one tweet, not a thread (an explicit ``thread=0`` is
+#: refused).
 NOT_A_THREAD: int = _NotAThread(0)
 
 
 def brief(value: object, limit: int = 40) -> str:
-    """A value for an error message: its repr (JSON's spelling for non-text values), cut to ``limit`` characters."""
+    """A value for an error message: its repr (JSON's spelling for non-text values), cut to
+    ``limit`` characters."""
     if isinstance(value, str):
         text = repr(value)
     else:
@@ -94,9 +101,11 @@ def brief(value: object, limit: int = 40) -> str:
 
 
 def check_text(name: str, value: object, *, limit: int = MAX_TOPIC_LENGTH) -> str:
-    """Return ``value`` if it is a non-blank text of at most ``limit`` characters without control characters.
+    """Return ``value`` if it is a non-blank text of at most ``limit`` characters without control
+    characters.
 
-    ``name`` is the setting (``"call_to_action"``); the error says it in words (:data:`SETTING_WORDS`).
+    ``name`` is the setting (``"call_to_action"``); the error says it in words
+    (:data:`SETTING_WORDS`).
     """
     words = SETTING_WORDS.get(name, name)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
@@ -117,7 +126,8 @@ def check_text(name: str, value: object, *, limit: int = MAX_TOPIC_LENGTH) -> st
 
 
 def check_input(topic: object, tone: object, max_words: object) -> tuple[str, str, int]:
-    """Normalise and validate the core request; raises ``InputError`` (a ``ValueError``) with the fix."""
+    """Normalise and validate the core request; raises ``InputError`` (a ``ValueError``) with the
+    fix."""
     if not isinstance(topic, str) or not topic.strip():
         raise _invalid(
             "topic",
@@ -169,7 +179,8 @@ def _count(name: str, value: object, high: int, low: int = 1) -> int:
 
 
 def _phrases(value: object) -> tuple[str, ...]:
-    """Banned phrases: a list or tuple of non-blank texts (a single text would be banned letter by letter)."""
+    """Banned phrases: a list or tuple of non-blank texts (a single text would be banned letter by
+    letter)."""
     if isinstance(value, str) or not isinstance(value, tuple | list):
         raise _invalid(
             "banned_phrases", f"banned phrases must be a list of phrases, got {brief(value)}"
@@ -244,7 +255,8 @@ class TweetRequest:
             if self.max_words < 2:  # the link is one of the words: none would be left for the text
                 raise _invalid(
                     "max_words",
-                    "a link counts as one of the words of the word limit and the text needs at least one more: "
+                    "a link counts as one of the words of the word limit and the text needs at "
+                    "least one more: "
                     f"ask for 2 words or more, got {self.max_words}",
                 )
         if self.seed is not None:
@@ -263,11 +275,13 @@ class TweetRequest:
 
     @property
     def words_for_model(self) -> int:
-        """The word limit to ask the model for: ``max_words``, less the one word kept for an appended link.
+        """The word limit to ask the model for: ``max_words``, less the one word kept for an
+        appended link.
 
-        A thread's counter (``1/5``) keeps no word: it is counted in the 280 characters, as X counts it, but not
-        in ``max_words`` (a reader takes it for a page number), so a model that writes exactly this many words
-        passes, numbered or not. With a link, ``max_words`` is at least 2 (checked when the request is built).
+        A thread's counter (``1/5``) keeps no word: it is counted in the 280 characters, as X counts
+        it, but not in ``max_words`` (a reader takes it for a page number), so a model that writes
+        exactly this many words passes, numbered or not. With a link, ``max_words`` is at least 2
+        (checked when the request is built).
         """
         return self.max_words - (1 if self.link else 0)
 
@@ -327,7 +341,7 @@ class TweetRequest:
         )
 
     def finish(self, text: str) -> str:
-        """Append what the request guarantees and the model left out: given hashtags, then the link."""
+        """Append what the request guarantees and the model left out: its hashtags, its link."""
         if isinstance(self.hashtags, tuple):
             present = {tag.casefold() for tag in _TAG_IN_TEXT.findall(text)}
             missing = [t for t in self.hashtags if t.casefold() not in present]

@@ -6,44 +6,48 @@ not 4x). Both are pure state machines: no I/O, no sleeping, an injectable ``cloc
 ``threading.Lock`` held only around their own bookkeeping. Design choices, against pybreaker,
 circuitbreaker and aiobreaker:
 
-* **No call serialisation.** pybreaker holds its lock for the whole wrapped call, so concurrent calls
-  queue behind a slow one. Here the caller brackets its own call: ``acquire()`` before it,
-  ``record_success()`` / ``record_failure()`` / ``record_ignored()`` after it (in a ``finally``, so a
-  cancelled call still hands back its permit). The lock never covers the call, so one object serves
-  threads and asyncio tasks alike.
+* **No call serialisation.** pybreaker holds its lock for the whole wrapped call, so concurrent
+  calls queue behind a slow one. Here the caller brackets its own call: ``acquire()`` before it,
+  ``record_success()`` / ``record_failure()`` / ``record_ignored()`` after it (in a ``finally``, so
+  a cancelled call still hands back its permit). The lock never covers the call, so one object
+  serves threads and asyncio tasks alike.
 * **A failure rate, not only a streak.** As in Resilience4j, a count-based window of the last
-  ``window_size`` outcomes opens the breaker when the failure rate reaches ``failure_rate_threshold``,
-  but only once it holds ``minimum_calls`` outcomes (two failures in three calls do not trip it). A
-  streak of ``consecutive_failures`` opens it at once, before the window fills. Every transition
-  starts a fresh window.
+  ``window_size`` outcomes opens the breaker when the failure rate reaches
+  ``failure_rate_threshold``, but only once it holds ``minimum_calls`` outcomes (two failures in
+  three calls do not trip it). A streak of ``consecutive_failures`` opens it at once, before the
+  window fills. Every transition starts a fresh window.
 * **Trial permits.** Half-open admits exactly ``half_open_calls`` trial calls (pybreaker: one); all
-  must succeed to close, any failure re-opens and restarts the open timer, and a trial that ends in a
-  non-counting error (``record_ignored``: a 400, a blocked prompt) hands its permit back. The caller
-  decides what counts: only failures that say the server is unhealthy (5xx, timeouts, connection).
+  must succeed to close, any failure re-opens and restarts the open timer, and a trial that ends in
+  a non-counting error (``record_ignored``: a 400, a blocked prompt) hands its permit back. The
+  caller decides what counts: only failures that say the server is unhealthy (5xx, timeouts,
+  connection).
 * **Stale outcomes are dropped.** ``acquire`` hands out no ticket, so an outcome that arrives while
   open, or half-open with no trial permit outstanding, belongs to a call started before the breaker
   opened: it can neither extend the open period nor close the breaker.
-* **Transitions are reported, not logged.** ``on_state_change(name, old, new)`` runs outside the lock,
-  one call at a time, in transition order; it must not raise (the error would reach the caller).
+* **Transitions are reported, not logged.** ``on_state_change(name, old, new)`` runs outside the
+  lock, one call at a time, in transition order; it must not raise (the error would reach the
+  caller).
 
-The retry budget follows Finagle: a retry is allowed while the retries of the last ``window_seconds``
-stay below ``reserve + ratio * requests``; the window is ten buckets, so old traffic ages out in
-tenths of it. The reserve lets a lone call keep its retries; the ratio bounds the amplification.
+The retry budget follows Finagle: a retry is allowed while the retries of the last
+``window_seconds`` stay below ``reserve + ratio * requests``; the window is ten buckets, so old
+traffic ages out in tenths of it. The reserve lets a lone call keep its retries; the ratio bounds
+the amplification.
 
-**Degraded is not down.** A ratio alone cannot tell the two apart: a service failing 20 % of attempts
-at random needs about 0.25 retries per request to deliver 99.8 % of calls with three retries, while a
-total outage must not be amplified beyond ~1.1-1.2x. So the ratio applies only while the service looks
-*down*; while it looks *healthy*, every retry the policy wants is allowed. The test is the one of the SRE
-book's client-side adaptive throttling (which starts rejecting once ``attempts > K * accepts`` over the
-window, K = 2): the budget counts every attempt and the ones the server accepted (anything but a
-server-side failure or a 429), and the service counts as healthy while ``accepts * k >= attempts``,
-i.e. while at least half of the attempts get through. Below that, only the Finagle budget's
-``reserve + ratio * requests`` retries are allowed, and the circuit breaker (also at a 50 % failure
-rate, over a longer window) opens soon after. The breaker's defaults follow Resilience4j's
-failure-rate rule (50 % over the last 100 calls, judged once 50 are in): the earlier 20-call window
-with a 5-failure streak tripped in about 40 % of runs of a 20 %-failing service, which turned a
-degraded service into a down one (a simulation of 650 Bernoulli attempts; 0 % with the new window).
-A streak of 10 consecutive failures still opens it at once, so a total outage fails fast.
+**Degraded is not down.** A ratio alone cannot tell the two apart: a service failing 20 % of
+attempts at random needs about 0.25 retries per request to deliver 99.8 % of calls with three
+retries, while a total outage must not be amplified beyond ~1.1-1.2x. So the ratio applies only
+while the service looks *down*; while it looks *healthy*, every retry the policy wants is allowed.
+The test is the one of the SRE book's client-side adaptive throttling (which starts rejecting once
+``attempts > K * accepts`` over the window, K = 2): the budget counts every attempt and the ones the
+server accepted (anything but a server-side failure or a 429), and the service counts as healthy
+while ``accepts * k >= attempts``, i.e. while at least half of the attempts get through. Below that,
+only the Finagle budget's ``reserve + ratio * requests`` retries are allowed, and the circuit
+breaker (also at a 50 % failure rate, over a longer window) opens soon after. The breaker's defaults
+follow Resilience4j's failure-rate rule (50 % over the last 100 calls, judged once 50 are in): the
+earlier 20-call window with a 5-failure streak tripped in about 40 % of runs of a 20 %-failing
+service, which turned a degraded service into a down one (a simulation of 650 Bernoulli attempts;
+0 % with the new window). A streak of 10 consecutive failures still opens it at once, so a total
+outage fails fast.
 """
 
 from __future__ import annotations
@@ -51,17 +55,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .errors import CircuitOpenError, ConfigurationError
-
-if TYPE_CHECKING:
-    from .backoff import RetryPolicy
+from .budget import DEFAULT_RETRY_RESERVE, BudgetSnapshot, RetryBudget, _check, _count, _finite
+from .errors import CircuitOpenError
 
 __all__ = [
     "CLOSED",
@@ -80,25 +80,8 @@ __all__ = [
 CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
-_BUCKETS = 10
-#: the retry budget's reserve: a lone call always keeps at least the seed's 3 retries
-DEFAULT_RETRY_RESERVE = 3
 
 StateCallback = Callable[[str, str, str], None]
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _count(value: object, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _check(what: str, checks: list[tuple[str, object, bool, str]]) -> None:
-    for field, value, ok, rule in checks:
-        if not ok:
-            raise ConfigurationError(f"invalid {what}: {field} must be {rule}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -149,7 +132,8 @@ class BreakerSnapshot:
 
 
 class CircuitBreaker:
-    """A Resilience4j-style breaker: failure-rate window, consecutive-failure trip, half-open trial permits."""
+    """A Resilience4j-style breaker: failure-rate window, consecutive-failure trip, half-open trial
+    permits."""
 
     def __init__(
         self,
@@ -187,7 +171,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
-        """``"closed"``, ``"open"`` or ``"half_open"`` (open turns half-open once ``open_seconds`` pass)."""
+        """``"closed"``, ``"open"`` or ``"half_open"`` (open until ``open_seconds`` pass)."""
         with self._guard():
             return self._state
 
@@ -231,7 +215,7 @@ class CircuitBreaker:
                 self._move(OPEN, now)
 
     def record_ignored(self) -> None:
-        """Report a call that ended in a non-counting error: frees its trial permit, counts nothing."""
+        """A call ended in a non-counting error: its trial permit is freed, nothing counted."""
         with self._guard():
             if self._state == HALF_OPEN and self._trials:
                 self._trials -= 1
@@ -256,7 +240,8 @@ class CircuitBreaker:
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[float]:
-        """Hold the lock for one bookkeeping step after the lazy open -> half-open check; report transitions after."""
+        """Hold the lock for one bookkeeping step after the lazy open -> half-open check; report
+        transitions after."""
         try:
             with self._lock:
                 now = self._clock()
@@ -325,7 +310,7 @@ class CircuitBreaker:
 
 
 class BreakerRegistry:
-    """One :class:`CircuitBreaker` per key (such as ``"gemini/gemini-flash-latest"``), all tuned alike."""
+    """One :class:`CircuitBreaker` per key (``"gemini/gemini-flash-latest"``), all tuned alike."""
 
     def __init__(
         self,
@@ -356,130 +341,3 @@ class BreakerRegistry:
         """A copy of the key -> breaker map, in creation order."""
         with self._lock:
             return dict(self._breakers)
-
-
-@dataclass(frozen=True)
-class BudgetSnapshot:
-    """The window's requests, retries, attempts and accepted attempts, and the retry limit they give."""
-
-    requests: int
-    retries: int
-    limit: float
-    attempts: int = 0
-    accepts: int = 0
-    healthy: bool = False
-
-
-@dataclass
-class _Bucket:
-    requests: int = 0
-    retries: int = 0
-    attempts: int = 0
-    accepts: int = 0
-
-
-class RetryBudget:
-    """A Finagle-style retry budget that steps aside while the service is healthy (see the module docstring).
-
-    Retries stay under ``reserve + ratio * requests`` per sliding window, unless at least ``1 / k`` of the
-    window's attempts were accepted by the server (``k = 0`` turns that exemption off: a plain ratio budget).
-    """
-
-    def __init__(
-        self,
-        *,
-        ratio: float = 0.1,
-        reserve: int = 3,
-        window_seconds: float = 10.0,
-        k: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        _check(
-            "retry budget",
-            [
-                ("ratio", ratio, _finite(ratio) and ratio >= 0, ">= 0"),
-                ("reserve", reserve, _count(reserve, 0), "an integer >= 0"),
-                (
-                    "window_seconds",
-                    window_seconds,
-                    _finite(window_seconds) and window_seconds > 0,
-                    "> 0",
-                ),
-                ("k", k, _finite(k) and k >= 0, ">= 0 (0: no exemption while healthy)"),
-            ],
-        )
-        self.ratio = ratio
-        self.reserve = reserve
-        self.window_seconds = window_seconds
-        self.k = k
-        self._width = window_seconds / _BUCKETS
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[int, _Bucket] = {}
-
-    @classmethod
-    def for_policy(
-        cls, policy: RetryPolicy, *, ratio: float = 0.1, clock: Callable[[], float] = time.monotonic
-    ) -> RetryBudget:
-        """The budget sized for ``policy``, the one place its reserve is chosen: a lone call always keeps its
-        configured retries, and at least the seed's 3 (``DEFAULT_RETRY_RESERVE``)."""
-        reserve = max(DEFAULT_RETRY_RESERVE, policy.max_attempts - 1)
-        return cls(ratio=ratio, reserve=reserve, clock=clock)
-
-    def record_request(self) -> None:
-        """Count the first attempt of a logical call."""
-        with self._lock:
-            self._current().requests += 1
-
-    def record_attempt(self, *, accepted: bool) -> None:
-        """Count one finished attempt; ``accepted`` unless it failed server-side (5xx, network, timeout, 429)."""
-        with self._lock:
-            bucket = self._current()
-            bucket.attempts += 1
-            bucket.accepts += accepted
-
-    def try_spend(self) -> bool:
-        """Take one retry from the budget if the window allows it; ``False`` means do not retry."""
-        with self._lock:
-            bucket = self._current()
-            totals = self._totals()
-            if (
-                not self._healthy(totals)
-                and totals.retries >= self.reserve + self.ratio * totals.requests
-            ):
-                return False
-            bucket.retries += 1
-            return True
-
-    def snapshot(self) -> BudgetSnapshot:
-        """The window's counts, read under the lock."""
-        with self._lock:
-            self._current()
-            totals = self._totals()
-            return BudgetSnapshot(
-                requests=totals.requests,
-                retries=totals.retries,
-                limit=self.reserve + self.ratio * totals.requests,
-                attempts=totals.attempts,
-                accepts=totals.accepts,
-                healthy=self._healthy(totals),
-            )
-
-    def _healthy(self, totals: _Bucket) -> bool:
-        return self.k > 0 and totals.accepts > 0 and totals.accepts * self.k >= totals.attempts
-
-    def _current(self) -> _Bucket:
-        """The bucket for now, after dropping the buckets that left the window."""
-        epoch = math.floor(self._clock() / self._width)
-        for old in [e for e in self._buckets if e <= epoch - _BUCKETS]:
-            del self._buckets[old]
-        return self._buckets.setdefault(epoch, _Bucket())
-
-    def _totals(self) -> _Bucket:
-        total = _Bucket()
-        for b in self._buckets.values():
-            total.requests += b.requests
-            total.retries += b.retries
-            total.attempts += b.attempts
-            total.accepts += b.accepts
-        return total

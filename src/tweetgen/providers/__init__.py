@@ -1,7 +1,7 @@
 """LLM providers: each makes one attempt and raises the typed errors of :mod:`tweetgen.errors`.
 
-The HTTP providers are imported on first use (PEP 562), so ``from tweetgen import Tweet`` (which needs
-:class:`Usage` from :mod:`.base`) does not load httpx.
+The HTTP providers are imported on first use (PEP 562), so ``from tweetgen import Tweet`` (which
+needs :class:`Usage` from :mod:`.base`) does not load httpx.
 """
 
 from __future__ import annotations
