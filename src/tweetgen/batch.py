@@ -2,8 +2,8 @@
 
 Every row ends in the store (its call, or its input error), keyed by an idempotency key over the
 row's inputs and the settings that change the output. A rerun skips rows whose key already succeeded
-(and, unless ``retry_failed``, rows that already failed), and the output file is rewritten atomically
-from the store in input order: one line per row, none twice.
+(and, unless ``retry_failed``, rows that already failed), and the output file is rewritten
+atomically from the store in input order: one line per row, none twice.
 
 Rows are prepared in :mod:`tweetgen.batchrows` (kept on disk by a :class:`RowLedger`); the waits a
 batch puts around its calls are in :mod:`tweetgen.throttle`; this module runs the rows and writes
@@ -114,7 +114,8 @@ def write_output(
 
 
 class _Runner:
-    """One batch run: schedules rows under a semaphore, counts outcomes, stops cleanly on a signal."""
+    """One batch run: schedules rows under a semaphore, counts outcomes, stops cleanly on a
+    signal."""
 
     def __init__(
         self,
@@ -326,8 +327,8 @@ async def run_batch(
     """Run every row; SIGINT/SIGTERM stop scheduling (a second one abandons in-flight calls).
 
     ``stop``: the :class:`BatchStop` the generator was built with (its ``async_sleep`` is
-    ``stop.wait``, its throttled providers have ``stop``); without it, the generator's waits are made
-    stoppable for the run and put back afterwards."""
+    ``stop.wait``, its throttled providers have ``stop``); without it, the generator's waits are
+    made stoppable for the run and put back afterwards."""
     given = stop is not None
     stop = stop or BatchStop(generator.async_sleep)
     runner = _Runner(

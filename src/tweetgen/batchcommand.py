@@ -1,5 +1,5 @@
-"""``tweetgen batch``, in named steps: check the job, take the store's lock, build the generator with
-its throttled providers, prepare the rows once, run them, write the output, summarise."""
+"""``tweetgen batch``, in named steps: check the job, take the store's lock, build the generator
+with its throttled providers, prepare the rows once, run them, write the output, summarise."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ class _Job:
 
 
 def _job(args: argparse.Namespace) -> _Job:
-    """The job the arguments describe; a usage error when the input, output or concurrency is wrong."""
+    """The job the arguments describe; a usage error when the input, output or concurrency is
+    wrong."""
     from .batchio import check_writable, is_stdout
 
     source, output = Path(args.input), Path(args.output)

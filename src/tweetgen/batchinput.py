@@ -33,7 +33,8 @@ INPUT_FORMATS = ("csv", "jsonl", "txt")
 
 @dataclass(frozen=True)
 class Row:
-    """One input row: its number (1-based, header excluded), its values, or why it cannot be read."""
+    """One input row: its number (1-based, header excluded), its values, or why it cannot be
+    read."""
 
     number: int
     values: dict[str, Any] = field(default_factory=dict)
@@ -46,7 +47,8 @@ class Row:
 
 
 def detect_format(path: Path, given: str | None = None) -> str:
-    """The input format from ``given`` or the file extension (``.csv``, ``.jsonl``/``.ndjson``, else text)."""
+    """The input format from ``given`` or the file extension (``.csv``, ``.jsonl``/``.ndjson``, else
+    text)."""
     if given:
         if given not in INPUT_FORMATS:
             raise ConfigurationError(
@@ -59,18 +61,21 @@ def detect_format(path: Path, given: str | None = None) -> str:
     )
 
 
-#: Longest row, in bytes as stored (UTF-8, line break included): a line of text or JSON Lines, or a CSV record
-#: with its quoted line breaks. A row is a topic and a few short options, so 64 KiB is far beyond any real one.
-#: A longer row is read on in chunks of this size and dropped (memory stays bounded whatever the file holds):
-#: it is that row's error, and the next row is read as usual. Half the csv module's default field limit
-#: (131,072 characters), so that no field reaches that limit, whose error would leave the parser out of step.
+#: Longest row, in bytes as stored (UTF-8, line break included): a line of text or JSON Lines, or a
+#: CSV record with its quoted line breaks. A row is a topic and a few short options, so 64 KiB is
+#: far beyond any real one. A longer row is read on in chunks of this size and dropped (memory stays
+#: bounded whatever the file holds): it is that row's error, and the next row is read as usual. Half
+#: the csv module's default field limit (131,072 characters), so that no field reaches that limit,
+#: whose error would leave the parser out of step.
 MAX_ROW_BYTES = 65_536
-#: Deepest nesting of arrays and objects in a JSON Lines row (``{"hashtags": ["ai"]}`` is 2). Python's json
-#: module recurses once a level and fails near 1,000 with a ``RecursionError``; a row is refused long before.
+#: Deepest nesting of arrays and objects in a JSON Lines row (``{"hashtags": ["ai"]}`` is 2).
+#: Python's json module recurses once a level and fails near 1,000 with a ``RecursionError``; a row
+#: is refused long before.
 MAX_JSON_DEPTH = 32
-#: Largest number in a JSON Lines row, in absolute value: a float's range. ``1e400`` (which Python would read as
-#: infinity), ``NaN`` and ``Infinity`` (which JSON does not have) and a whole number longer than Python reads
-#: (4,300 digits by default since Python 3.10.7) are that row's error; each field's own range is checked later.
+#: Largest number in a JSON Lines row, in absolute value: a float's range. ``1e400`` (which Python
+#: would read as infinity), ``NaN`` and ``Infinity`` (which JSON does not have) and a whole number
+#: longer than Python reads (4,300 digits by default since Python 3.10.7) are that row's error; each
+#: field's own range is checked later.
 MAX_JSON_NUMBER = sys.float_info.max
 
 
@@ -79,9 +84,11 @@ class _RowError(ValueError):
 
 
 class _Line(NamedTuple):
-    """One physical line: its text (``None`` when it is not UTF-8 or too long), bytes and size on disk.
+    """One physical line: its text (``None`` when it is not UTF-8 or too long), bytes and size on
+    disk.
 
-    A line longer than ``MAX_ROW_BYTES`` is not kept: ``raw`` is then the CSV skeleton of it, or empty.
+    A line longer than ``MAX_ROW_BYTES`` is not kept: ``raw`` is then the CSV skeleton of it, or
+    empty.
     """
 
     text: str | None
@@ -95,8 +102,9 @@ def _lines(
 ) -> Iterator[_Line]:
     """Decode line by line so that one bad line is one bad row, not a crashed batch.
 
-    At most ``MAX_ROW_BYTES`` + 1 bytes of a line are held at once: a longer line is read on in chunks to its
-    end and comes back ``too_long``, with ``squeeze`` of its chunks as ``raw`` (the CSV skeleton) or nothing.
+    At most ``MAX_ROW_BYTES`` + 1 bytes of a line are held at once: a longer line is read on in
+    chunks to its end and comes back ``too_long``, with ``squeeze`` of its chunks as ``raw`` (the
+    CSV skeleton) or nothing.
     """
     first = True
     while raw := stream.readline(MAX_ROW_BYTES + 1):
@@ -122,7 +130,8 @@ def _too_long(size: int, what: str = "line") -> str:
 
 
 def _row(number: int, line: _Line, parse: Callable[[str], dict[str, Any]]) -> Row:
-    """One row from one line: whatever goes wrong while reading it is that row's error, and the batch goes on."""
+    """One row from one line: whatever goes wrong while reading it is that row's error, and the
+    batch goes on."""
     if line.too_long:
         return Row(number, error=_too_long(line.size))
     if line.text is None:
@@ -165,7 +174,8 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def _too_deep(text: str) -> bool:
-    """Whether a JSON text nests arrays and objects deeper than ``MAX_JSON_DEPTH`` (brackets in strings aside)."""
+    """Whether a JSON text nests arrays and objects deeper than ``MAX_JSON_DEPTH`` (brackets in
+    strings aside)."""
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return False
     depth = 0
@@ -184,7 +194,8 @@ def _json_float(literal: str) -> float:
     value = float(literal)
     if not abs(value) <= MAX_JSON_NUMBER:
         raise _RowError(
-            f"line has a number out of range: {_shown_number(literal)} (the largest is about 1.8e308)"
+            f"line has a number out of range: {_shown_number(literal)} (the largest is about "
+            "1.8e308)"
         )
     return value
 
@@ -238,13 +249,15 @@ _CSV_QUOTED = re.compile(
 
 
 def _csv_skeleton(data: bytes) -> bytes:
-    """What the csv parser needs of CSV ``data`` to stay in step with it, in a fraction of the memory.
+    """What the csv parser needs of CSV ``data`` to stay in step with it, in a fraction of the
+    memory.
 
-    Quotes and line breaks are kept; every run of other bytes becomes its last byte (a comma, or ``x`` for
-    anything else): a run takes the parser to the state its last byte alone would (a comma ends an unquoted
-    field and anything else continues it; a quoted field takes them all). So quoted fields and record ends stay
-    where they were, and only the text is lost, which is the point: that row is an error anyway. A skeleton
-    still over ``MAX_ROW_BYTES`` (a wall of quotes) keeps only whether a quoted field was left open.
+    Quotes and line breaks are kept; every run of other bytes becomes its last byte (a comma, or
+    ``x`` for anything else): a run takes the parser to the state its last byte alone would (a comma
+    ends an unquoted field and anything else continues it; a quoted field takes them all). So quoted
+    fields and record ends stay where they were, and only the text is lost, which is the point: that
+    row is an error anyway. A skeleton still over ``MAX_ROW_BYTES`` (a wall of quotes) keeps only
+    whether a quoted field was left open.
     """
     squeezed = _CSV_RUN.sub(rb"\1", _CSV_TEXT.sub(b"x", data))
     if len(squeezed) > MAX_ROW_BYTES:
@@ -253,7 +266,8 @@ def _csv_skeleton(data: bytes) -> bytes:
 
 
 class _Record:
-    """What the lines of the CSV record being parsed had: their size, a line not UTF-8, a line or size too long."""
+    """What the lines of the CSV record being parsed had: their size, a line not UTF-8, a line or
+    size too long."""
 
     __slots__ = ("not_utf8", "size", "too_long")
 
@@ -268,10 +282,12 @@ class _Record:
 
 
 def _csv_lines(stream: io.BufferedReader, record: _Record) -> Iterator[str]:
-    """The lines for the csv parser; once a record passes ``MAX_ROW_BYTES`` the rest of it goes as its skeleton.
+    """The lines for the csv parser; once a record passes ``MAX_ROW_BYTES`` the rest of it goes as
+    its skeleton.
 
-    The parser pulls lines until a record is complete, and the reader takes the record's flags before the next
-    line is pulled: so ``record`` always describes the lines of the record being parsed.
+    The parser pulls lines until a record is complete, and the reader takes the record's flags
+    before the next line is pulled: so ``record`` always describes the lines of the record being
+    parsed.
     """
     for line in _lines(stream, _csv_skeleton):
         continued = (
@@ -357,13 +373,15 @@ def _csv(stream: io.BufferedReader) -> Iterator[Row]:
             _unexpected(number, failure)
             row = Row(
                 number,
-                error=f"row cannot be read ({type(failure).__name__}); the log file has the details",
+                error=f"row cannot be read ({type(failure).__name__}); the log file has the "
+                "details",
             )
         yield row
 
 
 def read_rows(path: Path, input_format: str | None = None) -> Iterator[Row]:
-    """Stream the rows of an input file (the file is opened now, so a missing file fails at once)."""
+    """Stream the rows of an input file (the file is opened now, so a missing file fails at
+    once)."""
     fmt = detect_format(path, input_format)
     try:
         path.open("rb").close()  # fail now, not at the first row, when the file cannot be read

@@ -73,7 +73,8 @@ def is_stdout(path: str | Path) -> bool:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where and how an output is written: ``stdout``; ``stream`` (a FIFO or device, in place); ``file``."""
+    """Where and how an output is written: ``stdout``; ``stream`` (a FIFO or device, in place);
+    ``file``."""
 
     kind: str
     path: Path  # for "file": the real file, symlinks resolved (it is replaced in its own directory)
@@ -103,14 +104,16 @@ def _target(path: Path) -> _Target:
     if not stat.S_ISREG(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "special file")
         raise ConfigurationError(
-            f"output {path} is a {kind}; name a regular file, a FIFO, a character device or - (stdout) with -o"
+            f"output {path} is a {kind}; name a regular file, a FIFO, a character device or - "
+            "(stdout) with -o"
         )
     real = Path(os.path.realpath(path))
     try:
         same = os.path.samestat(os.stat(real), status)
     except OSError:
         same = False
-    # a name whose resolved path is not the file itself (e.g. /dev/stdout redirected to a file) is written in place
+    # a name whose resolved path is not the file itself (e.g. /dev/stdout redirected to a file) is
+    # written in place
     return _Target("file", real, status) if same else _Target("stream", path, status)
 
 
@@ -126,7 +129,8 @@ def _temp_prefix(target: Path) -> str:
 
 
 def _temp_owner(name: str, prefix: str) -> int | None:
-    """The pid in a temporary file name of ours made on this host (``.NAME.tweetgen-PID-HOST-TOKEN.tmp``)."""
+    """The pid in a temporary file name of ours made on this host
+    (``.NAME.tweetgen-PID-HOST-TOKEN.tmp``)."""
     if not (name.startswith(prefix) and name.endswith(".tmp")):
         return None
     parts = name[len(prefix) : -len(".tmp")].split("-")
@@ -146,10 +150,11 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Remove the temporary files a killed earlier run left beside ``target``; returns what was removed.
+    """Remove the temporary files a killed earlier run left beside ``target``; returns what was
+    removed.
 
-    Only names of this scheme (``.NAME.tweetgen-PID-HOST-TOKEN.tmp``) made on this host are touched, and only when
-    their process is gone (or is this one and is not writing them now).
+    Only names of this scheme (``.NAME.tweetgen-PID-HOST-TOKEN.tmp``) made on this host are touched,
+    and only when their process is gone (or is this one and is not writing them now).
     """
     prefix = _temp_prefix(target)
     removed: list[Path] = []
@@ -169,7 +174,8 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
 
 
 def _create_temporary(target: Path, mode: int) -> tuple[int, str]:
-    """A new file beside ``target`` named by our scheme, opened for writing (``mode`` before the umask)."""
+    """A new file beside ``target`` named by our scheme, opened for writing (``mode`` before the
+    umask)."""
     directory = target.parent if str(target.parent) else Path(".")
     while True:
         name = f"{_temp_prefix(target)}{os.getpid()}-{_HOST_TAG}-{secrets.token_hex(4)}.tmp"
@@ -191,10 +197,11 @@ def _discard(path: str) -> None:
 
 
 def check_writable(path: Path, *, not_same_as: Mapping[str, str | Path] | None = None) -> None:
-    """Fail before any call when the output cannot be written, or would overwrite a file it must not.
+    """Fail before any call when the output cannot be written, or would overwrite a file it must
+    not.
 
-    ``not_same_as`` names files the output must not be (``{"the input file": input}``): same file by device and
-    inode, through symlinks and hard links too.
+    ``not_same_as`` names files the output must not be (``{"the input file": input}``): same file by
+    device and inode, through symlinks and hard links too.
     """
     if is_stdout(path):
         if sys.stdout is None:  # started with stdout closed (`>&-`)
@@ -206,7 +213,8 @@ def check_writable(path: Path, *, not_same_as: Mapping[str, str | Path] | None =
     for what, other in (not_same_as or {}).items():
         if _same_file(path, other):
             raise ConfigurationError(
-                f"output {path} is {what} ({other}): writing it would destroy it; name another file with -o"
+                f"output {path} is {what} ({other}): writing it would destroy it; name another "
+                "file with -o"
             )
     if target.kind == "stream":
         if not os.access(path, os.W_OK):
@@ -261,7 +269,8 @@ def _write_stdout(records: Iterable[dict[str, Any]], fmt: str) -> int:
         count = _write(handle, records, fmt)
         handle.flush()
     except BrokenPipeError:
-        # the reader went away: what is still buffered can go nowhere, and must not fail again at exit
+        # the reader went away: what is still buffered can go nowhere, and must not fail again at
+        # exit
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, stream.fileno())
@@ -274,7 +283,8 @@ def _write_stdout(records: Iterable[dict[str, Any]], fmt: str) -> int:
 
 
 def _write_in_place(path: Path, records: Iterable[dict[str, Any]], fmt: str) -> int:
-    """A FIFO or device: opened and streamed to (opening a FIFO waits for a reader, as a shell's ``>`` does)."""
+    """A FIFO or device: opened and streamed to (opening a FIFO waits for a reader, as a shell's
+    ``>`` does)."""
     fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOCTTY | os.O_CLOEXEC)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         return _write(handle, records, fmt)
@@ -302,9 +312,11 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def _replace(target: _Target, records: Iterable[dict[str, Any]], fmt: str) -> int:
-    """Write beside the real file, fsync, then rename over it (atomic); the temporary never outlives the call."""
+    """Write beside the real file, fsync, then rename over it (atomic); the temporary never outlives
+    the call."""
     remove_stale_temporaries(target.path)
-    # a new file follows the umask (0666 minus it); a replacement is private until it has the old file's mode
+    # a new file follows the umask (0666 minus it); a replacement is private until it has the old
+    # file's mode
     fd, tmp = _create_temporary(target.path, 0o666 if target.existing is None else 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
@@ -323,10 +335,11 @@ def _replace(target: _Target, records: Iterable[dict[str, Any]], fmt: str) -> in
 def write_records(path: Path, records: Iterable[dict[str, Any]], *, fmt: str = "jsonl") -> int:
     """Write all records to ``path`` as a Unix tool would; returns how many.
 
-    ``-`` is standard output. A regular file (new, or existing, or the target of a symlink) is written to a
-    temporary file beside it, fsynced and renamed over it: atomic, an existing file keeps its mode (and owner when
-    allowed), a new one follows the umask, a symlink stays a symlink. A FIFO or character device is written in
-    place; other special files are refused (:class:`ConfigurationError`).
+    ``-`` is standard output. A regular file (new, or existing, or the target of a symlink) is
+    written to a temporary file beside it, fsynced and renamed over it: atomic, an existing file
+    keeps its mode (and owner when allowed), a new one follows the umask, a symlink stays a symlink.
+    A FIFO or character device is written in place; other special files are refused
+    (:class:`ConfigurationError`).
     """
     target = _target(path)
     if target.kind == "stdout":

@@ -54,7 +54,8 @@ _INT_FIELDS = ("max_words", "seed")
 #: A whole number as CSV writes it: digits, and a ``.0`` as spreadsheets and pandas add (18 digits
 #: fit 64 bits).
 _WHOLE = re.compile(r"\s*[+-]?\d{1,18}(?:\.0*)?\s*")
-#: Longest topic or tone an error record repeats (the output and the store keep them to find the row).
+#: Longest topic or tone an error record repeats (the output and the store keep them to find the
+#: row).
 MAX_SHOWN_CHARS = 1_000
 
 

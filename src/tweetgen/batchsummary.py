@@ -1,4 +1,5 @@
-"""What one batch run did: counts, reasons, latencies, and the words a summary counts failures in."""
+"""What one batch run did: counts, reasons, latencies, and the words a summary counts failures
+in."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class BatchSummary:
             f", {self.still_failed} still failed from an earlier run" if self.still_failed else ""
         )
         lines = [
-            f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already done{earlier}; "
+            f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already "
+            f"done{earlier}; "
             f"{self.retries} retries; {timing}; {self.elapsed:.1f} s"
         ]
         if self.reasons:
@@ -68,7 +70,8 @@ class BatchSummary:
             lines.append(f"{self.abandoned} calls in flight were abandoned")
         if self.unsaved:
             lines.append(
-                f"{self.unsaved} rows were generated but could not be stored; they run again next time"
+                f"{self.unsaved} rows were generated but could not be stored; they run again next "
+                "time"
             )
         if self.interrupted:
             lines.append(
@@ -78,8 +81,9 @@ class BatchSummary:
 
 
 def failure_kind(error: BaseException) -> str:
-    """Why a call failed, in the words a summary counts: ``HTTP 503``, ``timeout``, ``tweet rules``, ``bad input``,
-    and what stopped the retries when it was not the error itself (``retry budget (HTTP 503)``)."""
+    """Why a call failed, in the words a summary counts: ``HTTP 503``, ``timeout``, ``tweet rules``,
+    ``bad input``, and what stopped the retries when it was not the error itself
+    (``retry budget (HTTP 503)``)."""
     if isinstance(error, InputError):
         return "bad input"
     if isinstance(error, TweetValidationError):

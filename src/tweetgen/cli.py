@@ -1,4 +1,5 @@
-"""The ``tweetgen`` command: results on stdout, logs and notices on stderr; exit 0, 1 (failed) or 2 (bad input)."""
+"""The ``tweetgen`` command: results on stdout, logs and notices on stderr; exit 0, 1 (failed) or 2
+(bad input)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _parser() -> _Parser:
     parser = _Parser(
         prog="tweetgen",
         usage="%(prog)s COMMAND [options]",
-        description="Tweets from Gemini that keep coming when the API does not cooperate, or offline from the "
+        description="Tweets from Gemini that keep coming when the API does not cooperate, or "
+        "offline from the "
         f"sandbox.\n\n{COMMANDS_HELP}",
         epilog=_epilog("tweetgen", ENVIRONMENT, EXIT_CODES),
     )
@@ -67,7 +69,8 @@ def _parser() -> _Parser:
     gen = command(
         "generate",
         "--topic TOPIC [options]",
-        "Generate a tweet (or --variants N different ones) and print it on stdout; logs and notices go to stderr.",
+        "Generate a tweet (or --variants N different ones) and print it on stdout; logs and "
+        "notices go to stderr.",
         SHORT_ENVIRONMENT,
         EXIT_CODES,
     )
@@ -85,7 +88,8 @@ def _parser() -> _Parser:
     thread = command(
         "thread",
         "--topic TOPIC [--tweets N] [options]",
-        "Generate a numbered thread (1/5, 2/5, ...) in one call, every tweet checked; print it on stdout.",
+        "Generate a numbered thread (1/5, 2/5, ...) in one call, every tweet checked; print it on "
+        "stdout.",
         SHORT_ENVIRONMENT,
         EXIT_CODES,
     )
@@ -102,8 +106,10 @@ def _parser() -> _Parser:
     batch = command(
         "batch",
         "INPUT -o OUTPUT [options]",
-        "Generate one tweet per input row, --concurrency calls at a time. Every call is committed to a SQLite store "
-        "(--db): rerunning the same command skips the rows already done and reports those that failed; "
+        "Generate one tweet per input row, --concurrency calls at a time. Every call is committed "
+        "to a SQLite store "
+        "(--db): rerunning the same command skips the rows already done and reports those that "
+        "failed; "
         "--retry-failed calls them again.",
         SHORT_ENVIRONMENT,
         EXIT_CODES,
@@ -111,7 +117,8 @@ def _parser() -> _Parser:
     batch.add_argument(
         "input",
         metavar="INPUT",
-        help="CSV with a topic column (and optionally id, tone, max_words, hashtags, emoji, ...), JSON Lines, or text "
+        help="CSV with a topic column (and optionally id, tone, max_words, hashtags, emoji, ...), "
+        "JSON Lines, or text "
         "(one topic a line)",
     )
     batch.add_argument(
@@ -150,7 +157,8 @@ def _parser() -> _Parser:
     batch.add_argument(
         "--wait",
         action="store_true",
-        help="when another run is using the store, wait for it to end instead of stopping (exit 2) at once",
+        help="when another run is using the store, wait for it to end instead of stopping (exit 2) "
+        "at once",
     )
     batch.add_argument(
         "--metrics-port",
@@ -165,7 +173,8 @@ def _parser() -> _Parser:
     stats = command(
         "stats",
         "[--db PATH] [--since WHEN] [--json]",
-        "Retry metrics from the store: calls, success on the first attempt and after retries, attempts, waits, "
+        "Retry metrics from the store: calls, success on the first attempt and after retries, "
+        "attempts, waits, "
         "errors by status and type, latency percentiles.",
         EXIT_CODES,
     )
@@ -180,7 +189,8 @@ def _parser() -> _Parser:
     demo = command(
         "demo",
         "[options]",
-        "Run the seed's demo: a normal call (Gemini with a key, else the sandbox), then a 503 retried to success, "
+        "Run the seed's demo: a normal call (Gemini with a key, else the sandbox), then a 503 "
+        "retried to success, "
         "a 401 and a 429 not retried, on the sandbox. The same as python main.py.",
         EXIT_CODES,
     )
@@ -202,8 +212,10 @@ def _parser() -> _Parser:
         "serve",
         usage="%(prog)s [--port PORT] [--faults SCRIPT] [options]",
         description=_wrap(
-            "Serve Gemini's generateContent (and an OpenAI-compatible /v1/chat/completions) on 127.0.0.1 until "
-            "interrupted (Ctrl-C). Point tweetgen at it with GEMINI_BASE_URL=http://127.0.0.1:PORT and any "
+            "Serve Gemini's generateContent (and an OpenAI-compatible /v1/chat/completions) on "
+            "127.0.0.1 until "
+            "interrupted (Ctrl-C). Point tweetgen at it with GEMINI_BASE_URL=http://127.0.0.1:PORT "
+            "and any "
             "GEMINI_API_KEY."
         ),
         epilog=_epilog(

@@ -29,7 +29,7 @@ from .config import (
 from .exitcodes import EXIT_USAGE
 from .prompts import TONES
 
-# --- option types: a bad value is a usage error that says what was expected, in words ---------------------------
+# --- option types: a bad value is a usage error that says what was expected, in words -------------
 
 
 def _float(text: str, what: str) -> float:
@@ -107,16 +107,19 @@ def _providers(text: str) -> str:
     unknown = [name for name in names if name not in PROVIDERS]
     if unknown or not all(names):
         raise argparse.ArgumentTypeError(
-            f"unknown provider in {text!r}; use {', '.join(PROVIDERS)}, or a chain such as gemini,openai"
+            f"unknown provider in {text!r}; use {', '.join(PROVIDERS)}, or a chain such as "
+            "gemini,openai"
         )
     return ",".join(names)
 
 
-# --- help: what users of gh, httpie and llm expect: examples, the environment, exit codes, every default ----------
+# --- help: what users of gh, httpie and llm expect: examples, the environment, exit codes, every
+# default ---
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's and the epilog's lines as written, and shows every option's default."""
+    """Keeps the description's and the epilog's lines as written, and shows every option's
+    default."""
 
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=34)
@@ -134,12 +137,14 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Help with examples and defaults; on a usage error, the short usage, the error and where help is."""
+    """Help with examples and defaults; on a usage error, the short usage, the error and where help
+    is."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
-        #: every command's parser by name (``generate``, ``sandbox serve``), to report an option it does not know
+        #: every command's parser by name (``generate``, ``sandbox serve``), to report an option it
+        #: does not know
         self.commands: dict[str, _Parser] = {}
 
     def error(self, message: str) -> NoReturn:
@@ -148,7 +153,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\nsee '{self.prog} --help'\n")
 
     def unknown(self, extra: Sequence[str]) -> NoReturn:
-        """Report arguments this command does not take, with the closest option when one was misspelt."""
+        """Report arguments this command does not take, with the closest option when one was
+        misspelt."""
         import difflib
 
         options = sorted(
@@ -172,13 +178,15 @@ def _add_logging(parser: argparse.ArgumentParser) -> None:
         type=str.upper,
         choices=LEVELS,
         metavar="LEVEL",
-        help=f"{', '.join(LEVELS)} (default: TWEETGEN_LOG_LEVEL, else INFO; a terminal shows WARNING and above "
+        help=f"{', '.join(LEVELS)} (default: TWEETGEN_LOG_LEVEL, else INFO; a terminal shows "
+        "WARNING and above "
         "unless this is given)",
     )
     group.add_argument(
         "--log-file",
         metavar="PATH",
-        help=f"JSON Lines log file, '' for none (default: TWEETGEN_LOG_FILE, else {DEFAULT_LOG_FILE})",
+        help="JSON Lines log file, '' for none (default: TWEETGEN_LOG_FILE, else "
+        f"{DEFAULT_LOG_FILE})",
     )
     group.add_argument(
         "--quiet",
@@ -207,7 +215,8 @@ def _add_retry(
         "--base-delay",
         type=_seconds,
         metavar="SECONDS",
-        help=f"wait before the first retry, doubled before each next one (default: {DEFAULT_BASE_DELAY:g})",
+        help="wait before the first retry, doubled before each next one (default: "
+        f"{DEFAULT_BASE_DELAY:g})",
     )
     group.add_argument(
         "--max-delay",
@@ -231,14 +240,16 @@ def _add_retry(
         "--max-response-bytes",
         type=_count,
         metavar="BYTES",
-        help="largest answer read, counted after decompression (default: TWEETGEN_MAX_RESPONSE_BYTES, else "
+        help="largest answer read, counted after decompression (default: "
+        "TWEETGEN_MAX_RESPONSE_BYTES, else "
         f"{DEFAULT_MAX_RESPONSE_BYTES})",
     )
     group.add_argument(
         "--retry-rate-limits",
         action=argparse.BooleanOptionalAction,
         default=rate_limits,
-        help=f"retry 429s, waiting as long as the server asks (default: {'on' if rate_limits else 'off'})",
+        help="retry 429s, waiting as long as the server asks (default: "
+        f"{'on' if rate_limits else 'off'})",
     )
     group.add_argument(
         "--max-retry-after",
@@ -257,7 +268,8 @@ def _add_retry(
         type=_ratio,
         default=budget,
         metavar="RATIO",
-        help="retries allowed as a share of requests while the API fails, plus a small reserve; 0 turns it off",
+        help="retries allowed as a share of requests while the API fails, plus a small reserve; 0 "
+        "turns it off",
     )
     group.add_argument(
         "--circuit-breaker",
@@ -277,7 +289,8 @@ def _add_provider(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=_seconds,
         metavar="SECONDS",
-        help="time one attempt may take in all: connect, send, every read; more than 0, at most 3600 (default: "
+        help="time one attempt may take in all: connect, send, every read; more than 0, at most "
+        "3600 (default: "
         f"TWEETGEN_TIMEOUT, else {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("--template", default="tweet", metavar="NAME", help="prompt template")

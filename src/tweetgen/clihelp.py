@@ -33,8 +33,9 @@ DEFAULT_MAX_RETRIES, DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRY_AF
     60.0,
 )
 
-#: the option that sets each library setting: a ConfigurationError's ``setting`` (a Python parameter, never shown)
-#: is shown as this flag in front of the message, which names the setting in words (``--max-words: the word ...``)
+#: the option that sets each library setting: a ConfigurationError's ``setting`` (a Python
+#: parameter, never shown) is shown as this flag in front of the message, which names the setting in
+#: words (``--max-words: the word ...``)
 FLAGS = {
     "topic": "--topic",
     "tone": "--tone",
@@ -64,30 +65,43 @@ FLAGS = {
 
 
 PROVIDER_HELP = (
-    f"{', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai (default: TWEETGEN_PROVIDER, else auto: "
+    f"{', '.join(PROVIDERS)}, or a fallback chain such as gemini,openai (default: "
+    "TWEETGEN_PROVIDER, else auto: "
     "Gemini with a key, the offline sandbox without one)"
 )
-OTEL_HELP = f"emit OpenTelemetry spans to the configured tracer provider (needs the otel extra: {OTEL_INSTALL_HINT})"
+OTEL_HELP = (
+    "emit OpenTelemetry spans to the configured tracer provider "
+    f"(needs the otel extra: {OTEL_INSTALL_HINT})"
+)
 
 ENVIRONMENT = f"""\
-environment (also read from a .env file in the working directory; the environment wins; flags win over both):
-  GEMINI_API_KEY               the Gemini API key (or GOOGLE_API_KEY); without one, --provider auto uses the
+environment (also read from a .env file in the working directory; the environment wins; flags win \
+over both):
+  GEMINI_API_KEY               the Gemini API key (or GOOGLE_API_KEY); without one, --provider \
+auto uses the
                                offline sandbox, whose tweets are placeholder text, and says so
   GEMINI_BASE_URL              the Gemini endpoint (default {DEFAULT_BASE_URL})
-  TWEETGEN_PROVIDER            auto, gemini, sandbox, openai, or a chain such as gemini,openai (default auto)
+  TWEETGEN_PROVIDER            auto, gemini, sandbox, openai, or a chain such as gemini,openai \
+(default auto)
   TWEETGEN_MODEL               the Gemini model (default {DEFAULT_MODEL}), as --model
   TWEETGEN_API_VERSION         the Gemini API version (default {DEFAULT_API_VERSION})
-  TWEETGEN_TIMEOUT             seconds a whole attempt may take (default {DEFAULT_TIMEOUT:g}), as --timeout
-  TWEETGEN_MAX_RESPONSE_BYTES  the largest answer read (default {DEFAULT_MAX_RESPONSE_BYTES}), as --max-response-bytes
+  TWEETGEN_TIMEOUT             seconds a whole attempt may take (default {DEFAULT_TIMEOUT:g}), as \
+--timeout
+  TWEETGEN_MAX_RESPONSE_BYTES  the largest answer read (default {DEFAULT_MAX_RESPONSE_BYTES}), as \
+--max-response-bytes
   TWEETGEN_LOG_LEVEL           DEBUG, INFO, WARNING or ERROR (default INFO), as --log-level
-  TWEETGEN_LOG_FILE            the JSON Lines log file (default {DEFAULT_LOG_FILE}; empty for none), as --log-file
-  OPENAI_API_KEY               the key of an OpenAI-compatible API (--provider openai; none for a local server)
+  TWEETGEN_LOG_FILE            the JSON Lines log file (default {DEFAULT_LOG_FILE}; empty for \
+none), as --log-file
+  OPENAI_API_KEY               the key of an OpenAI-compatible API (--provider openai; none for a \
+local server)
   OPENAI_BASE_URL              its endpoint (default {DEFAULT_OPENAI_BASE_URL}; Ollama: http://127.0.0.1:11434/v1)
   TWEETGEN_OPENAI_MODEL        its model (default {DEFAULT_OPENAI_MODEL})"""
 
 SHORT_ENVIRONMENT = """\
-environment: GEMINI_API_KEY (or GOOGLE_API_KEY) for Gemini, else --provider auto uses the offline sandbox;
-  TWEETGEN_PROVIDER, TWEETGEN_MODEL, TWEETGEN_TIMEOUT, TWEETGEN_LOG_LEVEL, TWEETGEN_LOG_FILE, OPENAI_* and a .env
+environment: GEMINI_API_KEY (or GOOGLE_API_KEY) for Gemini, else --provider auto uses the offline \
+sandbox;
+  TWEETGEN_PROVIDER, TWEETGEN_MODEL, TWEETGEN_TIMEOUT, TWEETGEN_LOG_LEVEL, TWEETGEN_LOG_FILE, \
+OPENAI_* and a .env
   file: 'tweetgen --help' describes them all"""
 
 COMMANDS_HELP = """\
@@ -139,14 +153,17 @@ EXAMPLES = {
 EXAMPLE_NOTES = {
     "tweetgen generate --topic AI --dry-run": "print the prompt, call nothing",
     "tweetgen generate --topic AI --provider sandbox": "offline placeholder text, no key needed",
-    "tweetgen generate --topic AI --link https://example.com/post --json": "one JSON object on stdout",
+    "tweetgen generate --topic AI --link https://example.com/post --json": (
+        "one JSON object on stdout"
+    ),
     "tweetgen batch topics.txt -o - --rpm 600": "one topic a line in, JSON Lines on stdout",
     "tweetgen batch topics.csv -o tweets.csv --retry-failed": "call the rows that failed again",
     "tweetgen thread --topic Rust --tweets 3 --no-numbering --json": "no 1/3 counters, JSON out",
 }
 
 
-#: the sandbox's fault steps (tweetgen.sandbox.faults, not imported at --help; a test checks that they agree)
+#: the sandbox's fault steps (tweetgen.sandbox.faults, not imported at --help; a test checks that
+#: they agree)
 FAULT_KINDS = (
     "ok",
     "long",
@@ -163,14 +180,16 @@ FAULT_KINDS = (
 )
 FAULTS_HELP = f"""\
 fault script: steps separated by commas, answered one per request, in order; then normal answers:
-  STATUS               that HTTP status (400 to 599) with Gemini's error body; 429:26s adds a 26 s retry delay
+  STATUS               that HTTP status (400 to 599) with Gemini's error body; 429:26s adds a 26 s \
+retry delay
   STEP*N               the step N times, e.g. 503*2
   ok:SECONDS           answer normally after a delay (hang:SECONDS too)
   other steps          {", ".join(kind for kind in FAULT_KINDS if kind not in ("ok", "hang"))}"""
 
 
 def _wrap(text: str) -> str:
-    """Paragraphs filled to 100 columns (the description keeps its line breaks, so it is filled here)."""
+    """Paragraphs filled to 100 columns (the description keeps its line breaks, so it is filled
+    here)."""
     import textwrap
 
     return "\n\n".join(textwrap.fill(paragraph, 100) for paragraph in text.split("\n\n"))

@@ -25,11 +25,13 @@ def _setup_logging(args: argparse.Namespace) -> None:
     if not args.log_level and settings.log_level.strip().upper() not in LEVELS:
         where = settings.sources.get("log_level", "environment TWEETGEN_LOG_LEVEL")
         raise ConfigurationError(
-            f"the log level (from {where}) must be one of {', '.join(LEVELS)} (any case), got {settings.log_level!r}"
+            f"the log level (from {where}) must be one of {', '.join(LEVELS)} (any case), got "
+            f"{settings.log_level!r}"
         )
     log_file = settings.log_file if args.log_file is None else args.log_file
-    # a person at a terminal sees warnings and errors (a batch: its progress) and the result; the file keeps INFO.
-    # A level asked for applies to both; the demo, which is there to show the events, shows INFO.
+    # a person at a terminal sees warnings and errors (a batch: its progress) and the result; the
+    # file keeps INFO. A level asked for applies to both; the demo, which is there to show the
+    # events, shows INFO.
     quiet_console = args.command == "batch" or (sys.stderr.isatty() and args.command != "demo")
     console_level = "WARNING" if quiet_console and not args.log_level else None
     setup_logging(
@@ -123,18 +125,21 @@ def _generator(
 
 
 def _check_delays(args: argparse.Namespace) -> None:
-    """--base-delay above --max-delay (given or default) is a usage error in the options' own words."""
+    """--base-delay above --max-delay (given or default) is a usage error in the options' own
+    words."""
     from .backoff import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
 
     base = DEFAULT_BASE_DELAY if args.base_delay is None else args.base_delay
     cap = DEFAULT_MAX_DELAY if args.max_delay is None else args.max_delay
     if base > cap:
-        given = f"--base-delay ({_seconds(base)}{'' if args.base_delay is not None else ', its default'})"
+        default = "" if args.base_delay is not None else ", its default"
+        given = f"--base-delay ({_seconds(base)}{default})"
         limit = (
             f"--max-delay ({_seconds(cap)}{'' if args.max_delay is not None else ', its default'})"
         )
         raise ConfigurationError(
-            f"{given} is longer than {limit}, the longest wait between attempts; raise --max-delay or lower "
+            f"{given} is longer than {limit}, the longest wait between attempts; raise --max-delay "
+            "or lower "
             "--base-delay"
         )
 
@@ -145,7 +150,8 @@ def _seconds(value: float) -> str:
 
 @contextlib.contextmanager
 def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
-    """The observers the options ask for (store, metrics file, OpenTelemetry); closed or flushed afterwards."""
+    """The observers the options ask for (store, metrics file, OpenTelemetry); closed or flushed
+    afterwards."""
     observers: list[Any] = _tracing(args)
     with contextlib.ExitStack() as stack:
         if args.db:
@@ -168,7 +174,8 @@ def _recording(args: argparse.Namespace) -> Iterator[list[Any]]:
 
 
 def _tracing(args: argparse.Namespace) -> list[Any]:
-    """The OpenTelemetry observer ``--otel`` asks for; a warning when no tracer provider would receive its spans."""
+    """The OpenTelemetry observer ``--otel`` asks for; a warning when no tracer provider would
+    receive its spans."""
     if not args.otel:
         return []
     from .otel import NO_PROVIDER_WARNING, OpenTelemetryObserver, tracer_provider_configured

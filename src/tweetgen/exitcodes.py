@@ -17,6 +17,7 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = """\
 exit codes:
   0    success
-  1    generation failed: an API error, the network, blocked content, no valid tweet (batch: a row failed)
+  1    generation failed: an API error, the network, blocked content, no valid tweet (batch: a row \
+failed)
   2    bad input or configuration, usage errors included
   130  interrupted (Ctrl-C or SIGTERM)"""

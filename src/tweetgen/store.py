@@ -76,7 +76,8 @@ def _row(kind: type[R], row: sqlite3.Row) -> R:
 
 
 class Store:
-    """The SQLite file of calls and attempts; one connection shared by threads, writes serialised by a lock."""
+    """The SQLite file of calls and attempts; one connection shared by threads, writes serialised by
+    a lock."""
 
     def __init__(
         self,
@@ -97,7 +98,8 @@ class Store:
             from .oserrors import explain_path_error
 
             raise ConfigurationError(
-                f"cannot open the tweetgen database {self.path}: {explain_path_error(error, self.path)}; "
+                f"cannot open the tweetgen database {self.path}: "
+                f"{explain_path_error(error, self.path)}; "
                 "pass --db PATH with a writable location"
             ) from error
 
@@ -125,8 +127,8 @@ class Store:
     def write(self, record: CallRecord) -> int:
         """Write one call with all its attempts in one transaction; return its id.
 
-        The one way a call enters the store: :meth:`record` (a finished trace) and a batch row's input
-        error both come here."""
+        The one way a call enters the store: :meth:`record` (a finished trace) and a batch row's
+        input error both come here."""
         try:
             with self._transaction() as connection:
                 call_id = connection.execute(INSERT_CALL, dict(record.call)).lastrowid
@@ -162,10 +164,11 @@ class Store:
         return self.write(CallRecord.of(call, context))
 
     def observer(self, *, batch_id: str | None = None, required: bool = False) -> StoreObserver:
-        """An observer that records every call it sees (``batch_id`` unless the call's context names one).
+        """An observer that records every call it sees (``batch_id`` unless the call's context names
+        one).
 
-        ``required``: a failed write fails the call with :class:`StoreError` (a batch must not count a row
-        as done that was never kept); otherwise it is logged and the call's result stands.
+        ``required``: a failed write fails the call with :class:`StoreError` (a batch must not count
+        a row as done that was never kept); otherwise it is logged and the call's result stands.
         """
         return StoreObserver(self, batch_id=batch_id, required=required)
 
@@ -177,8 +180,10 @@ class Store:
                 return self._connection.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as error:
             raise DamagedStoreError(
-                f"cannot read the tweetgen database {self.path}: {error}; move the file aside (its rows may be saved "
-                f"with: sqlite3 {self.path} .recover) or pass --db PATH, then run the same command again"
+                f"cannot read the tweetgen database {self.path}: {error}; move the file aside (its "
+                "rows may be saved "
+                f"with: sqlite3 {self.path} .recover) or pass --db PATH, then run the same command "
+                "again"
             ) from error
 
     def _calls_where(self, where: str, params: Sequence[object]) -> list[CallRow]:
@@ -197,7 +202,8 @@ class Store:
         return self._latest("idempotency_key = ?", (key,))
 
     def rows_for_batch(self, batch_id: str) -> list[CallRow]:
-        """One call per numbered row of a batch, in row order: its latest ok call, else its latest call."""
+        """One call per numbered row of a batch, in row order: its latest ok call, else its latest
+        call."""
         best: dict[int, CallRow] = {}
         for row in self._calls_where(
             "batch_id = ? AND row_number IS NOT NULL ORDER BY id", (batch_id,)
@@ -209,7 +215,8 @@ class Store:
         return [best[n] for n in sorted(best)]
 
     def _pages(self, kind: type[R], sql: str, params: Sequence[object]) -> Iterator[R]:
-        """Rows of a keyset-paginated query (``id > ?`` first, ``LIMIT ?`` last), so no cursor stays open."""
+        """Rows of a keyset-paginated query (``id > ?`` first, ``LIMIT ?`` last), so no cursor stays
+        open."""
         last = 0
         while True:
             page = self._fetch(sql, (last, *params, _PAGE))
@@ -225,7 +232,8 @@ class Store:
     def attempts(
         self, call_id: int | None = None, *, since: datetime | None = None
     ) -> Iterator[AttemptRow]:
-        """Every stored attempt in order, of one call or of the calls started at or after ``since``."""
+        """Every stored attempt in order, of one call or of the calls started at or after
+        ``since``."""
         return self._pages(
             AttemptRow, SELECT_ATTEMPTS, (utc_iso(since) if since else "", call_id, call_id)
         )
@@ -245,7 +253,8 @@ class Store:
 
 
 class StoreObserver(Observer):
-    """Records each finished call in a :class:`Store`; per-call metadata comes from ``call.context``."""
+    """Records each finished call in a :class:`Store`; per-call metadata comes from
+    ``call.context``."""
 
     def __init__(
         self, store: Store, *, batch_id: str | None = None, required: bool = False

@@ -70,8 +70,8 @@ def _attempt_values(attempt: AttemptTrace) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One call as the store writes it: its ``calls`` row and its ``attempts`` rows, by column, safe to
-    write (``id``, ``call_id`` and ``seq`` are given when written)."""
+    """One call as the store writes it: its ``calls`` row and its ``attempts`` rows, by column, safe
+    to write (``id``, ``call_id`` and ``seq`` are given when written)."""
 
     call: Mapping[str, object]
     attempts: tuple[Mapping[str, object], ...] = ()

@@ -1,8 +1,9 @@
 """The store's file: its tables, their rows, the schema's migrations and the configured connection.
 
-The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` brings older files up to date
-when opened, and a newer file is refused. Timestamps are UTC ISO-8601 text with microseconds and a
-``Z`` (fixed width, so text order is time order). :mod:`tweetgen.store` re-exports what is public here.
+The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` brings older files up to
+date when opened, and a newer file is refused. Timestamps are UTC ISO-8601 text with microseconds
+and a ``Z`` (fixed width, so text order is time order). :mod:`tweetgen.store` re-exports what is
+public here.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ __all__ = [
 
 _V1 = (
     """CREATE TABLE calls (
-        id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, idempotency_key TEXT, batch_id TEXT, row_number INTEGER,
+        id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, idempotency_key TEXT,
+        batch_id TEXT, row_number INTEGER,
         created_at TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
         topic TEXT, tone TEXT, max_words INTEGER, inputs_json TEXT NOT NULL DEFAULT '{}',
-        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')), text TEXT, error_type TEXT, error_message TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0, regenerations INTEGER NOT NULL DEFAULT 0, latency_ms REAL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        text TEXT, error_type TEXT, error_message TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0, regenerations INTEGER NOT NULL DEFAULT 0,
+        latency_ms REAL,
         input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
         waited_seconds REAL NOT NULL DEFAULT 0
     )""",
@@ -45,7 +49,8 @@ _V1 = (
     "CREATE INDEX calls_batch ON calls (batch_id, row_number)",
     """CREATE TABLE attempts (
         id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL, number INTEGER NOT NULL, started_at TEXT, delay_before REAL NOT NULL DEFAULT 0,
+        seq INTEGER NOT NULL, number INTEGER NOT NULL,
+        started_at TEXT, delay_before REAL NOT NULL DEFAULT 0,
         latency_ms REAL, status_code INTEGER, error_type TEXT, error_message TEXT,
         input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
         finish_reason TEXT, response_model TEXT,
@@ -61,7 +66,8 @@ def _v1(connection: sqlite3.Connection) -> None:
 
 
 Migration = Callable[[sqlite3.Connection], None]
-#: Migration ``n`` (1-based) takes a file from schema version ``n - 1`` to ``n``; append, never edit.
+#: Migration ``n`` (1-based) takes a file from schema version ``n - 1`` to ``n``; append, never
+#: edit.
 MIGRATIONS: tuple[Migration, ...] = (_v1,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -107,7 +113,8 @@ class CallRow:
 
 @dataclass(frozen=True)
 class AttemptRow:
-    """One stored attempt; ``seq`` orders a call's attempts (``number`` restarts when a tweet is regenerated)."""
+    """One stored attempt; ``seq`` orders a call's attempts (``number`` restarts when a tweet is
+    regenerated)."""
 
     id: int
     call_id: int
@@ -126,7 +133,8 @@ class AttemptRow:
 
 
 def utc_iso(moment: datetime | float) -> str:
-    """A moment (aware, naive meaning UTC, or epoch seconds) as fixed-width UTC ISO text ending in ``Z``."""
+    """A moment (aware, naive meaning UTC, or epoch seconds) as fixed-width UTC ISO text ending in
+    ``Z``."""
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment, timezone.utc)
     elif moment.tzinfo is None:
@@ -148,7 +156,8 @@ def _plain(value: object) -> object:
 
 
 def idempotency_key(inputs: Mapping[str, object], settings: Mapping[str, object]) -> str:
-    """The sha256 hex digest of a call's inputs and the settings that change its output (not retries or timeouts)."""
+    """The sha256 hex digest of a call's inputs and the settings that change its output (not retries
+    or timeouts)."""
     canonical = json.dumps(
         {"inputs": dict(inputs), "settings": dict(settings)},
         sort_keys=True,
@@ -160,15 +169,18 @@ def idempotency_key(inputs: Mapping[str, object], settings: Mapping[str, object]
 
 
 def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration], where: object) -> int:
-    """Bring the file to ``len(migrations)`` in one transaction (or refuse a newer file); return the version."""
+    """Bring the file to ``len(migrations)`` in one transaction (or refuse a newer file); return the
+    version."""
     target = len(migrations)
     connection.execute("BEGIN IMMEDIATE")
     try:
         version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         if version > target:
             raise ConfigurationError(
-                f"the database {where} has schema version {version}, but this tweetgen understands only up to "
-                f"{target}: it was written by a newer tweetgen; upgrade tweetgen or pass another --db PATH"
+                f"the database {where} has schema version {version}, but this tweetgen understands "
+                "only up to "
+                f"{target}: it was written by a newer tweetgen; upgrade tweetgen or pass another "
+                "--db PATH"
             )
         for migration in migrations[version:]:
             migration(connection)

@@ -1,5 +1,6 @@
-"""What a batch puts around its calls: a :class:`BatchStop` that ends every wait at once when the batch
-stops, and the :class:`ThrottledProvider` that holds every attempt to a shared rate limit and 429 pause.
+"""What a batch puts around its calls: a :class:`BatchStop` that ends every wait at once when the
+batch stops, and the :class:`ThrottledProvider` that holds every attempt to a shared rate limit and
+429 pause.
 
 Both are made before the generator and given to it at construction (the generator's ``async_sleep``
 is ``stop.wait``, its providers are throttled): nothing is swapped into a generator afterwards.
@@ -75,8 +76,8 @@ class ThrottledProvider:
 
     A 429's hint pauses every task, but only hints the retry policy would honour (``max_pause``, the
     policy's ``max_retry_after``): one absurd ``Retry-After`` must not freeze a batch. A pause that
-    would outlast the call's deadline ends the attempt at once with :class:`RateLimitError`, and every
-    wait here ends at once when the batch is stopping (``stop``, or ``stopping`` set by
+    would outlast the call's deadline ends the attempt at once with :class:`RateLimitError`, and
+    every wait here ends at once when the batch is stopping (``stop``, or ``stopping`` set by
     :func:`tweetgen.batch.run_batch`).
     """
 

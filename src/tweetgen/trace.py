@@ -1,8 +1,8 @@
 """What happened during one call, attempt by attempt, and the observers that want to know.
 
 The generator opens a :class:`CallTrace` for each call (``call_scope``); the retry engine appends an
-:class:`AttemptTrace` per attempt; observers (the SQLite store, Prometheus metrics, OpenTelemetry spans)
-are told when calls and attempts start and end. Nothing here does I/O.
+:class:`AttemptTrace` per attempt; observers (the SQLite store, Prometheus metrics, OpenTelemetry
+spans) are told when calls and attempts start and end. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -65,10 +65,11 @@ class AttemptTrace:
 
 @dataclass(frozen=True)
 class CallContext:
-    """What a caller attaches to one call for its records: a batch row's idempotency key, batch and row.
+    """What a caller attaches to one call for its records: a batch row's idempotency key, batch and
+    row.
 
-    Passed explicitly (``TweetGenerator.generate(..., context=...)``) and carried by the call's trace to the
-    observers (the store writes it with the call)."""
+    Passed explicitly (``TweetGenerator.generate(..., context=...)``) and carried by the call's
+    trace to the observers (the store writes it with the call)."""
 
     idempotency_key: str | None = None
     batch_id: str | None = None
@@ -103,8 +104,9 @@ class CallTrace:
         return sum(a.delay_before for a in self.attempts)
 
     def notify(self, hook: str, *args: Any) -> None:
-        """Call ``hook`` on every observer. An optional observer's failure is logged and never breaks the call;
-        a ``required`` one's (the store of a batch) is raised once every observer has been told."""
+        """Call ``hook`` on every observer. An optional observer's failure is logged and never
+        breaks the call; a ``required`` one's (the store of a batch) is raised once every observer
+        has been told."""
         failure: Exception | None = None
         for observer in self.observers:
             try:
