@@ -216,3 +216,75 @@ def test_a_stop_while_waiting_for_a_slot_schedules_nothing_more(tmp_path: Path) 
         summary = asyncio.run(go())
     assert summary.interrupted
     assert summary.ok == summary.total == len(server.requests) == 2
+
+
+# --- one path for a row: read once, prepared once, one write into the store (issue 13) ----------
+
+
+def test_the_batch_command_reads_the_input_once_and_prepares_each_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tweetgen import batchinput, batchrows
+    from tweetgen.cli import main
+
+    source = tmp_path / "in.jsonl"
+    rows = ['{"topic": "alpha"}', '{"topic": ""}', '{"topic": "beta", "id": "b"}', '"alpha"']
+    source.write_text("\n".join(rows) + "\n")
+    opened: list[Any] = []
+    prepared: list[int] = []
+    written: list[str] = []
+    read, prepare, write = batchinput.read_rows, batchrows.prepare, Store.write
+
+    def reading(*args: Any) -> Any:
+        opened.append(args)
+        return read(*args)
+
+    def preparing(row: Any, *args: Any) -> Any:
+        prepared.append(row.number)
+        return prepare(row, *args)
+
+    def writing(self: Store, record: Any) -> int:
+        written.append(str(record.call["request_id"]))
+        return write(self, record)
+
+    monkeypatch.setattr(batchinput, "read_rows", reading)
+    monkeypatch.setattr(batchrows, "prepare", preparing)
+    monkeypatch.setattr(Store, "write", writing)
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer() as server:
+        monkeypatch.setenv("GEMINI_BASE_URL", server.url)
+        monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+        out, db = tmp_path / "out.jsonl", tmp_path / "t.db"
+        code = main(["batch", str(source), "-o", str(out), "--db", str(db), "--log-file", "", "-q"])
+    assert code == 1  # the empty topic and the duplicate failed
+    assert len(opened) == 1
+    assert prepared == [1, 2, 3, 4]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["status"]) for r in records] == [
+        ("1", "ok"),
+        ("2", "failed"),
+        ("b", "ok"),
+        ("4", "failed"),
+    ]
+    assert (records[1]["error"], records[3]["error"]) == ("topic is empty", "duplicate of row 1")
+    # the two calls and the two input errors went into the store by the same method
+    assert sorted(written).count("input-error") == 2
+    assert len(written) == 4
+    with Store(db) as store:
+        stored = sorted((c.row_number, c.error_type) for c in store.calls())
+    assert stored == [(1, None), (2, "InputError"), (3, None), (4, "InputError")]
+
+
+def test_a_batch_pool_keeps_as_many_connections_alive_as_calls_may_be_in_flight() -> None:
+    from tweetgen.throttle import pooled_transport
+
+    async def limits(concurrency: int) -> tuple[int, int]:
+        transport = pooled_transport(concurrency)
+        try:
+            pool = transport._pool
+            return pool._max_connections, pool._max_keepalive_connections
+        finally:
+            await transport.aclose()
+
+    assert asyncio.run(limits(50)) == (100, 50)
+    assert asyncio.run(limits(256)) == (256, 256)

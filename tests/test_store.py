@@ -564,3 +564,39 @@ def test_a_process_dying_inside_a_transaction_leaves_no_half_call(tmp_path: Path
         assert [r.request_id for r in store.calls()] == committed
         assert sum(1 for _ in store.attempts()) == 20
         assert json.loads(next(store.calls()).inputs_json) == {"topic": "t"}
+
+
+def test_an_input_error_is_written_by_the_same_method_as_a_call(tmp_path: Path) -> None:
+    from tweetgen.store import CallRecord
+
+    with Store(tmp_path / "t.db") as store:
+        record = CallRecord.input_error(
+            "topic is empty",
+            context=CallContext(idempotency_key="k", batch_id="b", row_number=2),
+            provider="sandbox",
+            model="m",
+            inputs={"topic": "", "tone": None, "max_words": 20},
+            at=T0,
+        )
+        call_id = store.write(record)
+        traced = store.write(CallRecord.of(retried_call()))
+        (error, call) = store.calls()
+    assert (error.id, call.id) == (call_id, traced)
+    assert (error.request_id, error.status, error.error_type, error.error_message) == (
+        "input-error",
+        "failed",
+        "InputError",
+        "topic is empty",
+    )
+    assert (error.idempotency_key, error.batch_id, error.row_number, error.attempts) == (
+        "k",
+        "b",
+        2,
+        0,
+    )
+    assert (error.topic, error.max_words, error.created_at) == (
+        "",
+        20,
+        "2024-05-01T12:00:00.000000Z",
+    )
+    assert (call.idempotency_key, call.attempts) == ("k1", 3)

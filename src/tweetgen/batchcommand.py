@@ -125,40 +125,41 @@ def _generator(args: argparse.Namespace, observers: list[Any], stop: Any) -> Any
     return build(args, observers, providers=providers, async_sleep=stop.wait)
 
 
-def _prepare(args: argparse.Namespace, job: _Job, generator: Any, ledger: Any) -> int:
-    """Read the input once, prepare every row once into the ledger; returns how many rows."""
+def _prepare(args: argparse.Namespace, job: _Job, generator: Any, ledger: Any) -> None:
+    """Read the input once, prepare every row once into the ledger (which counts them)."""
     from .batchinput import read_rows
     from .batchrows import prepare
 
     settings = {"provider": generator.provider.name, "model": generator.provider.model}
     defaults = {"template": args.template}
     rows = read_rows(job.source, args.input_format)
-    return int(ledger.keep(prepare(row, settings, defaults) for row in rows))
+    ledger.keep(prepare(row, settings, defaults) for row in rows)
 
 
-def _run(args: argparse.Namespace, job: _Job, parts: dict[str, Any], total: int) -> Any:
-    """Run the rows from the ledger, with a progress report on stderr."""
+def _run(
+    args: argparse.Namespace, job: _Job, generator: Any, store: Any, ledger: Any, stop: Any
+) -> Any:
+    """Run the rows from the ledger, with a progress report on stderr; ``stop``: the one the
+    generator was built with. The generator is closed at the end."""
     from .batch import run_batch
     from .progress import Reporter
-
-    generator = parts["generator"]
 
     async def run(on_progress: Any) -> Any:
         try:
             return await run_batch(
-                parts["ledger"].rows(),
+                ledger.rows(),
                 generator,
-                parts["store"],
+                store,
                 concurrency=args.concurrency,
                 retry_failed=args.retry_failed,
                 batch_id=job.batch_id,
                 on_progress=on_progress,
-                stop=parts["stop"],
+                stop=stop,
             )
         finally:
             await generator.aclose()
 
-    with Reporter(total=total) as reporter:
+    with Reporter(total=ledger.count) as reporter:
         return asyncio.run(run(reporter.update))
 
 
@@ -231,8 +232,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     ):
         stop = BatchStop()
         generator = _generator(args, _observers(args, store, stack), stop)
-        total = _prepare(args, job, generator, ledger)
-        parts = {"generator": generator, "store": store, "ledger": ledger, "stop": stop}
-        summary = _run(args, job, parts, total)
+        _prepare(args, job, generator, ledger)
+        summary = _run(args, job, generator, store, ledger, stop)
         written = _write(job, ledger, store, summary)
     return _summarise(args, job, summary, written)
