@@ -77,7 +77,7 @@ class Config:
             storm_seeds=10,
             outage_seeds=3,
             budget_seconds=120.0,
-            baseline_rows=60,
+            baseline_rows=80,
             baseline_repeats=1,
         )
 

@@ -33,6 +33,8 @@ WARMUP = 30
 #: the issue's per-call targets: at most this much added to a raw post, and this ratio to it
 TARGET_ADDED_MS, TARGET_RATIO = 0.35, 1.6
 BATCH_LATENCY, BATCH_CONCURRENCY = 0.05, 50
+#: the rows of the batch whose CPU stands for a batch's start-up and end
+SMALL_BATCH = 20
 CHILD = Path(__file__).with_name("_baseline_child.py")
 AFTER = "after (this checkout)"
 
@@ -168,9 +170,11 @@ def _per_call(sides: list[Side], config: Config, workdir: Path) -> dict[str, Per
 
 @dataclass(frozen=True)
 class Batch:
-    """One side's batch runs: CPU seconds per row, wall seconds, rows done."""
+    """One side's batch runs: CPU seconds per row, start-up excluded (the runs of a small batch
+    subtracted), wall seconds, rows done."""
 
     cpu_per_row: Sample
+    marginal_cpu: Sample
     wall: Sample
     ok: tuple[int, ...]
     rows: int
@@ -190,25 +194,41 @@ def batch_command(topics: str, out: str, db: str) -> list[str]:
     return [sys.executable, "-m", "tweetgen", "batch", *files, *concurrency]
 
 
+def _topics(path: Path, rows: int) -> Path:
+    path.write_text("".join(f"Benchmark topic {i}\n" for i in range(rows)), encoding="utf-8")
+    return path
+
+
+def _batch_run(side: Side, topics: Path, url: str, workdir: Path) -> tuple[float, float, int]:
+    """CPU and wall seconds of one ``tweetgen batch`` of ``side`` in a fresh directory, and the rows
+    it wrote as ok."""
+    with tempfile.TemporaryDirectory(dir=workdir) as work:
+        out, db = Path(work) / "out.jsonl", Path(work) / "store.db"
+        command = batch_command(str(topics), str(out), str(db))
+        env = side.env(GEMINI_BASE_URL=url, GEMINI_API_KEY=KEY)
+        child = run_child(command, cwd=Path(work), env=env)
+        if child.returncode != 0:
+            raise RuntimeError(f"{side.name}: batch exited with {child.returncode}")
+        return child.cpu, child.wall, _ok_rows(out)
+
+
 def _batch(sides: list[Side], config: Config, workdir: Path) -> dict[str, Batch]:
-    rows = config.baseline_rows
-    topics = workdir / "baseline-topics.txt"
-    topics.write_text("".join(f"Benchmark topic {i}\n" for i in range(rows)), encoding="utf-8")
-    runs: dict[str, list[tuple[float, float, int]]] = {side.name: [] for side in sides}
+    """Every side runs the full batch and a small one (its start-up), sides alternating."""
+    rows, small = config.baseline_rows, SMALL_BATCH
+    topics = _topics(workdir / "topics-full.txt", rows)
+    few = _topics(workdir / "topics-small.txt", small)
+    runs: dict[str, list[tuple[float, float, int, float]]] = {side.name: [] for side in sides}
     with sandbox_process(BATCH_LATENCY) as server:
         for number in range(config.baseline_repeats):
             for side in sides if number % 2 == 0 else reversed(sides):
-                with tempfile.TemporaryDirectory(dir=workdir) as work:
-                    out, db = Path(work) / "out.jsonl", Path(work) / "store.db"
-                    command = batch_command(str(topics), str(out), str(db))
-                    env = side.env(GEMINI_BASE_URL=server.url, GEMINI_API_KEY=KEY)
-                    child = run_child(command, cwd=Path(work), env=env)
-                    if child.returncode != 0:
-                        raise RuntimeError(f"{side.name}: batch exited with {child.returncode}")
-                    runs[side.name].append((child.cpu / rows, child.wall, _ok_rows(out)))
+                cpu, wall, ok = _batch_run(side, topics, server.url, workdir)
+                start_cpu = _batch_run(side, few, server.url, workdir)[0]
+                marginal = (cpu - start_cpu) / (rows - small)
+                runs[side.name].append((cpu / rows, wall, ok, marginal))
     return {
         name: Batch(
             Sample(tuple(r[0] for r in found)),
+            Sample(tuple(r[3] for r in found)),
             Sample(tuple(r[1] for r in found)),
             tuple(r[2] for r in found),
             rows,
@@ -270,6 +290,7 @@ def _batch_table(found: dict[str, Batch]) -> Table:
         (
             name,
             side.cpu_per_row.show(scale=1e3, unit=" ms", digits=2),
+            side.marginal_cpu.show(scale=1e3, unit=" ms", digits=2),
             side.wall.show(unit=" s"),
             " / ".join(f"{ok}/{side.rows}" for ok in side.ok),
         )
@@ -277,14 +298,21 @@ def _batch_table(found: dict[str, Batch]) -> Table:
     ]
     before, after = found.values()
     cpu = after.cpu_per_row.median / before.cpu_per_row.median
-    rows.append(
-        ("after / before", f"{cpu:.2f}x", f"{after.wall.median / before.wall.median:.2f}x", "")
-    )
+    marginal = after.marginal_cpu.median / before.marginal_cpu.median
+    wall = after.wall.median / before.wall.median
+    rows.append(("after / before", f"{cpu:.2f}x", f"{marginal:.2f}x", f"{wall:.2f}x", ""))
     title = (
         f"tweetgen batch: {before.rows:,} rows, sandbox answering after "
         f"{BATCH_LATENCY * 1e3:.0f} ms, concurrency {BATCH_CONCURRENCY}"
     )
-    return Table(title, ("source", "client CPU per row: median (IQR, n)", "wall", "ok"), rows)
+    headers = (
+        "source",
+        "client CPU per row: median (IQR, n)",
+        f"without start-up (minus a {SMALL_BATCH}-row run)",
+        "wall",
+        "ok",
+    )
+    return Table(title, headers, rows)
 
 
 def _targets(calls: dict[str, PerCall], batches: dict[str, Batch]) -> list[Target]:
@@ -299,6 +327,7 @@ def _targets(calls: dict[str, PerCall], batches: dict[str, Batch]) -> list[Targe
     )
     met = after.added_ms <= TARGET_ADDED_MS and after.ratio <= TARGET_RATIO
     cpu_before, cpu_after = (side.cpu_per_row.median * 1e3 for side in batches.values())
+    net_before, net_after = (side.marginal_cpu.median * 1e3 for side in batches.values())
     return [
         Target(
             "0a. per-call cost, before and after",
@@ -311,7 +340,9 @@ def _targets(calls: dict[str, PerCall], batches: dict[str, Batch]) -> list[Targe
         Target(
             "0b. batch CPU per row, before and after",
             "stated side by side",
-            f"after {cpu_after:.2f} ms, before {cpu_before:.2f} ms ({cpu_after / cpu_before:.2f}x)",
+            f"after {cpu_after:.2f} ms, before {cpu_before:.2f} ms "
+            f"({cpu_after / cpu_before:.2f}x); without start-up {net_after:.2f} ms vs "
+            f"{net_before:.2f} ms ({net_after / net_before:.2f}x)",
             None,
         ),
     ]
@@ -349,7 +380,9 @@ def run(
             "median generate_tweet minus median raw post of the same process; CPU from "
             "time.process_time. Batch: python -m tweetgen batch from each tree on "
             f"{config.baseline_rows:,} topics, {config.baseline_repeats} runs alternating, each "
-            "child's CPU (user + system) from os.wait4 divided by the rows."
+            "child's CPU (user + system) from os.wait4 divided by the rows; without start-up: "
+            f"minus the CPU of a {SMALL_BATCH}-row run of the same side right after, divided by "
+            "the rows between."
         ),
         tables=[_per_call_table(calls), _batch_table(batches)],
         targets=_targets(calls, batches),

@@ -1,4 +1,5 @@
-"""The benchmark suite runs (its simulation stage, which needs no servers, in a quick smoke run)."""
+"""The benchmark suite runs: its simulation stage (no servers) and the before/after comparison, in
+quick smoke runs."""
 
 from __future__ import annotations
 
@@ -19,3 +20,23 @@ def test_retry_storm_simulation_runs_and_reproduces_the_worst_case() -> None:
     assert ordering.count("no jitter worst yes") == 3
     amplification = next(line for line in result.stdout.splitlines() if line.startswith("6b."))
     assert "4.00x without" in amplification
+
+
+def test_before_and_after_runs_both_trees_side_by_side() -> None:
+    """Benchmark 0's quick path: the baseline's source materialised from git, both trees timed
+    against one sandbox (or the section says why it could not)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "baseline"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    if "Not measured:" in result.stdout:  # no git, or a clone without the baseline commit
+        return
+    lines = result.stdout.splitlines()
+    for table_row in ("before (5bf375a)", "after (this checkout)", "after / before"):
+        assert sum(line.startswith(table_row) for line in lines) == 2, table_row  # both tables
+    per_call = next(line for line in lines if line.startswith("0a."))
+    assert "after +" in per_call or "after -" in per_call
+    assert "before +" in per_call
+    batch = next(line for line in lines if line.startswith("0b."))
+    assert "without start-up" in batch
