@@ -46,6 +46,8 @@ __all__ = [
 ProviderSpec: TypeAlias = str | Provider | Sequence[str] | Sequence[Provider] | None
 Sleep: TypeAlias = Callable[[float], None]
 AsyncSleep: TypeAlias = Callable[[float], Awaitable[None]]
+#: a breaker registry and a retry budget shared by the calls of one set of options
+Guards: TypeAlias = tuple[BreakerRegistry, RetryBudget]
 
 
 _ENCODED = tuple(os.fsencode(var) for var in ENVIRONMENT_VARIABLES)
@@ -153,16 +155,25 @@ class ClientOptions:
             self.max_retry_after,
         )
 
-    def generator(self, resilience: dict[str, object], **sleeps: object) -> TweetGenerator:
-        """A new generator for these options (``resilience``: a shared breaker and budget)."""
+    def generator(
+        self,
+        guards: Guards | None = None,
+        *,
+        sleep: Sleep | None = None,
+        async_sleep: AsyncSleep | None = None,
+    ) -> TweetGenerator:
+        """A new generator for these options (``guards``: a shared breaker registry and budget)."""
+        breakers, budget = guards if guards is not None else (True, True)
         return TweetGenerator(
             provider=self.provider,  # type: ignore[arg-type]  # a chain of names is one str by now
             settings=self.settings(),
             policy=self.policy(),
             engine=self.engine,
             regenerations=self.regenerations,
-            **resilience,  # type: ignore[arg-type]
-            **sleeps,  # type: ignore[arg-type]
+            circuit_breaker=breakers,
+            retry_budget=budget,
+            sleep=sleep,
+            async_sleep=async_sleep,
         )
 
 
@@ -189,7 +200,7 @@ def policy_for(
 
 
 _cache: dict[tuple[object, ...], TweetGenerator] = {}
-_resilience: dict[tuple[object, ...], dict[str, object]] = {}
+_guards: dict[tuple[object, ...], Guards] = {}
 _cache_lock = threading.Lock()
 
 
@@ -199,7 +210,7 @@ def close_cached() -> None:
     with _cache_lock:
         generators = list(_cache.values())
         _cache.clear()
-        _resilience.clear()
+        _guards.clear()
     for generator in generators:
         generator.close()
 
@@ -219,18 +230,16 @@ def _key(options: ClientOptions, sleep: object) -> tuple[object, ...] | None:
     return key
 
 
-def _shared(options: ClientOptions) -> dict[str, object]:
+def _shared(options: ClientOptions) -> Guards:
     """One breaker registry and retry budget per options and settings, sync and async alike."""
     settings, policy = options.settings(), options.policy()
     key = (options, settings)
     with _cache_lock:
-        shared = _resilience.get(key)
-        if shared is None:
-            shared = _resilience[key] = {
-                "circuit_breaker": BreakerRegistry(on_state_change=log_breaker_change),
-                "retry_budget": RetryBudget.for_policy(policy),
-            }
-    return shared
+        guards = _guards.get(key)
+        if guards is None:
+            breakers = BreakerRegistry(on_state_change=log_breaker_change)
+            guards = _guards[key] = (breakers, RetryBudget.for_policy(policy))
+    return guards
 
 
 @contextmanager
@@ -239,7 +248,7 @@ def borrowed(options: ClientOptions, sleep: Sleep | None) -> Iterator[TweetGener
     caller's own provider objects, closed after the call."""
     key = _key(options, sleep)
     if key is None:
-        with options.generator({}, sleep=sleep) as generator:
+        with options.generator(sleep=sleep) as generator:
             yield generator
         return
     cached = _cache.get(key)
@@ -260,8 +269,8 @@ async def one_async(
 ) -> AsyncIterator[TweetGenerator]:
     """A generator for one async call (a fresh async client: an event loop owns its connections),
     sharing the breaker and budget of its options."""
-    shared = _shared(options) if _key(options, None) is not None else {}
-    generator = options.generator(shared, async_sleep=sleep)
+    guards = _shared(options) if _key(options, None) is not None else None
+    generator = options.generator(guards, async_sleep=sleep)
     try:
         yield generator
     finally:
