@@ -156,8 +156,8 @@ class PrometheusObserver(Observer):
             self.call_duration.labels(*labels, outcome).observe(call.latency_ms / 1000)
 
     def retry_denied(self, provider: str, model: str) -> None:
-        """Count one retry the retry budget refused. Calls seen by this observer are counted when they
-        end (``call.retries_denied``); this is for a caller counting refusals of its own."""
+        """Count one retry the retry budget refused. Calls seen by this observer are counted when
+        they end (``call.retries_denied``); this is for a caller counting refusals of its own."""
         self.retries_denied.labels(provider, model).inc()
 
     def breaker_changed(self, name: str, old: str, new: str) -> None:
