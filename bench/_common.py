@@ -1,4 +1,5 @@
-"""What every benchmark shares: robust summaries, interleaved timing, and the result types the report renders."""
+"""What every benchmark shares: robust summaries, interleaved timing, and the result types the
+report renders."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Config:
-    """How many repetitions each benchmark makes (``full`` for the report, ``quick`` for a smoke run)."""
+    """How many repetitions each benchmark makes (``full`` for the report, ``quick`` for a smoke
+    run)."""
 
     quick: bool
     call_rounds: int
@@ -116,7 +118,8 @@ def ratio(candidate: Sample, baseline: Sample) -> float:
 
 
 def paired_ratios(candidate: Sample, baseline: Sample) -> Sample:
-    """Round-by-round ratios of two interleaved samples: their spread shows how steady the ratio is."""
+    """Round-by-round ratios of two interleaved samples: their spread shows how steady the ratio
+    is."""
     return Sample(tuple(c / b for c, b in zip(candidate.values, baseline.values, strict=True)))
 
 
@@ -133,7 +136,8 @@ def per_call(func: Callable[[], object], inner: int) -> Callable[[], float]:
 
 
 def interleave(variants: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, Sample]:
-    """Measure every variant once per round, rotating the order each round so drift hits all alike."""
+    """Measure every variant once per round, rotating the order each round so drift hits all
+    alike."""
     names = list(variants)
     values: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
@@ -154,7 +158,8 @@ class Table:
 
 @dataclass(frozen=True)
 class Target:
-    """One target of the issue: what it asks, what was measured, whether it was met, and what limits it."""
+    """One target of the issue: what it asks, what was measured, whether it was met, and what
+    limits it."""
 
     name: str
     goal: str

@@ -1,8 +1,9 @@
-"""Benchmark 5: the cost of tweetgen's configured log pipeline (context, redaction, truncation, JSON) to a file.
+"""Benchmark 5: the cost of tweetgen's configured log pipeline (context, redaction, truncation,
+JSON) to a file.
 
-The events are the two a successful call writes ("Making API request", "API request successful") with the
-fields the provider gives them; the baseline writes the same fields as JSON through a bare stdlib
-``logging.FileHandler`` (no structlog, no redaction).
+The events are the two a successful call writes ("Making API request", "API request successful")
+with the fields the provider gives them; the baseline writes the same fields as JSON through a bare
+stdlib ``logging.FileHandler`` (no structlog, no redaction).
 """
 
 from __future__ import annotations
@@ -39,10 +40,25 @@ OURS, PLAIN = (
     "tweetgen pipeline (structlog, redaction, JSON) to a file",
     "bare stdlib logging of the same JSON",
 )
-SECRET = (
-    "AIza" + "B" * 35
-)  # a Google-key-shaped value: the redactor's patterns and its secret list both run
-ANSWER = "Python Programming is reshaping how teams deliver value. Worth your time this week. #PythonProgramming"
+#: a Google-key-shaped value: the redactor's patterns and its secret list both run
+SECRET = "AIza" + "B" * 35
+ANSWER = (
+    "Python Programming is reshaping how teams deliver value. Worth your time this week. "
+    "#PythonProgramming"
+)
+#: how the pipeline keeps its per-event cost down (issue 13), said in the report
+CHOICES = [
+    "Redaction runs once per event, behind two pre-checks: one compiled search for any registered "
+    "secret's anchors (its value, encoded forms and 8-character ends) and one for the words every "
+    "secret-shaped pattern needs (AIza, key, authorization, bearer, ://); short texts already seen "
+    "(event names, model, ids) are looked up in a bounded cache. Numbers, None and tweetgen's own "
+    "level and timestamp are not looked at.",
+    "Previews are lazy (tweetgen.logs.preview returns a Preview): cut and redacted once, when the "
+    "event is written, never when its level is off.",
+    "The log file is flushed after every record (about 2 us: a crash or SIGKILL loses nothing "
+    "logged); whether logrotate renamed or removed it is one os.stat at most every 0.1 s (and at "
+    "once for a warning or an error), no longer three per record.",
+]
 EVENTS_PER_CALL = 2
 
 
@@ -65,7 +81,8 @@ def _fields(prompt: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _ours(log_file: Path, prompt: str) -> Callable[[], None]:
-    """One call's events through tweetgen's logger, with the call's context bound as the generator binds it."""
+    """One call's events through tweetgen's logger, with the call's context bound as the generator
+    binds it."""
     setup_logging("INFO", str(log_file), console=False, secrets=[SECRET])
     log = get_logger()
     (started, started_fields), (done, done_fields) = _fields(prompt)
@@ -151,7 +168,8 @@ def _table(samples: dict[str, Sample], calls: PerCallResult | None) -> Table:
 
 
 def run(config: Config, workdir: Path, calls: PerCallResult | None = None) -> tuple[Section, float]:
-    """Benchmark 5 as a report section, and the seconds one call's events take; ``calls`` gives the share."""
+    """Benchmark 5 as a report section, and the seconds one call's events take; ``calls`` gives
+    the share."""
     samples = measure(config, workdir)
     ours = samples[OURS]
     share = (
@@ -162,22 +180,27 @@ def run(config: Config, workdir: Path, calls: PerCallResult | None = None) -> tu
     section = Section(
         title="5. Logging cost",
         method=(
-            f"Each measurement writes {config.log_events} events ({config.log_events // EVENTS_PER_CALL} calls' "
-            f"worth) to a file; the two pipelines are interleaved for {config.log_rounds} rounds with a rotating "
-            "order. tweetgen's pipeline is setup_logging('INFO', file, console=False) with a registered secret, "
-            "the call's context bound as the generator binds it, previews cut and redacted as the provider does."
+            f"Each measurement writes {config.log_events} events "
+            f"({config.log_events // EVENTS_PER_CALL} calls' worth) to a file; the two pipelines "
+            f"are interleaved for {config.log_rounds} rounds with a rotating order. tweetgen's "
+            "pipeline is setup_logging('INFO', file, console=False) with a registered secret, the "
+            "call's context bound as the generator binds it, previews cut and redacted as the "
+            "provider does."
         ),
         tables=[_table(samples, calls)],
         targets=[
             Target(
                 "5. logging cost",
                 "events per second and share of one call, stated",
-                f"{1 / ours.median:,.0f} events/s ({ours.show(scale=1e6, unit=' us', digits=1)} per event){share}",
+                f"{1 / ours.median:,.0f} events/s "
+                f"({ours.show(scale=1e6, unit=' us', digits=1)} per event){share}",
                 None,
             )
         ],
         commands=[
-            "setup_logging('INFO', LOG_FILE, console=False, secrets=[KEY]); get_logger().info(EVENT, **FIELDS)"
+            "setup_logging('INFO', LOG_FILE, console=False, secrets=[KEY]); "
+            "get_logger().info(EVENT, **FIELDS)"
         ],
+        notes=CHOICES,
     )
     return section, EVENTS_PER_CALL * ours.median

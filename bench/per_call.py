@@ -1,7 +1,8 @@
-"""Benchmarks 1 and 2: one tweet per call over loopback; tweetgen against a raw httpx post and the google-genai SDK.
+"""Benchmarks 1 and 2: one tweet per call over loopback; tweetgen against a raw httpx post and the
+google-genai SDK.
 
-All three send the same prompt (the default template's) to the same sandbox process; the raw post sends
-tweetgen's own request body, and the SDK call asks for the same generation settings.
+All three send the same prompt (the default template's) to the same sandbox process; the raw post
+sends tweetgen's own request body, and the SDK call asks for the same generation settings.
 """
 
 from __future__ import annotations
@@ -49,14 +50,19 @@ RAW, SDK, TWEETGEN, QUIET = (
     "tweetgen generate_tweet",
     "tweetgen, logging off",
 )
-TARGET_OVERHEAD = 1.15
+#: issue 13's acceptance (an earlier issue had asked for 1.15)
+TARGET_OVERHEAD = 1.6
 #: a tweet as Gemini often writes them: an emoji and a link send validation through twitter-text
-RICH_TWEET = "Python 3.13 is out \U0001f680 free-threading, a new REPL, better errors: https://docs.python.org/3.13/ #Python"
+RICH_TWEET = (
+    "Python 3.13 is out \U0001f680 free-threading, a new REPL, better errors: "
+    "https://docs.python.org/3.13/ #Python"
+)
 
 
 @dataclass(frozen=True)
 class Wire:
-    """What goes over the wire: the sandbox's base URL, the endpoint, the prompt and tweetgen's body."""
+    """What goes over the wire: the sandbox's base URL, the endpoint, the prompt and tweetgen's
+    body."""
 
     base_url: str
     request: GenerationRequest
@@ -144,7 +150,8 @@ class Plan:
 def _calls(
     wire: Wire, stack: contextlib.ExitStack
 ) -> dict[str, tuple[str, Callable[[], object] | None]]:
-    """Each variant's call and the tweetgen log level it runs under (the SDK is absent when not installed)."""
+    """Each variant's call and the tweetgen log level it runs under (the SDK is absent when not
+    installed)."""
     return {
         RAW: ("WARNING", _raw(wire, stack)),
         SDK: ("WARNING", _sdk(wire)),
@@ -175,15 +182,16 @@ def _answer(base_url: str) -> str:
 
 
 def _checker(text: str) -> Callable[[], object]:
-    """What the generator does with one answer: clean it, finish it, check it against the request's rules."""
+    """What the generator does with one answer: clean it, finish it, check it against the
+    request's rules."""
     request = TweetRequest(TOPIC)
     rules = request.rules()
     return lambda: check_tweet(request.finish(clean_tweet(text)), rules)
 
 
 def _validation(config: Config) -> tuple[Sample, Sample]:
-    """Seconds of the checks one call makes on an answer (clean, X weighted length, word count, rules): the
-    sandbox's answer to the benchmark prompt, and a tweet with an emoji and a link."""
+    """Seconds of the checks one call makes on an answer (clean, X weighted length, word count,
+    rules): the sandbox's answer to the benchmark prompt, and a tweet with an emoji and a link."""
     with sandbox_process(0.0) as server:
         answer = _answer(server.url)
     checks = {
@@ -196,7 +204,8 @@ def _validation(config: Config) -> tuple[Sample, Sample]:
 
 
 def measure(config: Config, workdir: Path) -> PerCallResult:
-    """Run every variant, interleaved, against an instant sandbox and against one that answers after 50 ms."""
+    """Run every variant, interleaved, against an instant sandbox and against one that answers
+    after 50 ms."""
     log_file = workdir / "per_call.log"
     instant = _measure(
         Plan(0.0, (RAW, SDK, TWEETGEN, QUIET), config.call_rounds, config.call_inner, WARMUP),
@@ -251,9 +260,10 @@ class Parts:
     def added(self) -> str:
         """What tweetgen adds, in words."""
         return (
-            f"INFO logging {self.logging * 1e3:.2f} ms, validation {self.validation * 1e3:.2f} ms, the rest of the "
-            f"pipeline {self.rest * 1e3:.2f} ms (settings resolved per generate_tweet call, retry engine, breaker, "
-            "budget, trace, response parsing)"
+            f"INFO logging {self.logging * 1e3:.2f} ms, validation "
+            f"{self.validation * 1e3:.2f} ms, the rest of the pipeline {self.rest * 1e3:.2f} ms "
+            "(options and settings at the edge, retry engine, breaker, budget, trace, response "
+            "parsing)"
         )
 
 
@@ -295,9 +305,10 @@ def _overhead_target(result: PerCallResult) -> Target:
     tweetgen, raw = samples[TWEETGEN], samples[RAW]
     met = ratio(tweetgen, raw) <= TARGET_OVERHEAD
     limits = (
-        f"tweetgen adds a fixed {(tweetgen.median - raw.median) * 1e3:.2f} ms to a {raw.median * 1e3:.2f} ms "
-        f"loopback round trip: {Parts.of(result).added()}. Against an instant server any fixed cost dominates the "
-        f"ratio; with a {SLOW_LATENCY * 1e3:.0f} ms answer the same call measures "
+        f"tweetgen adds a fixed {(tweetgen.median - raw.median) * 1e3:.2f} ms to a "
+        f"{raw.median * 1e3:.2f} ms loopback round trip: {Parts.of(result).added()}. Against an "
+        "instant server any fixed cost dominates the ratio; with a "
+        f"{SLOW_LATENCY * 1e3:.0f} ms answer the same call measures "
         f"{_ratio_cell(result.slow, TWEETGEN, RAW)}."
     )
     return Target(
@@ -317,7 +328,8 @@ def _sdk_target(result: PerCallResult) -> Target:
     sdk, tweetgen, raw = samples[SDK].median, samples[TWEETGEN].median, samples[RAW].median
     met = tweetgen <= sdk
     limits = (
-        f"the SDK adds {(sdk - raw) * 1e3:.2f} ms to a raw post, tweetgen {(tweetgen - raw) * 1e3:.2f} ms: "
+        f"the SDK adds {(sdk - raw) * 1e3:.2f} ms to a raw post, tweetgen "
+        f"{(tweetgen - raw) * 1e3:.2f} ms: "
         f"{Parts.of(result).added()}. With a {SLOW_LATENCY * 1e3:.0f} ms answer: "
         f"{_ratio_cell(result.slow, TWEETGEN, SDK)}."
     )
@@ -334,13 +346,15 @@ def run(config: Config, workdir: Path) -> tuple[Section, PerCallResult]:
     section = Section(
         title="1-2. Per-call overhead, and against the official SDK",
         method=(
-            f"One tweet per call about {TOPIC!r} against the sandbox in its own process on 127.0.0.1 (its "
-            f"composer answers at once, or after {slow_ms} ms for the context table). Every measurement is the mean "
-            f"of {config.call_inner} back-to-back calls ({config.slow_inner} at {slow_ms} ms) after {WARMUP} "
-            f"warm-up calls ({SLOW_WARMUP}); the variants are interleaved with a rotating order for "
-            f"{config.call_rounds} rounds ({config.slow_rounds} at {slow_ms} ms). Ratios are ratios of medians; "
-            "'paired IQR' is the spread of the round-by-round ratios. Validation is timed alone on the sandbox's "
-            f"answer (ASCII, no link) and on {RICH_TWEET!r}."
+            f"One tweet per call about {TOPIC!r} against the sandbox in its own process on "
+            f"127.0.0.1 (its composer answers at once, or after {slow_ms} ms for the context "
+            f"table). Every measurement is the mean of {config.call_inner} back-to-back calls "
+            f"({config.slow_inner} at {slow_ms} ms) after {WARMUP} warm-up calls ({SLOW_WARMUP}); "
+            "the variants are interleaved with a rotating order for "
+            f"{config.call_rounds} rounds ({config.slow_rounds} at {slow_ms} ms). Ratios are "
+            "ratios of medians; 'paired IQR' is the spread of the round-by-round ratios. "
+            "Validation is timed alone on the sandbox's answer (ASCII, no link) and on "
+            f"{RICH_TWEET!r}."
         ),
         tables=[
             _table("Per call, instant sandbox", result.instant),
@@ -351,11 +365,13 @@ def run(config: Config, workdir: Path) -> tuple[Section, PerCallResult]:
         commands=[
             f"raw: httpx.Client(headers={{'x-goog-api-key': KEY}}).post(SANDBOX + "
             f"'/v1beta/models/{DEFAULT_MODEL}:generateContent', json=BODY) with BODY = {body}",
-            f"SDK: genai.Client(api_key=KEY, http_options=HttpOptions(base_url=SANDBOX, api_version='v1beta'))"
-            f".models.generate_content(model='{DEFAULT_MODEL}', contents=PROMPT, "
+            "SDK: genai.Client(api_key=KEY, http_options=HttpOptions(base_url=SANDBOX, "
+            f"api_version='v1beta')).models.generate_content(model='{DEFAULT_MODEL}', "
+            "contents=PROMPT, "
             "config=GenerateContentConfig(max_output_tokens=1024, candidate_count=1)).text",
             "tweetgen: setup_logging('INFO', LOG_FILE, console=False); "
-            f"generate_tweet({TOPIC!r}, api_key=KEY, base_url=SANDBOX) (default policy: 3 retries, breaker, budget)",
+            f"generate_tweet({TOPIC!r}, api_key=KEY, base_url=SANDBOX) (default policy: 3 "
+            "retries, breaker, budget)",
             f"PROMPT = TweetRequest({TOPIC!r}).render(default_registry)",
         ],
     )

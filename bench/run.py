@@ -24,7 +24,8 @@ import startup
 from _common import Config, Section
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-#: run order: benchmark 1 first (5 and 4 use its figures), the long batch runs last (they watch the deadline)
+#: run order: benchmark 1 first (5 and 4 use its figures), the long batch runs last (they watch the
+#: deadline)
 STAGES = ("per-call", "startup", "logging", "storms", "failures", "baseline", "batch")
 #: report order: the issue's numbering
 REPORT_ORDER = ("baseline", "per-call", "startup", "batch", "logging", "storms", "failures")
@@ -110,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output",
         type=Path,
-        help=f"where to write the report (default {REPORT.relative_to(REPORT.parent.parent)} for a full run of "
-        "every stage; --quick and --only write nothing unless this is given)",
+        help=f"where to write the report (default {REPORT.relative_to(REPORT.parent.parent)} for "
+        "a full run of every stage; --quick and --only write nothing unless this is given)",
     )
     return parser
 
