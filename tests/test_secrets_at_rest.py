@@ -1,5 +1,6 @@
-"""No key at rest: a hostile server repeats the key in every place and form; every byte the program writes
-(store and its WAL, output, log, metrics file, stdout, stderr) is scanned for the key in each form."""
+"""No key at rest: a hostile server repeats the key in every place and form; every byte the program
+writes (store and its WAL, output, log, metrics file, stdout, stderr) is scanned for the key in each
+form."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _fake_key(prefix: str, length: int, seed: int) -> str:
 
 
 def _forms(key: str) -> dict[str, bytes]:
-    """Every form the key must never take in the output: itself, percent- and base64-encoded, its halves."""
+    """Every form the key must never take in the output: itself, percent- and base64-encoded, its
+    halves."""
     raw = key.encode()
     forms = {
         "plain": raw,
@@ -49,8 +51,9 @@ def _sent_key(exchange: Exchange) -> str:
 
 
 def _echoes() -> Callable[[Exchange], None]:
-    """Answers in turn with the key in: an error message, the reason phrase, a non-JSON body, a percent-encoded
-    and a base64-encoded message, a message that splits it in two, a response header, and a tweet's text."""
+    """Answers in turn with the key in: an error message, the reason phrase, a non-JSON body, a
+    percent-encoded and a base64-encoded message, a message that splits it in two, a response
+    header, and a tweet's text."""
     counter = itertools.count()
     lock = threading.Lock()
 
