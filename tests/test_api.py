@@ -121,7 +121,7 @@ def test_async_calls_share_one_breaker() -> None:
             return outcomes, len(server.requests)
 
     outcomes, requests = asyncio.run(go())
-    # separate calls add up to one streak: the circuit opens after the default streak of failed attempts
+    # separate calls add up to one streak: the circuit opens after the default streak of failures
     assert outcomes[-1] == "CircuitOpenError"
     assert set(outcomes[:-1]) == {"ServerError"}
     assert len(outcomes) > 2

@@ -1,5 +1,6 @@
-"""Named, typed, keyword-only options: a wrong name fails at the caller's line and names the argument;
-settings and policy are resolved once per distinct options and environment; the import stays light."""
+"""Named, typed, keyword-only options: a wrong name fails at the caller's line and names the
+argument; settings and policy are resolved once per distinct options and environment; the import
+stays light."""
 
 from __future__ import annotations
 

@@ -10,12 +10,14 @@ import pytest
 import tweetgen
 
 DOCUMENTED = {
-    "generate_tweet", "agenerate_tweet", "generate", "agenerate", "generate_variants", "generate_thread",
-    "TweetGenerator", "Tweet", "Thread", "TweetRequest", "RetryPolicy", "setup_logging", "Observer", "CallTrace",
-    "retry_with_tenacity", "retry_with_custom_backoff", "aretry_with_tenacity", "aretry_with_custom_backoff",
-    "TweetGenError", "ConfigurationError", "InputError", "APIError", "AuthenticationError", "RateLimitError",
-    "ModelNotFoundError", "BadRequestError", "ServerError", "NetworkError", "RequestTimeoutError",
-    "InvalidResponseError", "ContentBlockedError", "EmptyResponseError", "TweetValidationError", "CircuitOpenError",
+    "generate_tweet", "agenerate_tweet", "generate", "agenerate", "generate_variants",
+    "generate_thread", "TweetGenerator", "Tweet", "Thread", "TweetRequest", "RetryPolicy",
+    "setup_logging", "Observer", "CallTrace", "retry_with_tenacity",
+    "retry_with_custom_backoff", "aretry_with_tenacity", "aretry_with_custom_backoff",
+    "TweetGenError", "ConfigurationError", "InputError", "APIError", "AuthenticationError",
+    "RateLimitError", "ModelNotFoundError", "BadRequestError", "ServerError", "NetworkError",
+    "RequestTimeoutError", "InvalidResponseError", "ContentBlockedError", "EmptyResponseError",
+    "TweetValidationError", "CircuitOpenError",
 }  # fmt: skip
 
 
