@@ -237,3 +237,9 @@ def test_every_public_name_is_listed_and_resolves() -> None:
     assert callable(tweetgen.generate_tweet)
     assert callable(tweetgen.agenerate_tweet)
     assert not hasattr(tweetgen.TweetGenError, "exit_code")  # never read: removed
+
+
+def test_an_unhashable_setting_is_a_configuration_error() -> None:
+    with pytest.raises(tweetgen.ConfigurationError, match="the timeout must be a number"):
+        api.generate_tweet("AI", provider="sandbox", timeout=[5])  # type: ignore[arg-type]
+    assert not api._cache
