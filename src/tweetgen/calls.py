@@ -1,25 +1,30 @@
-"""The public calls of a ``TweetGenerator``: named options in, a validated request out.
+"""The public calls of a ``TweetGenerator`` and the scope of one call (trace, log context).
 
-Every option of a tweet is a named, typed, keyword-only parameter, so a misspelt one fails at the
-caller's line with Python's own ``unexpected keyword argument``. Each call builds one validated
-:class:`~tweetgen.request.TweetRequest` (the frozen options object) and drives a plan with it: the
-drivers and the plans live in :mod:`tweetgen.generator`, whose ``TweetGenerator`` extends this
-class. The two share the name so that Python's own error names the public class:
-``TweetGenerator.generate() got an unexpected keyword argument 'jiter'``.
+Every option is a named, typed, keyword-only parameter: a misspelt one fails at the caller's line
+with Python's own ``TweetGenerator.generate() got an unexpected keyword argument 'jiter'`` (hence
+the shared name: :mod:`tweetgen.generator`'s ``TweetGenerator``, with the drivers and plans,
+extends this class). Each call builds one validated :class:`~tweetgen.request.TweetRequest`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
+
+from .logs import redact_text
 from .request import NOT_A_THREAD, TweetRequest
 from .results import Thread, Tweet
+from .trace import CallContext, CallTrace, Observer, call_scope
 
 if TYPE_CHECKING:
     from .generator import Plan
     from .prompts import TemplateRegistry
-    from .trace import CallContext, CallTrace
+    from .providers.base import Provider
 
 __all__ = ["TweetGenerator"]
 
@@ -30,8 +35,13 @@ class TweetGenerator:
     """The public calls; ``tweetgen.generator.TweetGenerator`` adds the drivers and plans."""
 
     templates: TemplateRegistry
+    observers: tuple[Observer, ...]
+    _clock: Callable[[], float]
 
     if TYPE_CHECKING:
+
+        @property
+        def provider(self) -> Provider: ...
 
         def _drive(
             self,
@@ -339,3 +349,50 @@ class TweetGenerator:
             extra={} if extra is None else extra,
         )
         return await self._adrive(request, self._thread_plan)
+
+    @contextmanager
+    def _scope(
+        self, request: TweetRequest, call_context: CallContext | None = None
+    ) -> Iterator[CallTrace]:
+        """Bind the call's log context and trace; record how it ended for the observers."""
+        trace = CallTrace(
+            request_id=uuid.uuid4().hex[:16],
+            provider=self.provider.name,
+            model=self.provider.model,
+            inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
+            observers=self.observers,
+            context=call_context or CallContext(),
+        )
+        trace.clock_start = self._clock()
+        context = {"request_id": trace.request_id, "provider": trace.provider, "model": trace.model}
+        with structlog.contextvars.bound_contextvars(**context), call_scope(trace):
+            try:
+                yield trace
+            except BaseException as error:
+                trace.status = "failed"
+                trace.error_type = type(error).__name__
+                trace.error_message = redact_text(str(error))
+                raise
+            finally:
+                trace.latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
+                trace.notify("call_finished")
+
+    def _finished(self, trace: CallTrace, value: T) -> T:
+        """Stamp the call's attempts and wall-clock latency on what it returns."""
+        latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
+        figures: dict[str, Any] = {"attempts": len(trace.attempts), "latency_ms": latency_ms}
+        result: Any
+        if isinstance(value, Thread):
+            result = replace(
+                value, tweets=tuple(replace(t, **figures) for t in value.tweets), **figures
+            )
+            texts = result.texts
+        elif isinstance(value, list):
+            result = [replace(t, **figures) for t in value]
+            texts = [t.text for t in result]
+        else:
+            result = replace(value, **figures)  # type: ignore[type-var]
+            texts = [result.text]
+        trace.status = "ok"
+        trace.text = "\n---\n".join(texts)
+        return result  # type: ignore[no-any-return]

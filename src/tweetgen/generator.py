@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,7 +36,7 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
-from .trace import CallContext, CallTrace, Observer, call_scope, current_trace
+from .trace import CallContext, CallTrace, Observer, current_trace
 from .tweets import (
     TweetCheck,
     check_tweet,
@@ -239,53 +238,6 @@ class TweetGenerator(calls.TweetGenerator):
         if index + 1 >= len(self.providers) or not falls_back(error):
             raise error
         events.provider_fallback(self.providers[index].name, self.providers[index + 1].name, error)
-
-    @contextmanager
-    def _scope(
-        self, request: TweetRequest, call_context: CallContext | None = None
-    ) -> Iterator[CallTrace]:
-        """Bind the call's log context and trace; record how it ended for the observers."""
-        trace = CallTrace(
-            request_id=uuid.uuid4().hex[:16],
-            provider=self.provider.name,
-            model=self.provider.model,
-            inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
-            observers=self.observers,
-            context=call_context or CallContext(),
-        )
-        trace.clock_start = self._clock()
-        context = {"request_id": trace.request_id, "provider": trace.provider, "model": trace.model}
-        with structlog.contextvars.bound_contextvars(**context), call_scope(trace):
-            try:
-                yield trace
-            except BaseException as error:
-                trace.status = "failed"
-                trace.error_type = type(error).__name__
-                trace.error_message = redact_text(str(error))
-                raise
-            finally:
-                trace.latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
-                trace.notify("call_finished")
-
-    def _finished(self, trace: CallTrace, value: T) -> T:
-        """Stamp the call's attempts and wall-clock latency on what it returns."""
-        latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
-        figures: dict[str, Any] = {"attempts": len(trace.attempts), "latency_ms": latency_ms}
-        result: Any
-        if isinstance(value, Thread):
-            result = replace(
-                value, tweets=tuple(replace(t, **figures) for t in value.tweets), **figures
-            )
-            texts = result.texts
-        elif isinstance(value, list):
-            result = [replace(t, **figures) for t in value]
-            texts = [t.text for t in result]
-        else:
-            result = replace(value, **figures)  # type: ignore[type-var]
-            texts = [result.text]
-        trace.status = "ok"
-        trace.text = "\n---\n".join(texts)
-        return result  # type: ignore[no-any-return]
 
     # --- plans --------------------------------------------------------------------------------
 
