@@ -217,8 +217,7 @@ def serve(observer: PrometheusObserver, port: int, addr: str = "127.0.0.1") -> M
 
 
 def write_textfile(observer: PrometheusObserver, path: str | os.PathLike[str]) -> None:
-    """Write the observer's metrics to ``path`` atomically (node_exporter's textfile collector reads
-    ``*.prom``)."""
+    """Write the metrics to ``path`` atomically; node_exporter's textfile collector reads *.prom."""
     target = os.fspath(path)
     try:
         write_to_textfile(target, observer.registry)

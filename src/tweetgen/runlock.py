@@ -71,8 +71,7 @@ class Holder:
 
     @classmethod
     def parse(cls, text: str) -> Holder | None:
-        """The holder a lock file names, or ``None`` when it is empty or unreadable (first line
-        only)."""
+        """The holder a lock file's first line names; ``None`` when it is empty or unreadable."""
         try:
             value = json.loads(text.split("\n", 1)[0])
             pid, host, started = (
@@ -94,8 +93,7 @@ def _ago(seconds: float) -> str:
 
 
 def lock_path(store: str | Path) -> Path | None:
-    """The lock file of a store (beside the real file, so that two names of one store share one
-    lock)."""
+    """A store's lock file: beside the real file, so that two names of one store share one lock."""
     if str(store) in _UNLOCKED_PATHS:
         return None
     real = Path(os.path.realpath(Path(store).expanduser()))

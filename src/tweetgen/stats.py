@@ -150,8 +150,7 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 def percentile(values: Iterable[float], q: float) -> float:
-    """The nearest-rank ``q``-th percentile (0 <= q <= 100) of ``values``: a value that actually
-    occurred."""
+    """The nearest-rank ``q``-th percentile (0 <= q <= 100) of ``values``: a value that occurred."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("percentile of no values")
@@ -187,8 +186,7 @@ def _latency_rows(groups: Mapping[tuple[str, str], list[float]]) -> tuple[Latenc
 
 
 def _attempt_errors(attempts: Iterable[AttemptRow]) -> tuple[dict[str, int], dict[str, int]]:
-    """Failed attempts counted by HTTP status (``none`` when there was no response) and by error
-    type."""
+    """Failed attempts by HTTP status (``none`` when there was no response) and by error type."""
     by_status: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     for attempt in attempts:
@@ -305,8 +303,7 @@ def _bars(counts: Mapping[str, int]) -> list[str]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int) -> list[str]:
-    """Columns left-aligned (the first ``text_columns``) or right-aligned, clipped to fit 80
-    columns."""
+    """Columns left-aligned (the first ``text_columns``) or right-aligned, clipped to 80 columns."""
     cells = [list(header), *[list(r) for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     while 2 + sum(widths) + 2 * (len(widths) - 1) > WIDTH and max(widths[:text_columns]) > 8:

@@ -14,8 +14,7 @@ from typing import Any
 
 
 def _twitter_text() -> Any:
-    """The twitter-text module, imported on first use (it takes ~0.2 s to import, mostly its
-    regexes)."""
+    """The twitter-text module, imported on first use (~0.2 s to import, mostly its regexes)."""
     import twitter_text  # type: ignore[import-untyped, unused-ignore]
 
     return twitter_text
@@ -361,16 +360,14 @@ _TRAILING_NUMBER = re.compile(r"\s*\(?\d+\s*/\s*\d+\)?\s*$")
 
 
 def split_thread(raw: str) -> list[str]:
-    """Split a model's thread on ``---`` lines; clean each part and drop the model's own
-    numbering."""
+    """Split a model's thread on ``---`` lines; clean each part, drop the model's own numbering."""
     parts = [clean_tweet(part) for part in _SEPARATOR.split(clean_tweet(raw))]
     parts = [_TRAILING_NUMBER.sub("", _LEADING_NUMBER.sub("", part)) for part in parts]
     return [part for part in parts if part.strip()]
 
 
 def thread_counters(total: int, *, style: str = "{i}/{n}") -> list[str]:
-    """The counters of a thread of ``total`` tweets: ``["1/3", "2/3", "3/3"]`` (placeholders {i} and
-    {n})."""
+    """A thread's counters for ``total`` tweets: ``["1/3", "2/3", "3/3"]`` (style with {i}, {n})."""
     try:
         return [style.format(i=index, n=total) for index in range(1, total + 1)]
     except (AttributeError, IndexError, KeyError, ValueError) as error:

@@ -152,8 +152,7 @@ class ChatRoute:
         return (400, chat_error_body(400, problem)) if problem else None
 
     def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]:
-        """A scripted error status: a ``429:26s`` delay becomes ``retry-after`` / ``retry-after-ms``
-        headers."""
+        """A scripted error status (a ``429:26s`` delay as ``retry-after`` / ``retry-after-ms``)."""
         message = None
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         if fault.retry_delay:

@@ -48,8 +48,7 @@ _TOPIC_WORD = re.compile(r"[^\W_]+")
 
 
 def _hashtag(topic: str) -> str:
-    """The whole topic as one CamelCase hashtag, or ``""`` when it has no letter or is too long to
-    read."""
+    """The topic as one CamelCase hashtag; ``""`` when it has no letter or is too long to read."""
     words = _TOPIC_WORD.findall(unicodedata.normalize("NFC", topic))
     tag = "#" + "".join(w[:1].upper() + w[1:] for w in words)
     if "#" in topic or not any(ch.isalpha() for ch in tag) or len(tag) > MAX_HASHTAG_LENGTH:
@@ -58,8 +57,7 @@ def _hashtag(topic: str) -> str:
 
 
 def _render(template: str, topic: str) -> str:
-    """One sentence: the topic put in, capitalised when it starts the sentence, no doubled end
-    punctuation."""
+    """One sentence, the topic put in: capitalised at its start, no doubled end punctuation."""
     if topic.endswith((".", "!", "?")):  # "A.I." ends a sentence itself: no "A.I.." or "A.I.!"
         template = re.sub(r"\{topic\}[.!?]", "{topic}", template)
     text = template.format(topic=topic)
@@ -69,16 +67,14 @@ def _render(template: str, topic: str) -> str:
 
 
 def sentences(topic: str, tone: str) -> tuple[str, ...]:
-    """Every sentence the composer may write for ``topic`` in ``tone`` (an unknown tone writes
-    professional)."""
+    """Every sentence the composer may write for ``topic`` in ``tone`` (unknown: professional)."""
     own = tone if tone in OPENERS else "professional"
     about = [_render(t, topic) for t in (*OPENERS[own], *TOPIC_SHORT[own])]
     return (*about, *CLOSERS[own], *(s for name in SHORT for s in SHORT[name]))
 
 
 def _interleave(first: Sequence[str], second: Sequence[str]) -> Iterable[tuple[str, ...]]:
-    """Every pair, in an order where each run of ``len(first)`` pairs starts each first element
-    once."""
+    """Every pair; each run of ``len(first)`` pairs starts with each first element once."""
     for index in range(len(first) * len(second)):
         lead = index % len(first)
         yield first[lead], second[(lead + index // len(first)) % len(second)]
@@ -184,8 +180,7 @@ def compose(
 
 
 def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int = 0) -> str:
-    """The answer to a prompt: one tweet, or a thread's tweets separated by ``---`` lines (all
-    different)."""
+    """A prompt's answer: one tweet, or a thread's tweets (all different) split by ``---`` lines."""
     count = max(1, facts.thread)
     parts = [
         compose(
@@ -206,8 +201,7 @@ def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int =
 
 
 def answer_text(kind: str, facts: PromptFacts, seed: int | None, variant: int) -> str:
-    """The sandbox's answer of one fault ``kind`` (``ok``, ``long``, ``quoted``, ``preamble``,
-    ``emoji``)."""
+    """The sandbox's answer for a fault ``kind`` (ok, long, quoted, preamble or emoji)."""
     text = compose_facts(facts, seed=seed, variant=variant)
     if kind == "long":
         filler = compose(facts.topic, "informative", 60, seed=seed, variant=variant + 1).split()

@@ -82,8 +82,7 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
 
 
 def config_error(body: dict[str, Any]) -> str | None:
-    """Why the request's ``generationConfig`` is invalid, as Gemini would say; ``None`` when
-    valid."""
+    """Why the request's ``generationConfig`` is invalid, in Gemini's words; ``None`` if valid."""
     config = body.get("generationConfig")
     if config is None:
         return None
