@@ -64,6 +64,8 @@ class Failure:
 class Guard:
     """Admits each attempt, is told every outcome, and may veto a retry; all no-ops here."""
 
+    __slots__ = ()
+
     def admit(self, attempt: int) -> Decision | None:
         """Before ``attempt``: ``None`` to go on, or the decision that stops the call."""
         return None
@@ -81,6 +83,8 @@ class Guard:
 
 class BreakerGuard(Guard):
     """The circuit breaker: a permit per attempt, server failures counted, no retry while open."""
+
+    __slots__ = ("breaker",)
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
@@ -114,6 +118,8 @@ class BreakerGuard(Guard):
 class BudgetGuard(Guard):
     """The retry budget: retries are limited to a share of requests."""
 
+    __slots__ = ("budget",)
+
     def __init__(self, budget: RetryBudget) -> None:
         self.budget = budget
 
@@ -138,6 +144,8 @@ class BudgetGuard(Guard):
 class Listener:
     """Fed each step of a retried call; all no-ops here."""
 
+    __slots__ = ()
+
     def started(self, attempt: int, delay_before: float) -> None:
         """An attempt starts, ``delay_before`` seconds after the previous one failed."""
 
@@ -153,6 +161,8 @@ class Listener:
 
 class TraceRecorder(Listener):
     """Records each attempt on the call's trace and tells its observers."""
+
+    __slots__ = ("_attempt", "trace")
 
     def __init__(self, trace: CallTrace) -> None:
         self.trace = trace
@@ -180,6 +190,8 @@ class TraceRecorder(Listener):
 
 class EventLog(Listener):
     """The retry engine's log events (:mod:`tweetgen.events`), from the decisions."""
+
+    __slots__ = ("budget", "max_attempts")
 
     def __init__(self, max_attempts: int, budget: RetryBudget | None) -> None:
         self.max_attempts = max_attempts
@@ -242,6 +254,11 @@ def _say_stopped(error: BaseException, reason: str) -> None:
 class RetriedCall:
     """The state of one retried call; each loop calls :meth:`begin`, then one of :meth:`failed`,
     :meth:`succeeded` or :meth:`abandon`, per attempt."""
+
+    __slots__ = (
+        *("policy", "clock", "rng", "guards", "listeners", "start", "attempt_start"),
+        *("previous_delay", "last", "_tokens", "_deadline"),
+    )
 
     def __init__(
         self,

@@ -77,7 +77,9 @@ def _policy(
     ``policy`` that says otherwise (``retry_with_custom_backoff(f, 10, policy=...)``) fails too,
     naming both, instead of one of them being silently ignored.
     """
-    unknown = sorted(set(options) - _POLICY_FIELDS - set(_SEED_DEFAULTS))
+    if policy is not None and not options and all(v is None for v in explicit.values()):
+        return policy  # the generator's form: one policy, built once at the edge
+    unknown = sorted(set(options) - _POLICY_FIELDS)
     if unknown:
         raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
     given = {k: v for k, v in explicit.items() if v is not None} | options
