@@ -56,7 +56,7 @@ Plan = Generator[GenerationRequest, GenerationResult, T]
 
 
 def log_breaker_change(name: str, old: str, new: str) -> None:
-    """Log a circuit's state change (``Circuit opened``, ``Circuit half-open``, ``Circuit closed``)."""
+    """Log a circuit's state change (``Circuit opened``, ``half-open`` or ``closed``)."""
     events.circuit_changed(name, old, new)
 
 
@@ -214,8 +214,8 @@ class TweetGenerator(calls.TweetGenerator):
 
     @contextmanager
     def _link(self, index: int, provider: Provider) -> Iterator[dict[str, Any]]:
-        """One link of the provider chain: its retry options, its name in the logs and the trace, and the
-        fallback to the next link (the error is swallowed when the chain moves on, re-raised otherwise)."""
+        """One link of the provider chain: its retry options, its name in logs and trace, and the
+        fallback (the error is swallowed when the chain moves on, re-raised otherwise)."""
         trace = current_trace()
         if trace is not None:
             trace.provider, trace.model = provider.name, provider.model
@@ -234,7 +234,7 @@ class TweetGenerator(calls.TweetGenerator):
             self._fall_back(index, error)
 
     def _fall_back(self, index: int, error: TweetGenError) -> None:
-        """Re-raise ``error`` unless the chain has a next provider and the error is worth moving on for."""
+        """Re-raise ``error`` unless the chain has a next provider and the error is worth it."""
         if index + 1 >= len(self.providers) or not falls_back(error):
             raise error
         events.provider_fallback(self.providers[index].name, self.providers[index + 1].name, error)
@@ -300,11 +300,10 @@ class TweetGenerator(calls.TweetGenerator):
     def _thread_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[Thread]:
         """The whole thread from one call, numbered ``1/5`` unless ``numbering`` is off.
 
-        The prompt and the check agree on every tweet's words: the model is asked for ``words_for_model`` words
-        (``max_words``, less one when a link is appended) and told not to number the tweets; the appended
-        counter is counted in the 280 characters, as X counts it, but not in ``max_words``, as a reader reads it
-        (a page number, not a word of the message). So a model that writes exactly the words it was asked for
-        passes at every ``max_words``.
+        The prompt and the check agree on every tweet's words: the model is asked for ``max_words``
+        (less one when a link is appended) and told not to number the tweets; the appended counter
+        counts in the 280 characters, as X counts it, not in ``max_words``, as a reader reads it (a
+        page number). So a model that writes the words it was asked for passes at any ``max_words``.
         """
         reasons: list[str] = []
         worst: TweetCheck | None = None
@@ -330,7 +329,8 @@ class TweetGenerator(calls.TweetGenerator):
             worst = next((c for c in checks if not c.valid), checks[0] if checks else None)
             self._rejected(trace, reasons, worst, round_)
         raise TweetValidationError(
-            f"no thread passed the tweet rules after {self.regenerations} regeneration(s): {'; '.join(reasons)}",
+            f"no thread passed the tweet rules after {self.regenerations} regeneration(s): "
+            f"{'; '.join(reasons)}",
             best=worst.text if worst else None,
             reasons=tuple(reasons),
         )
@@ -381,8 +381,8 @@ class TweetGenerator(calls.TweetGenerator):
 
 
 def _no_secret(check: TweetCheck) -> TweetCheck:
-    """A tweet that repeats a configured key (a hostile or confused server echoing it) is never valid: it would
-    publish the key. Its text is redacted so the key goes nowhere (logs, store, the error's best candidate)."""
+    """A tweet that repeats a configured key (a server echoing it) is never valid: it would publish
+    the key. Its text is redacted so the key goes nowhere (logs, store, the error's best text)."""
     if not contains_secret(check.text):
         return check
     return replace(
@@ -393,7 +393,8 @@ def _no_secret(check: TweetCheck) -> TweetCheck:
 def _no_valid(best: TweetCheck | None, regenerations: int) -> TweetValidationError:
     reasons = best.reasons if best else ("no candidate came back",)
     return TweetValidationError(
-        f"no candidate passed the tweet rules after {regenerations} regeneration(s): {'; '.join(reasons)}",
+        f"no candidate passed the tweet rules after {regenerations} regeneration(s): "
+        f"{'; '.join(reasons)}",
         best=best.text if best else None,
         reasons=reasons,
     )
