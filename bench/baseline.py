@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from _common import Config, Sample, Section, Table, Target
+from _baseline_results import (
+    BATCH_CONCURRENCY,
+    BATCH_LATENCY,
+    SMALL_BATCH,
+    Batch,
+    PerCall,
+    batch_table,
+    per_call_table,
+    targets,
+)
+from _common import Config, Sample, Section
 from _proc import REPO, bench_env, run_child, sandbox_process
 
 __all__ = ["BASELINE", "run"]
@@ -30,13 +40,20 @@ __all__ = ["BASELINE", "run"]
 BASELINE = "5bf375a"
 KEY = "bench-key"
 WARMUP = 30
-#: the issue's per-call targets: at most this much added to a raw post, and this ratio to it
-TARGET_ADDED_MS, TARGET_RATIO = 0.35, 1.6
-BATCH_LATENCY, BATCH_CONCURRENCY = 0.05, 50
-#: the rows of the batch whose CPU stands for a batch's start-up and end
-SMALL_BATCH = 20
 CHILD = Path(__file__).with_name("_baseline_child.py")
 AFTER = "after (this checkout)"
+NOTES = [
+    "'after' is this checkout's src as the run found it (every helper's work of issue 13 that "
+    "was there, committed or not); python bench/run.py --only baseline --after REF measures a "
+    "commit instead.",
+    "What changed on the path of one call: redaction behind two pre-checks and a cache of short "
+    "texts, lazy previews, no stat per log record (tweetgen.redaction, tweetgen.logfile); "
+    "templates parsed once (tweetgen.prompts); options, settings, policy and generator resolved "
+    "once per distinct options (tweetgen.edge); the events in one module (tweetgen.events).",
+    "Ratios against an instant server are ratios of small numbers: a loaded machine slows the "
+    "raw post and the call alike, and the added milliseconds, not the ratio, say what tweetgen "
+    "costs.",
+]
 
 
 class BaselineUnavailableError(Exception):
@@ -117,34 +134,6 @@ class _Worker:
             self.process.stdout.close()
 
 
-@dataclass(frozen=True)
-class PerCall:
-    """One side's rounds: seconds per raw post and per ``generate_tweet``, wall and CPU."""
-
-    raw: Sample
-    tweetgen: Sample
-    raw_cpu: Sample
-    tweetgen_cpu: Sample
-
-    @property
-    def added_ms(self) -> float:
-        return (self.tweetgen.median - self.raw.median) * 1e3
-
-    @property
-    def added_cpu_ms(self) -> float:
-        return (self.tweetgen_cpu.median - self.raw_cpu.median) * 1e3
-
-    @property
-    def ratio(self) -> float:
-        return self.tweetgen.median / self.raw.median
-
-    @property
-    def paired(self) -> Sample:
-        """Round-by-round ratios ``generate_tweet / raw`` (their spread)."""
-        pairs = zip(self.tweetgen.values, self.raw.values, strict=True)
-        return Sample(tuple(t / r for t, r in pairs))
-
-
 def _per_call(sides: list[Side], config: Config, workdir: Path) -> dict[str, PerCall]:
     """Both workers against one instant sandbox, taking turns (order alternating) every round."""
     rounds: dict[str, list[dict[str, float]]] = {side.name: [] for side in sides}
@@ -166,18 +155,6 @@ def _per_call(sides: list[Side], config: Config, workdir: Path) -> dict[str, Per
         )
         for name, found in rounds.items()
     }
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One side's batch runs: CPU seconds per row, start-up excluded (the runs of a small batch
-    subtracted), wall seconds, rows done."""
-
-    cpu_per_row: Sample
-    marginal_cpu: Sample
-    wall: Sample
-    ok: tuple[int, ...]
-    rows: int
 
 
 def _ok_rows(path: Path) -> int:
@@ -249,105 +226,6 @@ def _sides(workdir: Path, before: str, after: str | None) -> list[Side]:
     return [*sides, Side(f"after ({after})", materialise(after, new))]
 
 
-def _per_call_table(found: dict[str, PerCall]) -> Table:
-    rows = []
-    for name, side in found.items():
-        low, high = side.paired.quartiles
-        rows.append(
-            (
-                name,
-                side.raw.show(scale=1e3, unit=" ms", digits=3),
-                side.tweetgen.show(scale=1e3, unit=" ms", digits=3),
-                f"{side.added_ms:+.3f} ms",
-                f"{side.ratio:.2f}x (paired IQR {low:.2f}-{high:.2f})",
-                f"{side.added_cpu_ms:+.3f} ms",
-            )
-        )
-    before, after = found.values()
-    rows.append(
-        (
-            "after / before",
-            f"{after.raw.median / before.raw.median:.2f}x",
-            f"{after.tweetgen.median / before.tweetgen.median:.2f}x",
-            f"{after.added_ms / before.added_ms:.2f}x",
-            "",
-            f"{after.added_cpu_ms / before.added_cpu_ms:.2f}x",
-        )
-    )
-    headers = (
-        "source",
-        "raw httpx post: median (IQR, n)",
-        "generate_tweet: median (IQR, n)",
-        "added per call",
-        "generate_tweet / raw",
-        "client CPU added per call",
-    )
-    return Table("Per call, instant sandbox, INFO logging to a file", headers, rows)
-
-
-def _batch_table(found: dict[str, Batch]) -> Table:
-    rows = [
-        (
-            name,
-            side.cpu_per_row.show(scale=1e3, unit=" ms", digits=2),
-            side.marginal_cpu.show(scale=1e3, unit=" ms", digits=2),
-            side.wall.show(unit=" s"),
-            " / ".join(f"{ok}/{side.rows}" for ok in side.ok),
-        )
-        for name, side in found.items()
-    ]
-    before, after = found.values()
-    cpu = after.cpu_per_row.median / before.cpu_per_row.median
-    marginal = after.marginal_cpu.median / before.marginal_cpu.median
-    wall = after.wall.median / before.wall.median
-    rows.append(("after / before", f"{cpu:.2f}x", f"{marginal:.2f}x", f"{wall:.2f}x", ""))
-    title = (
-        f"tweetgen batch: {before.rows:,} rows, sandbox answering after "
-        f"{BATCH_LATENCY * 1e3:.0f} ms, concurrency {BATCH_CONCURRENCY}"
-    )
-    headers = (
-        "source",
-        "client CPU per row: median (IQR, n)",
-        f"without start-up (minus a {SMALL_BATCH}-row run)",
-        "wall",
-        "ok",
-    )
-    return Table(title, headers, rows)
-
-
-def _targets(calls: dict[str, PerCall], batches: dict[str, Batch]) -> list[Target]:
-    before, after = calls.values()
-    measured = (
-        f"after {after.added_ms:+.3f} ms ({after.ratio:.2f}x a raw post); "
-        f"before {before.added_ms:+.3f} ms ({before.ratio:.2f}x)"
-    )
-    limits = (
-        f"after the change tweetgen adds {after.added_ms:.3f} ms of wall time and "
-        f"{after.added_cpu_ms:.3f} ms of CPU to a {after.raw.median * 1e3:.3f} ms raw post"
-    )
-    met = after.added_ms <= TARGET_ADDED_MS and after.ratio <= TARGET_RATIO
-    cpu_before, cpu_after = (side.cpu_per_row.median * 1e3 for side in batches.values())
-    net_before, net_after = (side.marginal_cpu.median * 1e3 for side in batches.values())
-    return [
-        Target(
-            "0a. per-call cost, before and after",
-            f"at most {TARGET_ADDED_MS} ms added to a raw httpx post, generate_tweet / raw <= "
-            f"{TARGET_RATIO} (instant sandbox, INFO to a file)",
-            measured,
-            met,
-            "" if met else limits,
-        ),
-        Target(
-            "0b. batch CPU per row, before and after",
-            "stated side by side",
-            f"after {cpu_after:.2f} ms, before {cpu_before:.2f} ms "
-            f"({cpu_after / cpu_before:.2f}x); without start-up {net_after:.2f} ms vs "
-            f"{net_before:.2f} ms ({net_after / net_before:.2f}x)",
-            None,
-        ),
-    ]
-
-
 def _skipped(before: str, reason: str) -> Section:
     return Section(
         title=f"0. Before ({before}) and after",
@@ -384,8 +262,9 @@ def run(
             f"minus the CPU of a {SMALL_BATCH}-row run of the same side right after, divided by "
             "the rows between."
         ),
-        tables=[_per_call_table(calls), _batch_table(batches)],
-        targets=_targets(calls, batches),
+        tables=[per_call_table(calls), batch_table(batches)],
+        targets=targets(calls, batches),
+        notes=NOTES if after is None else NOTES[1:],
         commands=[
             f"git archive {before} src | tar -x -C BASELINE_DIR",
             "PYTHONPATH=SRC python bench/_baseline_child.py SANDBOX LOG_FILE "
