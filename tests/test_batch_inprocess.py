@@ -1,4 +1,5 @@
-"""The batch runner in-process: resume rules, requeue on an open circuit, progress lines, output records."""
+"""The batch runner in-process: resume rules, requeue on an open circuit, progress lines, output
+records."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import FakeTime, await_until
 
@@ -197,7 +199,8 @@ def test_an_unexpected_error_fails_the_row_not_the_batch(tmp_path: Path) -> None
 
 def test_a_stop_while_waiting_for_a_slot_schedules_nothing_more(tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(6)))
-    # the first two answers take 2 s: the signal is surely handled while the third row still waits for a slot
+    # the first two answers take 2 s: the signal is surely handled while the third row still waits
+    # for a slot
     with Store(tmp_path / "t.db") as store, SandboxServer(faults="ok:2*2") as server:
         generator = _generator(server, store, FakeTime())
 
@@ -276,15 +279,36 @@ def test_the_batch_command_reads_the_input_once_and_prepares_each_row_once(
 
 
 def test_a_batch_pool_keeps_as_many_connections_alive_as_calls_may_be_in_flight() -> None:
+    from tweetgen.pool import PooledTransport
     from tweetgen.throttle import pooled_transport
 
-    async def limits(concurrency: int) -> tuple[int, int]:
+    async def limits(concurrency: int) -> list[tuple[int, int]]:
         transport = pooled_transport(concurrency)
         try:
-            pool = transport._pool
-            return pool._max_connections, pool._max_keepalive_connections
+            assert isinstance(transport, PooledTransport)
+            pools = [pool._transport._pool for pool in transport.pools]  # type: ignore[attr-defined]
+            return [(p._max_connections, p._max_keepalive_connections) for p in pools]
         finally:
             await transport.aclose()
 
-    assert asyncio.run(limits(50)) == (100, 50)
-    assert asyncio.run(limits(256)) == (256, 256)
+    assert asyncio.run(limits(50)) == [(13, 13)] * 4
+    assert asyncio.run(limits(8)) == [(8, 8)]
+    assert asyncio.run(limits(256)) == [(16, 16)] * 16
+
+
+def test_a_batch_pool_frees_a_connection_when_its_answer_is_read() -> None:
+    from tweetgen.pool import PooledTransport
+
+    async def go(url: str) -> list[list[int]]:
+        transport = PooledTransport(40, shard_size=10)
+        seen = []
+        async with httpx.AsyncClient(transport=transport) as client:
+            async with client.stream("GET", url) as first, client.stream("GET", url) as second:
+                seen.append(list(transport.busy))
+                await first.aread()
+                await second.aread()
+            seen.append(list(transport.busy))
+        return seen
+
+    with SandboxServer() as server:
+        assert asyncio.run(go(server.url + "/")) == [[1, 1, 0, 0], [0, 0, 0, 0]]

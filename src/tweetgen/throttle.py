@@ -145,12 +145,8 @@ class ThrottledProvider:
 
 
 def pooled_transport(concurrency: int) -> Any:
-    """An async HTTP transport whose pool fits ``concurrency`` calls in flight: as many connections
-    kept alive as may be busy at once (httpx keeps 20 by default, so a batch of 50 closed and opened
-    connections all the time), and never fewer allowed than httpx's default 100."""
-    import httpx
+    """The async HTTP transport of one provider of a batch: its connections fit ``concurrency``
+    calls in flight, in several small pools (:class:`tweetgen.pool.PooledTransport`)."""
+    from .pool import PooledTransport
 
-    limits = httpx.Limits(
-        max_connections=max(concurrency, 100), max_keepalive_connections=concurrency
-    )
-    return httpx.AsyncHTTPTransport(limits=limits)
+    return PooledTransport(concurrency)
