@@ -236,3 +236,29 @@ def test_the_check_finds_a_direct_logger_call() -> None:
         "calls get_logger()",
         "calls _log.info()",
     ]
+
+
+# --- imports point one way -----------------------------------------------------------------------
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a source file imports, relative ones resolved against the package."""
+    package = path.relative_to(SRC.parent).with_suffix("").parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join((*base, *(node.module.split(".") if node.module else ())))
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_the_providers_do_not_import_the_retry_engine() -> None:
+    engine = {"tweetgen.retry", "tweetgen.backoff", "tweetgen.attempts"}
+    for path in sorted((SRC / "providers").glob("*.py")):
+        assert not _imports(path) & engine, path.name
+    hints = _imports(SRC / "hints.py") | _imports(SRC / "deadlines.py")
+    assert not {m for m in hints if m.split(".")[0] in {"httpx", "httpcore", "tenacity"}}
+    assert not {m for m in hints if m.startswith("tweetgen.")}
