@@ -1,4 +1,5 @@
-"""Batch generation through the real CLI and the sandbox: resumable, crash-safe, honest about bad rows."""
+"""Batch generation through the real CLI and the sandbox: resumable, crash-safe, honest about bad
+rows."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ def _env(server: SandboxServer) -> dict[str, str]:
 
 def _command(tmp_path: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.jsonl"),
-        "--db", str(tmp_path / "t.db"), "--log-file", str(tmp_path / "t.log"), "-q", "--base-delay", "0", *extra,
+        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.csv"), "-o",
+        str(tmp_path / "out.jsonl"),
+        "--db", str(tmp_path / "t.db"), "--log-file", str(tmp_path / "t.log"), "-q",
+        "--base-delay", "0", *extra,
     ]  # fmt: skip
 
 
@@ -100,7 +103,8 @@ def test_sigkill_then_rerun_completes_without_paying_twice(
     tmp_path: Path, children: Children
 ) -> None:
     _topics(tmp_path, 300)
-    # 50 answers, then the server holds every request: the kill lands mid-run however slow the machine is
+    # 50 answers, then the server holds every request: the kill lands mid-run however slow the
+    # machine is
     with SandboxServer(faults="ok*50,hang:600*250") as server:
         process = children.start(
             _command(tmp_path, "--concurrency", "4"),
@@ -140,8 +144,8 @@ def test_sigkill_then_rerun_completes_without_paying_twice(
 
 def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path: Path, children: Children) -> None:
     _topics(tmp_path, 200)
-    # 10 quick answers, then one every 0.5 s per connection: the signal lands mid-run on any machine, and the
-    # calls in flight when it comes still end soon
+    # 10 quick answers, then one every 0.5 s per connection: the signal lands mid-run on any
+    # machine, and the calls in flight when it comes still end soon
     with SandboxServer(faults="ok*10,ok:0.5*190") as server:
         process = children.start(
             _command(tmp_path, "--concurrency", "2"),

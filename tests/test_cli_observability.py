@@ -65,10 +65,13 @@ def _ok_requests(text: str) -> float:
 def test_batch_serves_metrics_while_it_runs(tmp_path: Path, children: Children) -> None:
     (tmp_path / "in.txt").write_text("".join(f"topic {i}\n" for i in range(40)))
     command = [
-        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
-        "--db", str(tmp_path / "t.db"), "-q", "--log-file", "", "--concurrency", "2", "--metrics-port", "0",
+        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.txt"), "-o",
+        str(tmp_path / "out.jsonl"),
+        "--db", str(tmp_path / "t.db"), "-q", "--log-file", "", "--concurrency", "2",
+        "--metrics-port", "0",
     ]  # fmt: skip
-    # four answers, then the server holds the next two requests until the test has scraped: mid-run for sure
+    # four answers, then the server holds the next two requests until the test has scraped: mid-run
+    # for sure
     with SandboxServer(faults="ok*4,hang:600*2") as server:
         process = children.start(command, env=_env(server), stderr=subprocess.PIPE, text=True)
         assert process.stderr is not None
@@ -84,7 +87,8 @@ def test_batch_serves_metrics_while_it_runs(tmp_path: Path, children: Children) 
 
         scraped = wait_until(scrape, what="4 ok requests in /metrics", process=process)
         assert process.poll() is None
-        server.stopping.set()  # releases the held requests (the server keeps serving; the rest answer at once)
+        # releases the held requests (the server keeps serving; the rest answer at once)
+        server.stopping.set()
         process.communicate(timeout=PROGRESS_TIMEOUT)
     assert process.returncode == 0
     families = {family.name for family in text_string_to_metric_families(scraped)}
@@ -93,7 +97,8 @@ def test_batch_serves_metrics_while_it_runs(tmp_path: Path, children: Children) 
 
 
 def test_sandbox_serve_with_random_errors_and_metrics(children: Children) -> None:
-    command = [sys.executable, "-m", "tweetgen", "sandbox", "serve", "--port", "0", "--metrics-port", "0",
+    command = [sys.executable, "-m", "tweetgen", "sandbox", "serve", "--port", "0",
+               "--metrics-port", "0",
                "--error-rate", "0.5", "--seed", "1"]  # fmt: skip
     process = children.start(command, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None

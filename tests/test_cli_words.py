@@ -1,9 +1,10 @@
-"""The CLI's words (issue 12, items 7 to 10): errors name flags and environment variables, never Python parameters;
-help has examples, the environment, exit codes and defaults; a usage error is three short lines; ``--otel`` says
-when nothing would receive its spans; the test suite runs without the optional test tools.
+"""The CLI's words (issue 12, items 7 to 10): errors name flags and environment variables, never
+Python parameters; help has examples, the environment, exit codes and defaults; a usage error is
+three short lines; ``--otel`` says when nothing would receive its spans; the test suite runs without
+the optional test tools.
 
-The table runs ``tweetgen.cli.main`` in this process (a bad value fails before any call, so each case costs
-milliseconds); the end-to-end checks run ``python -m tweetgen`` as a shell would.
+The table runs ``tweetgen.cli.main`` in this process (a bad value fails before any call, so each
+case costs milliseconds); the end-to-end checks run ``python -m tweetgen`` as a shell would.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from tweetgen.request import SETTING_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: what Python syntax looks like in a message: a keyword argument (log_file=, api_key=...), a call (register_tone()),
-#: a quoted parameter value (provider='sandbox'), a snake_case parameter name, an errno, a float where a whole
-#: number was typed
+#: what Python syntax looks like in a message: a keyword argument (log_file=, api_key=...), a call
+#: (register_tone()), a quoted parameter value (provider='sandbox'), a snake_case parameter name, an
+#: errno, a float where a whole number was typed
 PYTHON_WORDS = [
     re.compile(r"(?<![A-Z_])[a-z][a-z_]*="),
     re.compile(r"\w\(\)"),
@@ -63,8 +64,8 @@ T = ("thread", "--topic", "AI", "-q")
 B = ("batch", "topics.csv", "-o", "out.jsonl", "-q")
 LONG = "x" * 300
 
-#: (id, arguments, environment, what the error line must say): every flag that takes a value, and every
-#: environment variable, with a bad value
+#: (id, arguments, environment, what the error line must say): every flag that takes a value, and
+#: every environment variable, with a bad value
 CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
     (
         "topic-empty",
@@ -485,7 +486,8 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
     ),
 ]
 
-#: flags that take no value a user could get wrong, or whose only bad values are covered by another case
+#: flags that take no value a user could get wrong, or whose only bad values are covered by another
+#: case
 NO_BAD_VALUE = {
     "--help",
     "--version",
@@ -566,7 +568,7 @@ def test_every_setting_an_error_can_carry_has_a_flag() -> None:
     assert set(FLAGS.values()) <= known
 
 
-# --- the two examples of the issue, as a shell runs them -----------------------------------------------------------
+# --- the two examples of the issue, as a shell runs them ------------------------------------------
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -593,7 +595,8 @@ def test_timeout_0_is_explained_in_words(tmp_path: Path) -> None:
     result = _tweetgen("generate", "--topic", "AI", "--timeout", "0", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "tweetgen: error: --timeout: the timeout must be more than 0 seconds and at most 3600 (an hour), got 0"
+        "tweetgen: error: --timeout: the timeout must be more than 0 seconds and at most 3600 (an "
+        "hour), got 0"
     )
 
 
@@ -608,7 +611,7 @@ def test_a_store_under_a_file_names_the_file_in_the_way(tmp_path: Path) -> None:
     assert "Errno" not in result.stderr
 
 
-# --- help -----------------------------------------------------------------------------------------------------------
+# --- help -----------------------------------------------------------------------------------------
 
 
 def _help(*args: str) -> str:
@@ -718,7 +721,7 @@ def test_the_help_constants_agree_with_the_library() -> None:
     assert set(cli.FAULT_KINDS) == ANSWER_KINDS | SPECIAL_KINDS
 
 
-# --- usage errors: the short usage, the error, where help is; exit 2 -------------------------------------------------
+# --- usage errors: the short usage, the error, where help is; exit 2 ------------------------------
 
 
 @pytest.mark.parametrize(
@@ -767,7 +770,7 @@ def test_a_usage_error_is_three_short_lines(
     assert see == f"see '{prog} --help'"
 
 
-# --- --otel -----------------------------------------------------------------------------------------------------------
+# --- --otel ---------------------------------------------------------------------------------------
 
 
 def _otel_run(tmp_path: Path, setup: str) -> subprocess.CompletedProcess[str]:
@@ -816,7 +819,8 @@ def test_otel_with_a_tracer_provider_says_nothing_and_exports_spans(tmp_path: Pa
         "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
         "trace.set_tracer_provider(provider)\n"
         "import sys\n"
-        "atexit.register(lambda: print('spans:', len(exporter.get_finished_spans()), file=sys.stderr))"
+        "atexit.register(lambda: print('spans:', len(exporter.get_finished_spans()), "
+        "file=sys.stderr))"
     )
     result = _otel_run(tmp_path, setup)
     assert result.returncode == 0, result.stderr
@@ -836,7 +840,7 @@ def test_otel_without_the_extra_gives_the_readme_install_hint(tmp_path: Path) ->
         assert command in readme
 
 
-# --- the seed's Testing section: the suite runs without the optional test tools -------------------------------------
+# --- the seed's Testing section: the suite runs without the optional test tools -------------------
 
 
 #: runs pytest with hypothesis and opentelemetry impossible to import, as in the seed's fresh venv

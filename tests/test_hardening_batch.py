@@ -1,4 +1,5 @@
-"""A batch row is done only when the store says so; batch-wide waits obey the caps and end on a signal."""
+"""A batch row is done only when the store says so; batch-wide waits obey the caps and end on a
+signal."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def _topics(path: Path, count: int) -> Path:
 
 
 def _limit_pages(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
-    """Make every store connection see a disk that is full after ``pages`` pages (SQLite's SQLITE_FULL)."""
+    """Make every store connection see a disk that is full after ``pages`` pages (SQLite's
+    SQLITE_FULL)."""
     from tweetgen import store as store_module
 
     real = store_module._connect
@@ -247,7 +249,8 @@ def test_a_pause_past_the_calls_deadline_ends_the_attempt_at_once() -> None:
 
 
 def test_a_stop_ends_a_batch_wide_pause_at_once() -> None:
-    """The first signal cancels waits: a row waiting in a pause is abandoned (run again next time), not failed."""
+    """The first signal cancels waits: a row waiting in a pause is abandoned (run again next time),
+    not failed."""
 
     class Blocking:
         def __init__(self) -> None:
@@ -274,7 +277,8 @@ def test_a_stop_ends_a_batch_wide_pause_at_once() -> None:
 
 def _batch_command(tmp_path: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+        sys.executable, "-m", "tweetgen", "batch", str(tmp_path / "in.txt"), "-o",
+        str(tmp_path / "out.jsonl"),
         "--db", str(tmp_path / "t.db"), "--log-file", str(tmp_path / "t.log"), "-q", *extra,
     ]  # fmt: skip
 
@@ -360,7 +364,8 @@ def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_pa
 def test_a_signal_ends_the_batch_within_the_timeout_of_calls_in_flight(
     tmp_path: Path, children: Children, signals: int
 ) -> None:
-    """One signal: calls in flight end within --timeout and nothing new starts; two: they are abandoned."""
+    """One signal: calls in flight end within --timeout and nothing new starts; two: they are
+    abandoned."""
     from hostile import HostileServer, silent
 
     _topics(tmp_path / "in.txt", 10)

@@ -1,6 +1,7 @@
-"""Hostile input, one finding at a time: every malformed row is that row's error and the batch goes on; bad
-settings and options are exit 2 with one sentence before any call; X's invalid characters fail the tweet rules;
-a model's control characters never reach the terminal (issue 11, finding 5 and the lower items)."""
+"""Hostile input, one finding at a time: every malformed row is that row's error and the batch goes
+on; bad settings and options are exit 2 with one sentence before any call; X's invalid characters
+fail the tweet rules; a model's control characters never reach the terminal (issue 11, finding 5 and
+the lower items)."""
 
 from __future__ import annotations
 
@@ -167,15 +168,20 @@ def test_a_whole_number_written_as_a_float_or_csv_text_is_read(tmp_path: Path) -
 
 
 def test_columns_that_are_not_batch_columns_are_ignored(tmp_path: Path) -> None:
-    """README: other columns are ignored; before, a row could set variants, thread or template and be refused."""
-    line = '{"topic": "x", "thread": 1, "variants": 99, "template": 5, "numbering": "x", "note": [1e300]}'
+    """README: other columns are ignored; before, a row could set variants, thread or template and
+    be refused."""
+    line = (
+        '{"topic": "x", "thread": 1, "variants": 99, "template": 5, "numbering": "x", '
+        '"note": [1e300]}'
+    )
     _, row, _ = _between_good_rows(tmp_path, line)
     assert row.request is not None
     assert (row.request.thread, row.request.variants, row.request.template) == (0, 1, "tweet")
 
 
 def test_an_error_rows_values_are_safe_to_write() -> None:
-    """An error record repeats the row's id, topic, tone and max_words: never a list, a float or a 300-digit int."""
+    """An error record repeats the row's id, topic, tone and max_words: never a list, a float or a
+    300-digit int."""
     values = {"id": 7, "topic": ["a"], "tone": "x" * 5000, "max_words": 10**300}
     prepared = prepare(Row(3, values), KEY_SETTINGS)
     assert prepared.error == 'topic must be a text, got ["a"]'
@@ -232,8 +238,9 @@ def test_the_json_depth_limit_is_exact_and_ignores_brackets_in_strings(tmp_path:
 
 
 def test_a_csv_field_over_the_csv_module_limit_then_the_next_rows(tmp_path: Path) -> None:
-    """csv's 131,072-character field limit ended the run; a multi-line quoted field over the limit also left the
-    parser out of step, so that its remaining lines came back as rows of their own (and would have been called)."""
+    """csv's 131,072-character field limit ended the run; a multi-line quoted field over the limit
+    also left the parser out of step, so that its remaining lines came back as rows of their own
+    (and would have been called)."""
     path = tmp_path / "in.csv"
     long_line = "x" * 131_073
     many_lines = "".join(f"line {i} of a long quoted field, with commas\n" for i in range(4_000))
@@ -317,7 +324,7 @@ def test_an_unforeseen_failure_while_preparing_fails_only_that_row(
     assert [(e["row"], e["error_type"]) for e in logged] == [(2, "RuntimeError")]
 
 
-# --- the whole CLI, as a user runs it -----------------------------------------------------------------------
+# --- the whole CLI, as a user runs it -------------------------------------------------------------
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -410,11 +417,12 @@ def test_cli_batch_csv_with_an_oversized_field_goes_on(tmp_path: Path) -> None:
     assert f"a row may have at most {MAX_ROW_BYTES:,} bytes" in records[4]["error"]
 
 
-# --- settings and options: exit 2 with one sentence, before any call ------------------------------------------
+# --- settings and options: exit 2 with one sentence, before any call ------------------------------
 
 
 class _Gemini:
-    """A Gemini-shaped server on 127.0.0.1 that counts requests and answers every one with ``text``."""
+    """A Gemini-shaped server on 127.0.0.1 that counts requests and answers every one with
+    ``text``."""
 
     def __init__(self, text: str) -> None:
         self.text, self.requests = text, 0
@@ -644,7 +652,7 @@ def test_the_library_refuses_the_same_inputs() -> None:
     assert TweetRequest("AI", thread=5).thread == 5
 
 
-# --- what comes back from the model -------------------------------------------------------------------------
+# --- what comes back from the model ---------------------------------------------------------------
 
 INVALID_FOR_X = ["\ufffe", "\uffff", "\ufeff"]
 

@@ -1,8 +1,10 @@
-"""Issue 11, findings 8 and 9: the output behaves like a Unix tool's, and a store serves one run at a time.
+"""Issue 11, findings 8 and 9: the output behaves like a Unix tool's, and a store serves one run at
+a time.
 
-Every process test waits for a condition with a deadline (a lock file naming a pid, a temporary file reaching a
-size, a line on stderr), never for a fixed time. The sandbox is held at a gate where a test needs a run to be
-"still going", so that the order of events never depends on the machine's speed.
+Every process test waits for a condition with a deadline (a lock file naming a pid, a temporary file
+reaching a size, a line on stderr), never for a fixed time. The sandbox is held at a gate where a
+test needs a run to be "still going", so that the order of events never depends on the machine's
+speed.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def _temporaries(directory: Path, name: str) -> list[Path]:
 
 
 class GatedFaults(FaultScript):
-    """Normal answers, but every request waits at a gate the test opens (bounded, so nothing hangs for good)."""
+    """Normal answers, but every request waits at a gate the test opens (bounded, so nothing hangs
+    for good)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,7 +99,7 @@ def gated() -> Iterator[tuple[SandboxServer, GatedFaults]]:
             faults.gate.set()
 
 
-# --- finding 9: output like a Unix tool's -------------------------------------------------------------------------
+# --- finding 9: output like a Unix tool's ---------------------------------------------------------
 
 
 def test_dash_writes_the_records_to_stdout_and_nothing_else(
@@ -270,7 +273,8 @@ write_records(Path(sys.argv[1]), records)
 
 
 def _start_endless_write(output: Path, size: int) -> tuple[subprocess.Popen[bytes], Path]:
-    """A child writing records to ``output`` forever; returns it once its temporary file has ``size`` bytes."""
+    """A child writing records to ``output`` forever; returns it once its temporary file has
+    ``size`` bytes."""
     child = subprocess.Popen([sys.executable, "-c", _ENDLESS_WRITE, str(output)])
 
     def big_temporary() -> Path | None:
@@ -319,7 +323,10 @@ def test_the_temporary_file_of_a_live_writer_is_not_stale(tmp_path: Path) -> Non
 def test_a_signal_during_the_write_removes_the_temporary(tmp_path: Path, signum: int) -> None:
     output = tmp_path / "out.jsonl"
     # the CLI turns SIGTERM into the same stop as Ctrl-C; the child does what tweetgen.cli.main does
-    script = "import signal\nfrom tweetgen.cli import _terminate\nsignal.signal(signal.SIGTERM, _terminate)\n"
+    script = (
+        "import signal\nfrom tweetgen.cli import _terminate\n"
+        "signal.signal(signal.SIGTERM, _terminate)\n"
+    )
     child = subprocess.Popen(
         [sys.executable, "-c", script + _ENDLESS_WRITE, str(output)], stderr=subprocess.PIPE
     )
@@ -341,7 +348,7 @@ def test_a_signal_during_the_write_removes_the_temporary(tmp_path: Path, signum:
     assert not output.exists()
 
 
-# --- finding 8: one store, one run at a time ----------------------------------------------------------------------
+# --- finding 8: one store, one run at a time ------------------------------------------------------
 
 
 def _lock_names(lock: Path, pid: int) -> bool:
@@ -352,7 +359,8 @@ def _lock_names(lock: Path, pid: int) -> bool:
 
 
 def _lines(stream: IO[str]) -> queue.Queue[str]:
-    """The lines of a child's stream, read in a thread, so the test can wait for one with a deadline."""
+    """The lines of a child's stream, read in a thread, so the test can wait for one with a
+    deadline."""
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
     return lines

@@ -1,4 +1,5 @@
-"""What a new user meets in a batch: a rerun never hides failures, failures say why, records say who wrote them."""
+"""What a new user meets in a batch: a rerun never hides failures, failures say why, records say who
+wrote them."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def _env(server: SandboxServer) -> dict[str, str]:
 
 def _batch(tmp_path: Path, server: SandboxServer, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [
-        sys.executable, "-m", "tweetgen", "batch", "in.txt", "-o", "out.jsonl", "--db", "t.db", "--log-file", "",
+        sys.executable, "-m", "tweetgen", "batch", "in.txt", "-o", "out.jsonl", "--db", "t.db",
+        "--log-file", "",
         "--concurrency", "1", "--base-delay", "0", *extra,
     ]  # fmt: skip
     return subprocess.run(

@@ -1,4 +1,5 @@
-"""Stats over a real store: hand-computed figures, percentiles, --since, and the text and JSON reports."""
+"""Stats over a real store: hand-computed figures, percentiles, --since, and the text and JSON
+reports."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def _attempt(
     return trace
 
 
-# (provider, model, status, final error type, latency ms, regenerations, attempts as (status, error, delay))
+# (provider, model, status, final error type, latency ms, regenerations, attempts as (status, error,
+# delay))
 DATASET: list[
     tuple[str, str, str, str | None, float, int, list[tuple[int | None, str | None, float]]]
 ] = [

@@ -1,4 +1,5 @@
-"""The SQLite store on real files: round trips, idempotency keys, migrations, threads, and crashes."""
+"""The SQLite store on real files: round trips, idempotency keys, migrations, threads, and
+crashes."""
 
 from __future__ import annotations
 
@@ -240,7 +241,8 @@ def test_the_idempotency_key_is_a_stable_sha256_of_canonical_json() -> None:
     )
     key = idempotency_key(INPUTS, SETTINGS)
     assert key == hashlib.sha256(canonical.encode()).hexdigest()
-    # pinned: stored keys must keep matching across releases, or every resumed batch would start over
+    # pinned: stored keys must keep matching across releases, or every resumed batch would start
+    # over
     assert key == "b41244dc74dd91521f9b861c89424bfbc61e72dc67b2b4e0d4be44083848a7a8"
     assert key == idempotency_key(dict(reversed(INPUTS.items())), dict(reversed(SETTINGS.items())))
 
@@ -445,7 +447,10 @@ def _half_calls(path: Path) -> int:
     """How many calls have a different number of attempt rows than they claim."""
     raw = sqlite3.connect(path)
     try:
-        query = "SELECT count(*) FROM calls c WHERE c.attempts != (SELECT count(*) FROM attempts a WHERE a.call_id = c.id)"
+        query = (
+            "SELECT count(*) FROM calls c "
+            "WHERE c.attempts != (SELECT count(*) FROM attempts a WHERE a.call_id = c.id)"
+        )
         return int(raw.execute(query).fetchone()[0])
     finally:
         raw.close()
@@ -510,9 +515,13 @@ class Poisoned(AttemptTrace):
 n = 0
 while True:
     kind = Poisoned if n == poison_at else AttemptTrace
-    attempts = [kind(number=k, latency_ms=1.0, status_code=503, error_type="ServerError") for k in (1, 2, 3)]
+    attempts = [
+        kind(number=k, latency_ms=1.0, status_code=503, error_type="ServerError") for k in (1, 2, 3)
+    ]
     attempts.append(AttemptTrace(number=4, delay_before=1.0, latency_ms=2.0, status_code=200))
-    trace = CallTrace("c%d" % n, "sandbox", "m", {"topic": "t"}, attempts=attempts, status="ok", text="x")
+    trace = CallTrace(
+        "c%d" % n, "sandbox", "m", {"topic": "t"}, attempts=attempts, status="ok", text="x"
+    )
     store.record(trace)
     print("committed", n, flush=True)
     n += 1
@@ -520,7 +529,8 @@ while True:
 
 
 def _run_writer(path: Path, poison_at: int, kill_after: int | None) -> list[str]:
-    """Run a writer process; SIGKILL it after ``kill_after`` commits, or let it die at the poisoned call."""
+    """Run a writer process; SIGKILL it after ``kill_after`` commits, or let it die at the poisoned
+    call."""
     script = textwrap.dedent(_WRITER)
     process = subprocess.Popen(
         [sys.executable, "-c", script, str(path), str(poison_at)], stdout=subprocess.PIPE, text=True

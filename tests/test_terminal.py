@@ -1,4 +1,5 @@
-"""What a person at a terminal sees: the result and warnings, not a screen of INFO events (the file keeps them)."""
+"""What a person at a terminal sees: the result and warnings, not a screen of INFO events (the file
+keeps them)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tweetgen.sandbox import SandboxServer
 
 
 def _run_on_a_terminal(args: list[str], cwd: Path, **extra: str) -> tuple[int, str, str]:
-    """Run the CLI with stderr on a pseudo-terminal (stdout piped); return exit code, stdout, terminal text."""
+    """Run the CLI with stderr on a pseudo-terminal (stdout piped); return exit code, stdout,
+    terminal text."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "TWEETGEN_"))
     }

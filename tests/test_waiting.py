@@ -1,4 +1,5 @@
-"""The helpers that keep the suite steady on a busy machine: waiting for a condition, polling a store, reaping."""
+"""The helpers that keep the suite steady on a busy machine: waiting for a condition, polling a
+store, reaping."""
 
 from __future__ import annotations
 
