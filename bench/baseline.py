@@ -32,7 +32,7 @@ from _baseline_results import (
     per_call_table,
     targets,
 )
-from _common import Config, Sample, Section
+from _common import Config, Sample, Section, Target
 from _proc import REPO, bench_env, run_child, sandbox_process
 
 __all__ = ["BASELINE", "run"]
@@ -230,6 +230,9 @@ def _skipped(before: str, reason: str) -> Section:
     return Section(
         title=f"0. Before ({before}) and after",
         method=f"Not measured: {reason}.",
+        targets=[
+            Target("0. before and after", "stated side by side", f"not measured: {reason}", None)
+        ],
         notes=[f"the source at {before} could not be materialised, so nothing was compared"],
     )
 

@@ -30,9 +30,9 @@ def test_before_and_after_runs_both_trees_side_by_side() -> None:
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    if "Not measured:" in result.stdout:  # no git, or a clone without the baseline commit
-        return
     lines = result.stdout.splitlines()
+    if any(line.startswith("0. before and after") for line in lines):
+        return  # no git, or a clone without the baseline commit: the reason is the measurement
     for table_row in ("before (5bf375a)", "after (this checkout)", "after / before"):
         assert sum(line.startswith(table_row) for line in lines) == 2, table_row  # both tables
     per_call = next(line for line in lines if line.startswith("0a."))
@@ -40,3 +40,14 @@ def test_before_and_after_runs_both_trees_side_by_side() -> None:
     assert "before +" in per_call
     batch = next(line for line in lines if line.startswith("0b."))
     assert "without start-up" in batch
+
+
+def test_before_and_after_says_why_when_the_baseline_cannot_be_materialised() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "baseline",
+         "--before", "0000000"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("0. before"))
+    assert "not measured: git archive 0000000 failed" in line or "git is not installed" in line
