@@ -1,11 +1,12 @@
 """Hypothesis when it is installed; otherwise stand-ins that skip the property tests with a reason.
 
-The seed's Testing section installs only pytest and pytest-mock (``pip install -r requirements.txt && pip install
-pytest pytest-mock && pytest tests/``). Hypothesis comes with the ``dev`` extra (``pip install -e '.[dev]'``); without
-it, every ``@given`` test is skipped with :data:`HYPOTHESIS_REASON` and every other test in the same file still runs.
-Test files import ``given``, ``settings``, ``assume``, ``HealthCheck`` and ``st`` from here instead of from
-``hypothesis``; module-level strategies are built from the stand-in ``st`` (any attribute, call or ``|`` gives the
-stand-in again), so the files import either way.
+The seed's Testing section installs only pytest and pytest-mock
+(``pip install -r requirements.txt && pip install pytest pytest-mock && pytest tests/``). Hypothesis
+comes with the ``dev`` extra (``pip install -e '.[dev]'``); without it, every ``@given`` test is
+skipped with :data:`HYPOTHESIS_REASON` and every other test in the same file still runs. Test files
+import ``given``, ``settings``, ``assume``, ``HealthCheck`` and ``st`` from here instead of from
+``hypothesis``; module-level strategies are built from the stand-in ``st`` (any attribute, call or
+``|`` gives the stand-in again), so the files import either way.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""README.md's shell commands, run as written against an in-process sandbox: the README cannot drift from the program.
+"""README.md's shell commands, run as written against an in-process sandbox: the README cannot drift
+from the program.
 
-Every line of every ```bash block is either run here or skipped with its reason (a line this file does not know
-fails, so a new command in the README gets a decision). ``tweetgen ...`` lines run as ``python -m tweetgen ...`` in
-an empty directory holding the input files they name, with GEMINI_BASE_URL pointing at a sandbox in this process
-and a fake GEMINI_API_KEY, so every call is seen by the test and nothing reaches the internet.
+Every line of every ```bash block is either run here or skipped with its reason (a line this file
+does not know fails, so a new command in the README gets a decision). ``tweetgen
+...`` lines run as ``python -m tweetgen ...`` in an empty directory holding the input files they
+name, with GEMINI_BASE_URL pointing at a sandbox in this process and a fake GEMINI_API_KEY, so every
+call is seen by the test and nothing reaches the internet.
 """
 
 from __future__ import annotations
@@ -28,15 +30,21 @@ FAKE_KEY = "test-key-123456"
 
 #: lines that are not run, and why
 SKIPPED = {
-    "make demo": "creates .venv and installs packages from an index; what it runs, python main.py, runs here "
-    "(test_python_main_py_runs_the_demo)",
+    "make demo": "creates .venv and installs packages from an index; what it runs, python main.py, "
+    "runs here (test_python_main_py_runs_the_demo)",
     "make test": "runs this very suite (and ruff, mypy) again",
-    "make bench": "about 5.5 minutes of real sleeps; tests/test_bench_smoke.py runs its quick stage",
+    "make bench": "about 5.5 minutes of real sleeps; "
+    "tests/test_bench_smoke.py runs its quick stage",
     ".venv/bin/pytest tests/ --cov=. --cov-report=html": "runs this very suite again",
-    "python bench/retry_impact.py": "real sleeps (~15 s) by design; tests/test_bench_smoke.py runs the bench suite",
+    "python bench/retry_impact.py": "real sleeps (~15 s) by design; "
+    "tests/test_bench_smoke.py runs the bench suite",
 }
-#: the CLI with ``time.sleep`` made instant (the demo's scripted 503 is retried after a real 1 s wait)
-NO_SLEEP = "import sys, time\ntime.sleep = lambda s: None\nfrom tweetgen.cli import main\nsys.exit(main(sys.argv[1:]))"
+#: the CLI with ``time.sleep`` made instant (the demo's scripted 503 is retried after a real 1 s
+#: wait)
+NO_SLEEP = (
+    "import sys, time\ntime.sleep = lambda s: None\n"
+    "from tweetgen.cli import main\nsys.exit(main(sys.argv[1:]))"
+)
 #: topics for the input files a command names
 TOPICS = ["Rust", "Python Programming", "Testing in Python"]
 
@@ -66,7 +74,8 @@ def _env(server: SandboxServer) -> dict[str, str]:
 
 
 def _inputs(words: list[str], cwd: Path) -> None:
-    """Create the input file a batch command names (CSV with a header, JSON Lines, or one topic a line)."""
+    """Create the input file a batch command names (CSV with a header, JSON Lines, or one topic a
+    line)."""
     if words[1:2] != ["batch"]:
         return
     source = cwd / words[2]
@@ -171,8 +180,9 @@ def _check_output(
 
 
 def _serve(words: list[str], cwd: Path, children: Children) -> None:
-    """Start ``tweetgen sandbox serve`` as written (on a free port: 8765 may be taken on a shared machine), send it
-    one request, which gets the first scripted fault, and stop it with Ctrl-C (SIGINT)."""
+    """Start ``tweetgen sandbox serve`` as written (on a free port: 8765 may be taken on a shared
+    machine), send it one request, which gets the first scripted fault, and stop it with Ctrl-C
+    (SIGINT)."""
     words = [
         ("0" if previous == "--port" else word)
         for previous, word in zip(["", *words], words, strict=False)
@@ -208,12 +218,14 @@ def _serve(words: list[str], cwd: Path, children: Children) -> None:
 
 
 def test_python_main_py_runs_the_demo(tmp_path: Path) -> None:
-    """The Quick start's ``python main.py`` (what ``make demo`` runs): the demo, with the key and base URL set."""
+    """The Quick start's ``python main.py`` (what ``make demo`` runs): the demo, with the key and
+    base URL set."""
     readme = README.read_text(encoding="utf-8")
     assert "then `python main.py` runs the same demo" in readme
     with SandboxServer() as server:
         code = (  # as `python main.py` does: the script's directory first on the path
-            f"import runpy, sys, time\nsys.path.insert(0, {str(ROOT)!r})\ntime.sleep = lambda s: None\n"
+            f"import runpy, sys, time\nsys.path.insert(0, {str(ROOT)!r})\n"
+            "time.sleep = lambda s: None\n"
             f"runpy.run_path({str(ROOT / 'main.py')!r}, run_name='__main__')"
         )
         result = subprocess.run(

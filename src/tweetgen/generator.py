@@ -1,4 +1,4 @@
-"""From a request to valid tweets: render the prompt, retry the provider, clean, check, regenerate."""
+"""From a request to valid tweets: render the prompt, retry, clean, check, regenerate."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ class TweetGenerator(calls.TweetGenerator):
 
     @property
     def async_sleep(self) -> Callable[[float], Awaitable[None]]:
-        """The sleep this generator waits with in async code (injected in tests; a batch makes it stoppable)."""
+        """The async sleep (injected in tests; a batch makes it stoppable)."""
         return self._async_sleep
 
     @async_sleep.setter
