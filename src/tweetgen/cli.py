@@ -13,8 +13,10 @@ from .cliargs import (
     _add_provider,
     _add_request,
     _add_retry,
+    _default_db,
     _Parser,
     _port,
+    _positive_seconds,
     _rate,
     _ratio,
     _seconds,
@@ -152,7 +154,24 @@ def _parser() -> _Parser:
         help="call again the rows that failed in an earlier run",
     )
     batch.add_argument(
-        "--db", default="tweetgen.db", metavar="PATH", help="SQLite store to record and resume from"
+        "--db",
+        default=_default_db(),
+        metavar="PATH|URL",
+        help="store to record and resume from: a SQLite file or a postgresql:// URL "
+        "(default: TWEETGEN_DB, else tweetgen.db)",
+    )
+    batch.add_argument(
+        "--workers",
+        type=_whole,
+        metavar="N",
+        help="local processes sharing the rows, 1 to 64 (default: the number of cores)",
+    )
+    batch.add_argument(
+        "--lease",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a worker holds a row without renewing it before another may take it over",
     )
     batch.add_argument(
         "--wait",
@@ -178,7 +197,12 @@ def _parser() -> _Parser:
         "errors by status and type, latency percentiles.",
         EXIT_CODES,
     )
-    stats.add_argument("--db", default="tweetgen.db", metavar="PATH", help="SQLite store")
+    stats.add_argument(
+        "--db",
+        default=_default_db(),
+        metavar="PATH|URL",
+        help="store: a SQLite file or a postgresql:// URL (default: TWEETGEN_DB, else tweetgen.db)",
+    )
     stats.add_argument(
         "--since",
         metavar="WHEN",
@@ -245,6 +269,18 @@ def _parser() -> _Parser:
     )
     serve.add_argument(
         "--seed", type=_whole, metavar="N", help="seed for --error-rate (reproducible faults)"
+    )
+    serve.add_argument(
+        "--quota-rpm",
+        type=_rate,
+        metavar="N",
+        help="a project quota: answer 429 RESOURCE_EXHAUSTED above N requests per minute",
+    )
+    serve.add_argument(
+        "--quota-rps",
+        type=_rate,
+        metavar="N",
+        help="the same quota per second (for fast tests)",
     )
     serve.add_argument(
         "--metrics-port",

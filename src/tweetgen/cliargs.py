@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -279,8 +280,19 @@ def _add_retry(
     )
 
 
+def _default_db() -> str:
+    """The store when ``--db`` is not given: ``TWEETGEN_DB``, else ``tweetgen.db``."""
+    return os.environ.get("TWEETGEN_DB") or "tweetgen.db"
+
+
 def _add_provider(parser: argparse.ArgumentParser) -> None:
     """The options that choose and reach the model: shared by generate, thread and batch."""
+    parser.add_argument(
+        "--shared",
+        metavar="URL",
+        help="share the rate limit, circuit breaker and retry budget with every process naming "
+        "this postgresql:// URL (default: TWEETGEN_SHARED, else none)",
+    )
     parser.add_argument(
         "--model", metavar="NAME", help=f"the model (default: TWEETGEN_MODEL, else {DEFAULT_MODEL})"
     )
