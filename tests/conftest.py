@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 from optional_tools import HAS_HYPOTHESIS, HealthCheck, settings
+from postgres import postgres_url as postgres_url  # a fresh database per test (issue 14)
 
 from tweetgen.sandbox import SandboxServer
 
