@@ -1,8 +1,9 @@
 """A fresh PostgreSQL database per test, on the server ``.ci/postgres start`` runs (issue 14).
 
-``TWEETGEN_TEST_POSTGRES`` names the server (``postgresql://user@127.0.0.1:PORT/postgres``). Without
-it the tests that need PostgreSQL skip with that reason; with ``TWEETGEN_REQUIRE_POSTGRES=1`` (set by
-``.ci/run``) a missing server or driver fails them instead, so CI never passes on a skipped fleet.
+``TWEETGEN_TEST_POSTGRES`` names the server (``postgresql://user@127.0.0.1:PORT/postgres``).
+Without it the tests that need PostgreSQL skip with that reason; with
+``TWEETGEN_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) a missing server or driver fails them instead,
+so CI never passes on a skipped fleet.
 """
 
 from __future__ import annotations

@@ -12,4 +12,5 @@ def test_each_test_gets_an_empty_database_of_its_own(postgres_url: str) -> None:
         ).fetchone()
         host = connection.execute("SELECT inet_server_addr()::text").fetchone()
     assert tables == (0,)
-    assert host is not None and host[0].startswith("127.0.0.1")
+    assert host is not None
+    assert host[0].startswith("127.0.0.1")
