@@ -31,7 +31,7 @@ def postgres_server() -> str:
     """The server's URL, or skip (fail under CI) when there is none or psycopg is missing."""
     url = os.environ.get(ENV)
     if not url:
-        _missing(f"no PostgreSQL server: set {ENV} (eval \"$(.ci/postgres start DIR)\" prints it)")
+        _missing(f'no PostgreSQL server: set {ENV} (eval "$(.ci/postgres start DIR)" prints it)')
     try:
         import psycopg  # noqa: F401
     except ImportError:
