@@ -370,7 +370,7 @@ def test_a_file_from_a_newer_tweetgen_is_refused(tmp_path: Path) -> None:
     raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
     with pytest.raises(
-        ConfigurationError, match=r"schema version 2.*newer tweetgen.*upgrade"
+        ConfigurationError, match=rf"schema version {SCHEMA_VERSION + 1}.*newer tweetgen.*upgrade"
     ) as caught:
         Store(path)
     assert not caught.value.retryable  # exit 2 comes from its type (cli.py)

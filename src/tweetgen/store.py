@@ -1,8 +1,9 @@
-"""Every call and its attempts in SQLite, so batches resume after a crash and ``tweetgen stats``
-can report.
+"""Every call and its attempts in SQLite or PostgreSQL, so batches resume after a crash and
+``tweetgen stats`` can report.
 
-One file (``tweetgen.db`` by default) in WAL mode: readers never block the writer, and a call is
-written with all its attempts in one transaction, so a crash leaves whole calls or none. The schema
+One file (``tweetgen.db`` by default) in WAL mode, or a ``postgresql://`` URL
+(:mod:`tweetgen.storepg`): readers never block the writer, and a call is written with all its
+attempts in one transaction, so a crash leaves whole calls or none. The schema
 (tables, rows, migrations) lives in :mod:`tweetgen.storeschema`; what is written for one call, in
 :mod:`tweetgen.storerecord`.
 """
@@ -10,15 +11,15 @@ written with all its attempts in one transaction, so a crash leaves whole calls 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import ConfigurationError, TweetGenError
+from .errors import ConfigurationError
+from .storedb import DamagedStoreError, Row, SqliteDb, StoreError, Tx, display, is_url
 from .storerecord import INSERT_ATTEMPT, INSERT_CALL, CallRecord
 from .storeschema import (
     MIGRATIONS,
@@ -42,9 +43,11 @@ __all__ = [
     "CallRecord",
     "CallRow",
     "DamagedStoreError",
+    "Row",
     "Store",
     "StoreError",
     "StoreObserver",
+    "Tx",
     "idempotency_key",
     "utc_iso",
 ]
@@ -61,23 +64,30 @@ SELECT_ATTEMPTS = (
 )
 
 
-class StoreError(TweetGenError):
-    """The store could not write (disk full, read-only, corrupted): what was paid for would be lost,
-    so stop."""
-
-
-class DamagedStoreError(StoreError, ConfigurationError):
-    """The store cannot be read (a damaged file): exit 2, nothing was lost by this run."""
-
-
-def _row(kind: type[R], row: sqlite3.Row) -> R:
+def _row(kind: type[R], row: Row) -> R:
     """A frozen row object from the columns it names (extra columns are ignored)."""
     return kind(**{f.name: row[f.name] for f in fields(kind)})
 
 
+def _sqlite(path: str, create: bool, timeout: float) -> SqliteDb:
+    if not create and not Path(path).is_file():
+        raise ConfigurationError(
+            f"no tweetgen database at {path}; pass --db PATH to name an existing one"
+        )
+    try:
+        return SqliteDb(_connect(path, timeout), path)
+    except (sqlite3.Error, OSError) as error:
+        from .oserrors import explain_path_error
+
+        raise ConfigurationError(
+            f"cannot open the tweetgen database {path}: {explain_path_error(error, path)}; "
+            "pass --db PATH with a writable location"
+        ) from error
+
+
 class Store:
-    """The SQLite file of calls and attempts; one connection shared by threads, writes serialised by
-    a lock."""
+    """The calls and attempts of a SQLite file or a PostgreSQL database; one connection shared by
+    threads, its statements serialised by a lock."""
 
     def __init__(
         self,
@@ -86,64 +96,60 @@ class Store:
         create: bool = True,
         timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
-        self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
-        if not create and not Path(self.path).is_file():
-            raise ConfigurationError(
-                f"no tweetgen database at {self.path}; pass --db PATH to name an existing one"
-            )
-        self._lock = threading.Lock()
-        try:
-            self._connection = _connect(self.path, timeout)
-        except (sqlite3.Error, OSError) as error:
-            from .oserrors import explain_path_error
-
-            raise ConfigurationError(
-                f"cannot open the tweetgen database {self.path}: "
-                f"{explain_path_error(error, self.path)}; "
-                "pass --db PATH with a writable location"
-            ) from error
+        target = str(path)
+        if is_url(target):
+            raise ConfigurationError(f"PostgreSQL stores are not ready yet: {display(target)}")
+        target = target if target == ":memory:" else str(Path(target).expanduser())
+        self._db: SqliteDb = _sqlite(target, create, timeout)
+        #: ``sqlite`` or ``postgresql``
+        self.backend: str = self._db.backend
+        #: where the store is, fit to show: a path, or a URL with its password as ``***``
+        self.where: str = self._db.where
+        self.path = self.where  # its name before PostgreSQL (issue 14)
 
     def __repr__(self) -> str:
-        return f"Store({self.path!r})"
+        return f"Store({self.where!r})"
+
+    def __str__(self) -> str:
+        return self.where
 
     @property
     def schema_version(self) -> int:
-        """The file's ``PRAGMA user_version``."""
-        return int(self._fetch("PRAGMA user_version", ())[0][0])
+        """The store's schema version (SQLite ``PRAGMA user_version``; PostgreSQL
+        ``tweetgen_schema``)."""
+        return self._db.schema_version()
+
+    # --- the contract of the batch work queue (issue 14) ----------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One transaction (SQLite ``BEGIN IMMEDIATE``, PostgreSQL READ COMMITTED), committed when
+        the block ends, rolled back on any exception; ``tx.execute(sql, params)`` returns the rows,
+        SQL uses ``?`` placeholders on both backends. A failed statement is :class:`StoreError`."""
+        return self._db.transaction()
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """The rows of a read outside an explicit transaction (``?`` placeholders)."""
+        return self._db.fetch(sql, params)
+
+    def now(self) -> float:
+        """The database's clock in seconds since the epoch (SQLite: this machine's)."""
+        return self._db.now()
 
     # --- writing ------------------------------------------------------------------------------
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-                self._connection.execute("COMMIT")
-            except BaseException:
-                self._connection.rollback()
-                raise
 
     def write(self, record: CallRecord) -> int:
         """Write one call with all its attempts in one transaction; return its id.
 
         The one way a call enters the store: :meth:`record` (a finished trace) and a batch row's
         input error both come here."""
-        try:
-            with self._transaction() as connection:
-                call_id = connection.execute(INSERT_CALL, dict(record.call)).lastrowid
-                assert call_id is not None
-                rows = [
-                    {**values, "call_id": call_id, "seq": seq}
-                    for seq, values in enumerate(record.attempts, 1)
-                ]
-                connection.executemany(INSERT_ATTEMPT, rows)
-        except (sqlite3.Error, OSError) as error:
-            raise StoreError(
-                f"cannot write to the tweetgen database {self.path}: {error}; free disk space or "
-                "pass --db PATH with a writable location, then run the same command again"
-            ) from error
-        return call_id
+
+        def insert(tx: Tx) -> int:
+            (row,) = tx.execute(INSERT_CALL, record.call_values())
+            call_id = int(row[0])
+            tx.executemany(INSERT_ATTEMPT, record.attempt_values(call_id))
+            return call_id
+
+        return self._db.run(insert)
 
     def record(
         self,
@@ -174,17 +180,8 @@ class Store:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _fetch(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-        try:
-            with self._lock:
-                return self._connection.execute(sql, params).fetchall()
-        except sqlite3.DatabaseError as error:
-            raise DamagedStoreError(
-                f"cannot read the tweetgen database {self.path}: {error}; move the file aside (its "
-                "rows may be saved "
-                f"with: sqlite3 {self.path} .recover) or pass --db PATH, then run the same command "
-                "again"
-            ) from error
+    def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        return self._db.fetch(sql, params)
 
     def _calls_where(self, where: str, params: Sequence[object]) -> list[CallRow]:
         return [_row(CallRow, r) for r in self._fetch("SELECT * FROM calls WHERE " + where, params)]  # noqa: S608
@@ -242,8 +239,7 @@ class Store:
 
     def close(self) -> None:
         """Close the connection (committed calls are already safe); closing twice is harmless."""
-        with self._lock:
-            self._connection.close()
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self

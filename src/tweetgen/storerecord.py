@@ -17,7 +17,7 @@ from .logs import redact_text
 from .storeschema import AttemptRow, CallRow, utc_iso
 from .trace import AttemptTrace, CallContext, CallTrace
 
-__all__ = ["INPUT_ERROR_REQUEST_ID", "CallRecord"]
+__all__ = ["ATTEMPT_COLUMNS", "CALL_COLUMNS", "INPUT_ERROR_REQUEST_ID", "CallRecord"]
 
 #: SQLite's INTEGER range; counts from a server are clamped into it before they are written
 _MAX_INT = 2**63 - 1
@@ -76,6 +76,15 @@ class CallRecord:
     call: Mapping[str, object]
     attempts: tuple[Mapping[str, object], ...] = ()
 
+    def call_values(self) -> tuple[object, ...]:
+        """The ``calls`` row's values in the order of :data:`INSERT_CALL`."""
+        return tuple(self.call[name] for name in CALL_COLUMNS)
+
+    def attempt_values(self, call_id: int) -> list[tuple[object, ...]]:
+        """The ``attempts`` rows' values in the order of :data:`INSERT_ATTEMPT`, numbered from 1."""
+        rows = [{**a, "call_id": call_id, "seq": seq} for seq, a in enumerate(self.attempts, 1)]
+        return [tuple(row[name] for name in ATTEMPT_COLUMNS) for row in rows]
+
     @classmethod
     def of(cls, trace: CallTrace, context: CallContext | None = None) -> CallRecord:
         """The record of a finished trace, with ``context`` (else the trace's own)."""
@@ -128,12 +137,18 @@ class CallRecord:
         return cls(_safe_row(call))
 
 
-def _insert(table: str, kind: type[CallRow | AttemptRow]) -> str:
-    """An INSERT of every column of ``kind`` but ``id``, with named parameters."""
-    names = [f.name for f in fields(kind) if f.name != "id"]
-    columns, values = ", ".join(names), ", ".join(":" + n for n in names)
-    return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
+def _columns(kind: type[CallRow | AttemptRow]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind) if f.name != "id")
 
 
-INSERT_CALL = _insert("calls", CallRow)
-INSERT_ATTEMPT = _insert("attempts", AttemptRow)
+def _insert(table: str, columns: tuple[str, ...], returning: str = "") -> str:
+    """An INSERT of ``columns`` with ``?`` placeholders (both backends), in their order."""
+    values = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}){returning}"  # noqa: S608
+
+
+#: the columns an INSERT_CALL / INSERT_ATTEMPT takes, in order
+CALL_COLUMNS = _columns(CallRow)
+ATTEMPT_COLUMNS = _columns(AttemptRow)
+INSERT_CALL = _insert("calls", CALL_COLUMNS, " RETURNING id")
+INSERT_ATTEMPT = _insert("attempts", ATTEMPT_COLUMNS)
