@@ -406,6 +406,24 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "argument --quota-rps: expected a number",
     ),
     (
+        "serve-quota-rps-0",
+        ("sandbox", "serve", "--port", "0", "--quota-rps", "0"),
+        {},
+        "--quota-rps: the quota must be a whole number of requests from 1 to",
+    ),
+    (
+        "serve-quota-rpm-fraction",
+        ("sandbox", "serve", "--port", "0", "--quota-rpm", "2.5"),
+        {},
+        "--quota-rpm: the quota must be a whole number of requests from 1 to",
+    ),
+    (
+        "serve-quota-both",
+        ("sandbox", "serve", "--port", "0", "--quota-rpm", "60", "--quota-rps", "1"),
+        {},
+        "--quota-rpm and --quota-rps: choose one quota, not both",
+    ),
+    (
         "serve-metrics",
         ("sandbox", "serve", "--metrics-port", "x"),
         {},

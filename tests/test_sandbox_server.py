@@ -1,13 +1,19 @@
-"""Tests for tweetgen.sandbox's loopback server: answers, scripted faults, bad requests, stop."""
+"""Tests for tweetgen.sandbox's loopback server: answers, scripted faults, bad requests, stop, and
+``sandbox serve --quota-rps`` as a child process (the quota itself: test_sandbox_quota.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from conftest import PROGRESS_TIMEOUT, Children, wait_until
 
+from tweetgen.hints import parse_duration
 from tweetgen.prompts import DEFAULT_TEMPLATE, TONES
 from tweetgen.sandbox import SandboxServer, compose
 
@@ -259,3 +265,42 @@ def test_stop_also_ends_kept_alive_connections(client: httpx.Client) -> None:
     server.stop()
     with pytest.raises(httpx.TransportError):
         client.get(url)
+
+
+# --- tweetgen sandbox serve --quota-rps, as a shell runs it ----------------------------------
+
+
+def test_sandbox_serve_with_a_per_second_quota_answers_429(children: Children) -> None:
+    command = [sys.executable, "-m", "tweetgen", "sandbox", "serve", "--port", "0",
+               "--quota-rps", "5"]  # fmt: skip
+    process = children.start(command, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert process.stderr is not None
+    stderr = process.stderr
+    reader = threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")), daemon=True)
+    reader.start()
+    wait_until(lambda: any("quota:" in line for line in lines), what="start-up", process=process)
+    base = lines[0].rsplit(" at ", 1)[1].strip()
+    assert "5 requests per second (sliding window)" in next(x for x in lines if "quota:" in x)
+    url = f"{base}/v1beta/models/gemini-test:generateContent"
+    statuses: list[int] = []
+    refused: dict[str, Any] = {}
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        while len(statuses) < 500 and not refused:  # ms each: a 429 comes within six
+            answer = client.post(url, json=gemini_body(), headers={"x-goog-api-key": "test-key"})
+            statuses.append(answer.status_code)
+            refused = answer.json() if answer.status_code == 429 else {}
+        stats = client.get(f"{base}/quota").json()
+    process.terminate()
+    process.wait(timeout=PROGRESS_TIMEOUT)
+    reader.join(timeout=10)
+    assert refused, f"no 429 in {len(statuses)} requests at 5 per second"
+    assert refused["error"]["status"] == "RESOURCE_EXHAUSTED"
+    delay = parse_duration(refused["error"]["details"][2]["retryDelay"])
+    assert delay is not None
+    assert 0 < delay <= 1.0
+    assert set(statuses) == {200, 429}
+    assert (stats["accepted"], stats["refused"]) == (statuses.count(200), statuses.count(429))
+    assert stats["limit"] == 5
+    assert stats["window"] == 1.0
+    assert any("tweetgen sandbox stopped" in line for line in lines)

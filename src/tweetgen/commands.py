@@ -272,14 +272,27 @@ def _sandbox_metrics(server: Any, port: int) -> Iterator[None]:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import FaultScript, SandboxServer, parse_faults
+    from .sandbox import FaultScript, Quota, SandboxServer, parse_faults
 
     try:
         faults = FaultScript(parse_faults(args.faults), error_rate=args.error_rate, seed=args.seed)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+    if args.quota_rpm is not None and args.quota_rps is not None:
+        raise ConfigurationError("--quota-rpm and --quota-rps: choose one quota, not both")
+    quota = None
+    for flag, value, make in (
+        ("--quota-rpm", args.quota_rpm, Quota.per_minute),
+        ("--quota-rps", args.quota_rps, Quota.per_second),
+    ):
+        try:
+            quota = make(value) if value is not None else quota
+        except ValueError as error:
+            raise ConfigurationError(f"{flag}: {error}") from None
     try:
-        server = SandboxServer(port=args.port, latency=args.latency, require_key=args.require_key)
+        server = SandboxServer(
+            port=args.port, latency=args.latency, require_key=args.require_key, quota=quota
+        )
     except OSError as error:
         raise ConfigurationError(
             f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}"
@@ -290,6 +303,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         f"try: GEMINI_BASE_URL={server.url} GEMINI_API_KEY=dummy tweetgen generate --topic Python",
         file=sys.stderr,
     )
+    if quota is not None:
+        print(
+            f"tweetgen sandbox quota: {quota.describe()} for all clients; above it 429 "
+            f"RESOURCE_EXHAUSTED (stats: GET {server.url}/quota)",
+            file=sys.stderr,
+        )
     try:
         with contextlib.ExitStack() as stack:
             if args.metrics_port is not None:

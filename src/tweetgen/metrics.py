@@ -248,3 +248,18 @@ class SandboxCollector:
             "Requests the sandbox received.",
             value=len(self.sandbox.requests),
         )
+        quota = getattr(self.sandbox, "quota", None)
+        if quota is not None:  # --quota-rpm / --quota-rps: what a fleet test compares against
+            stats = quota.stats()
+            yield CounterMetricFamily(
+                "tweetgen_sandbox_quota_accepted", "Requests the quota admitted.", stats.accepted
+            )
+            yield CounterMetricFamily(
+                "tweetgen_sandbox_quota_refused", "Requests the quota refused (429).", stats.refused
+            )
+            yield GaugeMetricFamily(
+                "tweetgen_sandbox_quota_limit", "Requests admitted per window.", stats.limit
+            )
+            yield GaugeMetricFamily(
+                "tweetgen_sandbox_quota_window_seconds", "The quota's window.", stats.window
+            )

@@ -11,6 +11,7 @@ from typing import Any
 
 from .composer import answer_text, read_prompt
 from .faults import Fault
+from .quota import Quota, chat_quota_error
 
 __all__ = ["CHAT_ERRORS", "ChatRoute", "chat_error_body", "chat_success_body"]
 
@@ -173,6 +174,11 @@ class ChatRoute:
     def echo_key(self, key: str) -> tuple[int, dict[str, Any]]:
         """A 401 that repeats the key (for redaction tests)."""
         return 401, chat_error_body(401, f"Incorrect API key provided: {key}.")
+
+    def refused(self, quota: Quota, delay: float) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """429 ``rate_limit_exceeded`` for a spent project quota, with ``retry-after(-ms)``."""
+        body, headers = chat_quota_error(quota, delay, self.model)
+        return 429, body, headers
 
     def answer(self, body: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
         """A normal or rule-breaking answer."""

@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from .chat import ChatRoute
-from .composer import answer_text, read_prompt
-from .faults import ERROR_BODIES, Fault, FaultScript, parse_faults
+from .faults import Fault, FaultScript, parse_faults
+from .gemini import GeminiRoute, error_body
+from .quota import Quota
 
 __all__ = ["RecordedRequest", "SandboxServer", "default_sandbox"]
 
@@ -34,68 +35,6 @@ class RecordedRequest:
     body: dict[str, Any] | None
 
 
-def error_body(
-    status: int, message: str | None = None, *, details: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """A Gemini error body for ``status``."""
-    name, default = ERROR_BODIES.get(status, ("UNKNOWN", f"HTTP {status}"))
-    error: dict[str, Any] = {"code": status, "message": message or default, "status": name}
-    if details:
-        error["details"] = details
-    return {"error": error}
-
-
-def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> dict[str, Any]:
-    """A Gemini success body whose candidates the composer wrote from the request's prompt."""
-    body = body or {}
-    try:
-        prompt = "".join(
-            p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", [])
-        )
-    except (AttributeError, TypeError):
-        prompt = ""
-    config = body.get("generationConfig") or {}
-    count = int(config.get("candidateCount") or 1)
-    seed = config.get("seed") if isinstance(config.get("seed"), int) else None
-    facts = read_prompt(prompt)
-    texts = [answer_text(kind, facts, seed, i) for i in range(count)]
-    candidates = [
-        {
-            "content": {"role": "model", "parts": [{"text": text}]},
-            "finishReason": "STOP",
-            "index": i,
-        }
-        for i, text in enumerate(texts)
-    ]
-    out_tokens = sum(len(text.split()) for text in texts) * 4 // 3
-    in_tokens = max(1, len(prompt.split()) * 4 // 3)
-    return {
-        "candidates": candidates,
-        "usageMetadata": {
-            "promptTokenCount": in_tokens,
-            "candidatesTokenCount": out_tokens,
-            "totalTokenCount": in_tokens + out_tokens,
-        },
-        "modelVersion": model,
-        "responseId": f"sandbox-{abs(hash((prompt, seed))) % 10**12}",
-    }
-
-
-def config_error(body: dict[str, Any]) -> str | None:
-    """Why the request's ``generationConfig`` is invalid, in Gemini's words; ``None`` if valid."""
-    config = body.get("generationConfig")
-    if config is None:
-        return None
-    if not isinstance(config, dict):
-        return "Invalid value at 'generation_config': expected an object."
-    count = config.get("candidateCount", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 8:
-        return (
-            "Invalid value at 'generation_config.candidate_count': must be an integer from 1 to 8."
-        )
-    return None
-
-
 class _Dialect(Protocol):
     """The API one request speaks: how to read its key and answer each fault."""
 
@@ -103,76 +42,11 @@ class _Dialect(Protocol):
     def invalid(self, body: object) -> tuple[int, dict[str, Any]] | None: ...
     def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]: ...
     def invalid_key(self) -> tuple[int, dict[str, Any]]: ...
+    def refused(self, quota: Quota, delay: float) -> tuple[int, dict[str, Any], dict[str, str]]: ...
     def echo_key(self, key: str) -> tuple[int, dict[str, Any]]: ...
     def answer(self, body: dict[str, Any] | None, kind: str) -> dict[str, Any]: ...
     def blocked(self) -> dict[str, Any]: ...
     def max_tokens(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class _GeminiRoute:
-    """How the sandbox answers one ``generateContent`` request, fault by fault."""
-
-    model: str
-    version: str
-
-    def key(self, headers: Mapping[str, str]) -> str:
-        return headers.get("x-goog-api-key", "")
-
-    def invalid(self, body: object) -> tuple[int, dict[str, Any]] | None:
-        if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
-            return 400, error_body(400, "Invalid JSON payload received. 'contents' is required.")
-        problem = config_error(body)
-        return (400, error_body(400, problem)) if problem else None
-
-    def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]:
-        message = None
-        if fault.status == 404:
-            message = ERROR_BODIES[404][1].format(model=self.model, version=self.version)
-        details = []
-        if fault.retry_delay:
-            details.append(
-                {
-                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                    "retryDelay": fault.retry_delay,
-                }
-            )
-            message = f"You exceeded your current quota. Please retry in {fault.retry_delay}."
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-        return fault.status, error_body(fault.status, message, details=details), headers
-
-    def invalid_key(self) -> tuple[int, dict[str, Any]]:
-        return 400, _invalid_key_body()
-
-    def echo_key(self, key: str) -> tuple[int, dict[str, Any]]:
-        return 400, error_body(400, f"API key not valid: {key}. Please pass a valid API key.")
-
-    def answer(self, body: dict[str, Any] | None, kind: str) -> dict[str, Any]:
-        return success_body(body, self.model, kind)
-
-    def blocked(self) -> dict[str, Any]:
-        return {
-            "promptFeedback": {"blockReason": "SAFETY"},
-            "usageMetadata": {"promptTokenCount": 9},
-        }
-
-    def max_tokens(self) -> dict[str, Any]:
-        return {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]}
-
-
-def _invalid_key_body() -> dict[str, Any]:
-    return error_body(
-        400,
-        "API key not valid. Please pass a valid API key.",
-        details=[
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            }
-        ],
-    )
 
 
 def _route(path: str, prefix: str, body: object) -> _Dialect | None:
@@ -180,7 +54,7 @@ def _route(path: str, prefix: str, body: object) -> _Dialect | None:
     path = path.split("?", 1)[0]
     gemini = _PATH.match(path)
     if gemini is not None and gemini.group("prefix") == prefix:
-        return _GeminiRoute(gemini.group("model"), gemini.group("version"))
+        return GeminiRoute(gemini.group("model"), gemini.group("version"))
     chat = _CHAT_PATH.match(path)
     if chat is not None and chat.group("prefix") == prefix:
         return ChatRoute.for_body(body)
@@ -226,8 +100,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), headers=headers)
 
     def do_GET(self) -> None:
+        quota = self.server.sandbox.quota
         if self.path.rstrip("/").endswith("/healthz"):
             self._json(200, {"status": "ok"})
+        elif self.path.rstrip("/").endswith("/quota"):
+            if quota is None:
+                self._json(404, error_body(404, "no quota: serve with --quota-rpm or --quota-rps"))
+            else:
+                self._json(200, quota.stats().as_dict())
         else:
             self._json(404, error_body(404, f"no such path {self.path}"))
 
@@ -255,6 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if sandbox.require_key is not None and route.key(headers) != sandbox.require_key:
             self._fault(Fault("invalid-key"), route, body, headers)
+            return
+        delay = sandbox.quota.admit() if sandbox.quota is not None else None
+        if delay is not None:
+            assert sandbox.quota is not None
+            self._json(*route.refused(sandbox.quota, delay))
             return
         fault = sandbox.faults.next()
         if sandbox.latency:
@@ -304,7 +189,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class SandboxServer:
-    """A Gemini- and OpenAI-compatible server in a background thread; ``url`` is its base URL."""
+    """A Gemini- and OpenAI-compatible server in a background thread; ``url`` is its base URL.
+
+    A project quota (:mod:`tweetgen.sandbox.quota`): ``quota_rpm=N`` or ``quota_rps=N`` (a whole
+    number above 0), or ``quota=Quota(...)`` for another window or an injected clock; at most one.
+    Above it every client (any key, any connection, both dialects) gets 429 RESOURCE_EXHAUSTED;
+    ``server.quota`` counts (``stats()``, ``history()``) and ``GET /quota`` answers its stats.
+    """
 
     def __init__(
         self,
@@ -315,7 +206,17 @@ class SandboxServer:
         latency: float = 0.0,
         require_key: str | None = None,
         prefix: str = "",
+        quota: Quota | None = None,
+        quota_rpm: float | None = None,
+        quota_rps: float | None = None,
     ) -> None:
+        if [quota, quota_rpm, quota_rps].count(None) < 2:
+            raise ValueError("choose one quota: per minute or per second, not both")
+        if quota_rpm is not None:
+            quota = Quota.per_minute(quota_rpm)
+        elif quota_rps is not None:
+            quota = Quota.per_second(quota_rps)
+        self.quota = quota
         self.faults = FaultScript(parse_faults(faults) if isinstance(faults, str) else faults)
         self.latency = latency
         self.require_key = require_key
