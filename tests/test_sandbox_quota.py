@@ -14,9 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import FakeTime
 from prometheus_client import CollectorRegistry
 
+from tweetgen.backoff import RetryPolicy
+from tweetgen.config import load_settings
 from tweetgen.errors import RateLimitError
+from tweetgen.generator import TweetGenerator
 from tweetgen.hints import parse_duration, parse_retry_after
 from tweetgen.metrics import SandboxCollector
 from tweetgen.providers.base import GenerationRequest
@@ -362,3 +366,26 @@ def test_gemini_provider_against_a_real_per_second_quota() -> None:
         assert 0 < retry_after <= 1.0
         assert server.quota.refused == 1
         assert server.answers[429] == 1
+
+
+def test_tweetgen_waits_the_retry_delay_on_the_sandboxs_clock_and_is_admitted() -> None:
+    fake = FakeTime()  # the client's sleeps move the quota's clock: no real wait
+    with SandboxServer(quota=Quota(2, 10.0, clock=fake.clock)) as server:
+        provider = GeminiProvider(api_key="test-key", model="gemini-test", base_url=server.url)
+        settings = load_settings(env={}, dotenv_path=None)
+        generator = TweetGenerator(
+            provider=provider,
+            settings=settings,
+            policy=RetryPolicy(retry_rate_limits=True),  # tweetgen retries a 429 only if asked
+            sleep=fake.sleep,
+            clock=fake.clock,
+        )
+        try:
+            tweets = [generator.generate("cats", "witty") for _ in range(3)]
+        finally:
+            generator.close()
+        assert server.quota is not None
+        assert (server.quota.accepted, server.quota.refused) == (3, 1)
+    assert all(tweet.text for tweet in tweets)
+    (waited,) = fake.sleeps
+    assert waited >= 10.0  # the whole retryDelay, not an early retry refused again
