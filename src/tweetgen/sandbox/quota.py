@@ -52,8 +52,7 @@ __all__ = [
 MAX_LIMIT = 1_000_000_000
 QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 RATE_LIMITS_URL = "https://ai.google.dev/gemini-api/docs/rate-limits"
-_HELP = RATE_LIMITS_URL
-_PERIODS = {1.0: "Second", 60.0: "Minute", 3600.0: "Hour", 86400.0: "Day"}
+_PERIODS = {1.0: "Second", 60.0: "Minute", 3600.0: "Hour", 86400.0: "Day"}  # quotaId words
 _UNITS = {1.0: "sec (RPS)", 60.0: "min (RPM)", 3600.0: "hour", 86400.0: "day (RPD)"}
 
 
@@ -62,7 +61,7 @@ def format_delay(seconds: float) -> str:
     ``"1.5s"``, ``"0.001s"``."""
     millis = max(0, math.ceil(round(seconds * 1000, 6)))
     whole, rest = divmod(millis, 1000)
-    return f"{whole}.{rest:03d}".rstrip("0").rstrip(".") + "s" if rest else f"{whole}s"
+    return f"{whole}.{rest:03d}".rstrip("0") + "s" if rest else f"{whole}s"
 
 
 def _check_limit(limit: float) -> int:
@@ -145,8 +144,8 @@ class Quota:
 
     def describe(self) -> str:
         """The quota in words: ``"5 requests per second (sliding window)"``."""
-        unit = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}.get(self.window)
-        per = f"per {unit}" if unit else f"per {self.window:g} seconds"
+        unit = _PERIODS.get(self.window)
+        per = f"per {unit.lower()}" if unit else f"per {self.window:g} seconds"
         return f"{self.limit} request{'s' if self.limit != 1 else ''} {per} (sliding window)"
 
     def _trim(self, now: float) -> None:
@@ -247,7 +246,9 @@ def gemini_quota_error(quota: Quota, delay: float, model: str) -> dict[str, Any]
         {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
         {
             "@type": "type.googleapis.com/google.rpc.Help",
-            "links": [{"description": "Learn more about Gemini API quotas", "url": _HELP}],
+            "links": [
+                {"description": "Learn more about Gemini API quotas", "url": RATE_LIMITS_URL}
+            ],
         },
         {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry},
     ]
