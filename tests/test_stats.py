@@ -7,11 +7,12 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FakeTime
+from store_backends import any_target as any_target
+from store_backends import other_target as other_target
 
 from tweetgen import TweetGenerator
 from tweetgen.config import load_settings
@@ -100,8 +101,8 @@ def _trace(index: int) -> CallTrace:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "stats.db") as opened:
+def store(any_target: str) -> Iterator[Store]:
+    with Store(any_target) as opened:
         observer = opened.observer()
         for index in range(len(DATASET)):
             observer.call_finished(_trace(index))
@@ -109,8 +110,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def empty(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "empty.db") as opened:
+def empty(other_target: str) -> Iterator[Store]:
+    with Store(other_target) as opened:
         yield opened
 
 
@@ -212,9 +213,9 @@ def test_attempt_histogram_gaps_are_filled_with_zeros() -> None:
         assert compute_stats(store).attempts_histogram == {1: 1, 2: 0, 3: 0, 4: 1}
 
 
-def test_a_real_generator_run_is_counted(tmp_path: Path) -> None:
+def test_a_real_generator_run_is_counted(any_target: str) -> None:
     fake = FakeTime()
-    with Store(tmp_path / "run.db") as store, SandboxServer(faults="503*2") as server:
+    with Store(any_target) as store, SandboxServer(faults="503*2") as server:
         provider = GeminiProvider(
             api_key="k", model="gemini-flash-latest", base_url=server.url, name="sandbox"
         )
@@ -340,8 +341,8 @@ def test_the_text_report_shows_the_figures(store: Store) -> None:
     )
 
 
-def test_the_text_report_fits_80_columns_whatever_the_names(tmp_path: Path) -> None:
-    with Store(tmp_path / "wide.db") as store:
+def test_the_text_report_fits_80_columns_whatever_the_names(any_target: str) -> None:
+    with Store(any_target) as store:
         trace = _trace(3)
         trace.provider, trace.model = "p" * 40, "a-model-name-that-goes-on-" + "and-on-" * 10
         trace.attempts[0].error_type = "AVeryLongErrorTypeNameThatWouldOverflowTheColumns" * 2

@@ -189,8 +189,9 @@ def _tracing(args: argparse.Namespace) -> list[Any]:
 def cmd_stats(args: argparse.Namespace) -> int:
     from .stats import compute_stats, parse_since, render_json, render_text
     from .store import Store
+    from .storedb import is_url
 
-    if not Path(args.db).is_file():
+    if not is_url(args.db) and not Path(args.db).is_file():  # a URL names a server's database
         raise ConfigurationError(
             f"no store at {args.db}; record calls with tweetgen batch or tweetgen generate --db"
         )

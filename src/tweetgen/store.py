@@ -16,10 +16,10 @@ from contextlib import AbstractContextManager
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import ConfigurationError
-from .storedb import DamagedStoreError, Row, SqliteDb, StoreError, Tx, display, is_url
+from .storedb import DamagedStoreError, Row, SqliteDb, StoreError, Tx, is_url
 from .storerecord import INSERT_ATTEMPT, INSERT_CALL, CallRecord
 from .storeschema import (
     MIGRATIONS,
@@ -34,6 +34,9 @@ from .storeschema import (
     _migrate as _migrate,  # re-exported: the migration tests drive it
 )
 from .trace import CallContext, CallTrace, Observer
+
+if TYPE_CHECKING:
+    from .storepg import PostgresDb
 
 __all__ = [
     "DEFAULT_DB_PATH",
@@ -60,7 +63,8 @@ R = TypeVar("R", "CallRow", "AttemptRow")
 SELECT_CALLS = "SELECT * FROM calls WHERE id > ? AND created_at >= ? ORDER BY id LIMIT ?"
 SELECT_ATTEMPTS = (
     "SELECT a.* FROM attempts a JOIN calls c ON c.id = a.call_id "
-    "WHERE a.id > ? AND c.created_at >= ? AND (? IS NULL OR a.call_id = ?) ORDER BY a.id LIMIT ?"
+    "WHERE a.id > ? AND c.created_at >= ? AND (CAST(? AS BIGINT) IS NULL OR a.call_id = ?) "
+    "ORDER BY a.id LIMIT ?"
 )
 
 
@@ -97,10 +101,14 @@ class Store:
         timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
         target = str(path)
+        self._db: SqliteDb | PostgresDb
         if is_url(target):
-            raise ConfigurationError(f"PostgreSQL stores are not ready yet: {display(target)}")
-        target = target if target == ":memory:" else str(Path(target).expanduser())
-        self._db: SqliteDb = _sqlite(target, create, timeout)
+            from .storepg import PostgresDb
+
+            self._db = PostgresDb(target)
+        else:
+            target = target if target == ":memory:" else str(Path(target).expanduser())
+            self._db = _sqlite(target, create, timeout)
         #: ``sqlite`` or ``postgresql``
         self.backend: str = self._db.backend
         #: where the store is, fit to show: a path, or a URL with its password as ``***``

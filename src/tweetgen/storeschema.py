@@ -219,6 +219,15 @@ def idempotency_key(inputs: Mapping[str, object], settings: Mapping[str, object]
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def newer_schema_error(where: object, version: int, target: int) -> ConfigurationError:
+    """The refusal of a store written by a newer tweetgen (both backends)."""
+    return ConfigurationError(
+        f"the database {where} has schema version {version}, but this tweetgen understands only "
+        f"up to {target}: it was written by a newer tweetgen; upgrade tweetgen or pass another "
+        "--db PATH or URL"
+    )
+
+
 def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration], where: object) -> int:
     """Bring the file to ``len(migrations)`` in one transaction (or refuse a newer file); return the
     version."""
@@ -227,12 +236,7 @@ def _migrate(connection: sqlite3.Connection, migrations: Sequence[Migration], wh
     try:
         version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         if version > target:
-            raise ConfigurationError(
-                f"the database {where} has schema version {version}, but this tweetgen understands "
-                "only up to "
-                f"{target}: it was written by a newer tweetgen; upgrade tweetgen or pass another "
-                "--db PATH or URL"
-            )
+            raise newer_schema_error(where, version, target)
         for migration in migrations[version:]:
             migration(connection)
         connection.execute(f"PRAGMA user_version = {target:d}")
