@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -124,3 +126,23 @@ def test_the_state_check_refuses_an_unknown_state(any_store: Store) -> None:
             "INSERT INTO batch_rows (batch_id, row_number, state, payload) VALUES (?, ?, ?, ?)",
             ("b", 1, "lost", "{}"),
         )
+
+
+def test_sqlite_users_never_import_psycopg() -> None:
+    script = (
+        "import sys, tweetgen, tweetgen.cli, tweetgen.store, tweetgen.stats\n"
+        "from tweetgen.store import Store\n"
+        "Store(':memory:').close()\n"
+        "print('psycopg' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_a_mixed_case_scheme_is_a_url(postgres_url: str) -> None:
+    rest = postgres_url.partition("://")[2]
+    with Store(f"PostgreSQL://{rest}") as store:
+        assert store.backend == "postgresql"
+        assert store.where == f"postgresql://{rest}"

@@ -47,6 +47,7 @@ _DEFAULTS = {
     "tcp_user_timeout": str(STATEMENT_TIMEOUT_MS),
     "application_name": "tweetgen",
 }
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"  # whatever the server's default
 _BOUNDED = ("statement_timeout", "idle_in_transaction_session_timeout")
 _SCHEMA_TABLE = """CREATE TABLE tweetgen_schema (
     only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), version BIGINT NOT NULL
@@ -148,6 +149,8 @@ class PostgresDb:
     backend = "postgresql"
 
     def __init__(self, url: str, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        scheme, _, rest = url.partition("://")
+        url = f"{scheme.lower()}://{rest}"  # libpq knows the scheme in lower case only
         self.where = display(url)
         self._url = url
         self._secrets = _secrets(url)
@@ -251,13 +254,13 @@ class PostgresDb:
         """``BEGIN`` on a live connection: a dead one is replaced once (nothing ran yet)."""
         connection = self._live()
         try:
-            connection.execute("BEGIN")
+            connection.execute(_BEGIN)
         except self._psycopg.OperationalError as error:
             if not connection.closed:
                 raise self.write_error(error) from None
             connection = self._reconnect()
             try:
-                connection.execute("BEGIN")
+                connection.execute(_BEGIN)
             except self._psycopg.Error as again:
                 raise self.write_error(again) from None
         return connection
