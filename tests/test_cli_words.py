@@ -338,6 +338,24 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "argument --rpm: expected a number of requests per minute, 0 or more",
     ),
     (
+        "tpm",
+        (*B, "--tpm", "-5"),
+        {},
+        "argument --tpm: expected a number of tokens per minute, 0 or more",
+    ),
+    (
+        "shared-scheme",
+        (*G, "--shared", "mysql://user:hunter2@db/x"),
+        {},
+        "--shared: the shared state must be a postgresql:// URL such as",
+    ),
+    (
+        "shared-variable",
+        G,
+        {"TWEETGEN_SHARED": "redis://cache:6379"},
+        "the shared state (from environment TWEETGEN_SHARED) must be a postgresql:// URL",
+    ),
+    (
         "metrics-port",
         (*B, "--metrics-port", "70000"),
         {},
@@ -526,7 +544,6 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
 #: case
 NO_BAD_VALUE = {
     "--workers",  # issue 14, in progress: its bad value (0, 65) is checked by the batch command
-    "--shared",  # issue 14, in progress: its bad value (mysql://) is checked by the settings
     "--help",
     "--version",
     "--quiet",

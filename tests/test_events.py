@@ -153,6 +153,8 @@ def _scenarios(fake: FakeTime) -> None:
     events.batch_stopped("the store cannot write", "disk full")
     events.batch_stopping(2, "signal")
     events.batch_abandoning(2)
+    events.shared_unavailable("postgresql://u@db/t", "refused", 0.5)  # issue 14: tests/test_shared*
+    events.shared_restored("postgresql://u@db/t", 1.0)
 
 
 def test_every_event_emitted_is_declared_with_its_level_and_fields(

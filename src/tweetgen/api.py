@@ -66,6 +66,7 @@ def generate(
     deadline: float | None = None,
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    shared: str | None = None,
     sleep: Sleep | None = None,
 ) -> Tweet:
     """Generate a :class:`Tweet` (text plus provider, model, attempts, latency, usage)."""
@@ -101,6 +102,7 @@ def generate(
         deadline=deadline,
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
+        shared=shared,
     )
     with borrowed(client, sleep) as generator:
         return generator.generate_request(request)
@@ -137,6 +139,7 @@ def generate_tweet(
     deadline: float | None = None,
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    shared: str | None = None,
     sleep: Sleep | None = None,
 ) -> str:
     """A tweet's text, transient failures retried ``max_retries`` times (the seed's API)."""
@@ -172,6 +175,7 @@ def generate_tweet(
         deadline=deadline,
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
+        shared=shared,
     )
     with borrowed(client, sleep) as generator:
         return generator.generate_request(request).text
@@ -209,6 +213,7 @@ def generate_variants(
     deadline: float | None = None,
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    shared: str | None = None,
     sleep: Sleep | None = None,
 ) -> list[Tweet]:
     """Up to ``n`` different valid tweets, best first."""
@@ -245,6 +250,7 @@ def generate_variants(
         deadline=deadline,
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
+        shared=shared,
     )
     with borrowed(client, sleep) as generator:
         return generator._drive(request, generator._variants_plan)
@@ -283,6 +289,7 @@ def generate_thread(
     deadline: float | None = None,
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    shared: str | None = None,
     sleep: Sleep | None = None,
 ) -> Thread:
     """A numbered thread of valid tweets (``numbering=False``: no ``1/5``)."""
@@ -320,6 +327,7 @@ def generate_thread(
         deadline=deadline,
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
+        shared=shared,
     )
     with borrowed(client, sleep) as generator:
         return generator._drive(request, generator._thread_plan)

@@ -54,6 +54,7 @@ async def agenerate(
     deadline: float | None = None,
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    shared: str | None = None,
     sleep: AsyncSleep | None = None,
 ) -> Tweet:
     """The async twin of :func:`~tweetgen.api.generate`."""
@@ -89,6 +90,7 @@ async def agenerate(
         deadline=deadline,
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
+        shared=shared,
     )
     async with one_async(client, sleep) as generator:
         return await generator.agenerate_request(request)
@@ -125,6 +127,7 @@ async def agenerate_tweet(
     deadline: float | None = None,
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    shared: str | None = None,
     sleep: AsyncSleep | None = None,
 ) -> str:
     """The async twin of :func:`~tweetgen.api.generate_tweet`."""
@@ -160,6 +163,7 @@ async def agenerate_tweet(
         deadline=deadline,
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
+        shared=shared,
     )
     async with one_async(client, sleep) as generator:
         return (await generator.agenerate_request(request)).text

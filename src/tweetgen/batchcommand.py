@@ -116,6 +116,8 @@ def _generator(args: argparse.Namespace, observers: list[Any], stop: Any) -> Any
             ThrottledProvider(
                 build_provider(settings, name, async_transport=pooled_transport(args.concurrency)),
                 rpm=args.rpm,
+                tpm=args.tpm,
+                shared=settings.shared,
                 max_pause=policy.max_retry_after,
                 stop=stop,
             )

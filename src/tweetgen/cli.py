@@ -20,6 +20,7 @@ from .cliargs import (
     _rate,
     _ratio,
     _seconds,
+    _tokens,
     _whole,
 )
 from .clihelp import (
@@ -147,6 +148,13 @@ def _parser() -> _Parser:
         type=_rate,
         metavar="N",
         help="client-side limit, requests per minute (default: none)",
+    )
+    batch.add_argument(
+        "--tpm",
+        type=_tokens,
+        metavar="N",
+        help="client-side limit, tokens per minute: a request counts its prompt's characters / 4 "
+        "plus its output cap until its answer reports the usage (default: none)",
     )
     batch.add_argument(
         "--retry-failed",

@@ -68,6 +68,15 @@ def _rate(text: str) -> float:
     return value
 
 
+def _tokens(text: str) -> float:
+    value = _float(text, "a number of tokens per minute")
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of tokens per minute, 0 or more, got {text!r}"
+        )
+    return value
+
+
 def _number(text: str) -> float:
     return _float(text, "a number")
 

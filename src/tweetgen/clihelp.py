@@ -61,6 +61,7 @@ FLAGS = {
     "max_response_bytes": "--max-response-bytes",
     "log_file": "--log-file",
     "log_level": "--log-level",
+    "shared": "--shared",
 }
 
 

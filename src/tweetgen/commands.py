@@ -91,7 +91,10 @@ def _generator(
 
     _check_delays(args)
     settings = load_settings(
-        model=args.model, timeout=args.timeout, max_response_bytes=args.max_response_bytes
+        model=args.model,
+        timeout=args.timeout,
+        max_response_bytes=args.max_response_bytes,
+        shared=getattr(args, "shared", None),  # --shared, else TWEETGEN_SHARED: the fleet's limits
     )
     _setup_logging(args)
     spec = args.provider or settings.provider or "auto"

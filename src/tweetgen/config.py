@@ -58,6 +58,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "openai_api_key": ("OPENAI_API_KEY",),
     "openai_base_url": ("OPENAI_BASE_URL",),
     "openai_model": ("TWEETGEN_OPENAI_MODEL",),
+    "shared": ("TWEETGEN_SHARED",),
 }
 #: every variable the settings read (a cache of resolved settings keys on their values)
 ENVIRONMENT_VARIABLES = tuple(var for names in _ENV.values() for var in names)
@@ -104,6 +105,8 @@ class Settings:
     openai_api_key: Secret | None = None
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
     openai_model: str = DEFAULT_OPENAI_MODEL
+    #: a postgresql:// URL: limits, breaker and budget shared with every process naming it
+    shared: str | None = field(default=None, repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -280,6 +283,23 @@ def _check_url(settings: Settings, name: str, what: str, example: str) -> None:
         )
 
 
+def _check_shared(settings: Settings) -> None:
+    """The shared state's URL: a ``postgresql://`` URL (shown without its password), or none."""
+    url = settings.shared
+    if url is None or url == "":
+        return
+    from .shared import check_url, safe_url
+
+    problem = check_url(url) if isinstance(url, str) else "it is not text"
+    if problem is not None:
+        raise ConfigurationError(
+            f"the shared state{_source(settings, 'shared')} must be a postgresql:// URL such as "
+            f"postgresql://user@db.example:5432/tweetgen, got {_shown(safe_url(str(url)))}: "
+            f"{problem}",
+            setting=_setting(settings, "shared"),
+        )
+
+
 def _validated(settings: Settings) -> Settings:
     _check_url(settings, "base_url", "base URL", DEFAULT_BASE_URL)
     if settings.provider is not None and not set(provider_chain(settings.provider)) <= set(
@@ -330,6 +350,7 @@ def _validated(settings: Settings) -> Settings:
                 setting=_setting(settings, name),
             )
     _check_url(settings, "openai_base_url", "OpenAI-compatible base URL", DEFAULT_OPENAI_BASE_URL)
+    _check_shared(settings)
     return replace(
         settings,
         base_url=settings.base_url.rstrip("/"),

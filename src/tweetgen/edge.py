@@ -101,6 +101,7 @@ class ClientOptions:
     deadline: float | None = None
     retry_rate_limits: bool = False
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    shared: str | None = None
 
     def __post_init__(self) -> None:
         provider = self.provider
@@ -108,14 +109,21 @@ class ClientOptions:
             object.__setattr__(self, "provider", ",".join(provider))
 
     @property
-    def shared(self) -> bool:
+    def cacheable(self) -> bool:
         """Whether calls with these options share a generator (not around the caller's objects)."""
         return self.provider is None or isinstance(self.provider, str)
 
     def settings(self) -> Settings:
         """The settings: these arguments over the environment and ``.env``, resolved again only
         when one of them, a variable the settings read or the ``.env`` file changes."""
-        given = (self.api_key, self.base_url, self.api_version, self.model, self.timeout)
+        given = (
+            self.api_key,
+            self.base_url,
+            self.api_version,
+            self.model,
+            self.timeout,
+            self.shared,
+        )
         try:
             key = (given, environment_key())
             settings = _settings.get(key)
@@ -128,6 +136,7 @@ class ClientOptions:
                 api_version=self.api_version,
                 model=self.model,
                 timeout=self.timeout,
+                shared=self.shared,
             )
             if key is not None:
                 if (
@@ -220,7 +229,7 @@ atexit.register(close_cached)
 
 def _key(options: ClientOptions, sleep: object) -> tuple[object, ...] | None:
     """The cache key of a call's options, ``None`` when they cannot be shared or hashed."""
-    if not options.shared:
+    if not options.cacheable:
         return None
     key = (options, sleep, environment_key())
     try:
@@ -231,15 +240,30 @@ def _key(options: ClientOptions, sleep: object) -> tuple[object, ...] | None:
 
 
 def _shared(options: ClientOptions) -> Guards:
-    """One breaker registry and retry budget per options and settings, sync and async alike."""
+    """One breaker registry and retry budget per options and settings, sync and async alike; with
+    a shared state (``shared=`` or ``TWEETGEN_SHARED``), the fleet's (:mod:`tweetgen.shared`)."""
     settings, policy = options.settings(), options.policy()
-    key = (options, settings)
+    key = (options, settings, settings.shared)
     with _cache_lock:
         guards = _guards.get(key)
         if guards is None:
             breakers = BreakerRegistry(on_state_change=log_breaker_change)
-            guards = _guards[key] = (breakers, RetryBudget.for_policy(policy))
+            guards = (breakers, RetryBudget.for_policy(policy))
+            if settings.shared:
+                guards = _fleet(settings.shared, guards)
+            _guards[key] = guards
     return guards
+
+
+def _fleet(url: str, guards: Guards) -> Guards:
+    """``guards`` on the fleet at ``url``."""
+    from .shared import fleet
+    from .sharedguards import SharedBreakerRegistry, SharedBudget
+
+    breakers, budget = guards
+    shared = fleet(url)
+    registry = SharedBreakerRegistry(shared, on_state_change=breakers._on_state_change)
+    return registry, SharedBudget.like(budget, shared)
 
 
 @contextmanager

@@ -288,3 +288,31 @@ def unexpected_error(error: BaseException) -> None:
 def observer_failed(observer: object, hook: str) -> None:
     """A plain stdlib record with the traceback (not a structured event): an observer raised."""
     _stdlib.exception("observer %r failed in %s", observer, hook)
+
+# --- fleet-wide limits (tweetgen.shared) ----------------------------------------------------------
+SHARED_UNAVAILABLE = Event(
+    "Shared state unavailable", WARNING, ("shared", "reason", "retry_in", "fallback")
+)
+SHARED_RESTORED = Event("Shared state restored", INFO, ("shared", "down_seconds"))
+SCHEMA = {
+    **SCHEMA,
+    SHARED_UNAVAILABLE.name: SHARED_UNAVAILABLE,
+    SHARED_RESTORED.name: SHARED_RESTORED,
+}
+
+
+def shared_unavailable(shared: str, reason: str, retry_in: float) -> None:
+    """``Shared state unavailable``: once per outage of the shared backend (its URL without a
+    password); calls go on with this process's own limits until it is back."""
+    _emit(
+        SHARED_UNAVAILABLE,
+        shared=shared,
+        reason=redact_text(reason),
+        retry_in=round(retry_in, 2),
+        fallback="local limits",
+    )
+
+
+def shared_restored(shared: str, down_seconds: float) -> None:
+    """``Shared state restored``: the shared backend answers again; the fleet's limits apply."""
+    _emit(SHARED_RESTORED, shared=shared, down_seconds=round(down_seconds, 2))

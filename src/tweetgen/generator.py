@@ -80,14 +80,11 @@ class TweetGenerator(calls.TweetGenerator):
         clock: Callable[[], float] | None = None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        shared: str | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ConfigurationError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        if (
-            isinstance(regenerations, bool)
-            or not isinstance(regenerations, int)
-            or regenerations < 0
-        ):
+        if type(regenerations) is not int or regenerations < 0:
             raise ConfigurationError(
                 f"regenerations must be an integer >= 0, got {regenerations!r}"
             )
@@ -113,6 +110,10 @@ class TweetGenerator(calls.TweetGenerator):
         if retry_budget is True:
             retry_budget = RetryBudget.for_policy(self.policy, clock=self._clock)
         self.budget = retry_budget or None
+        if url := self.settings.shared if shared is None else shared:  # "": not shared
+            from .sharedguards import fleet_guards
+
+            self.providers, self.breakers, self.budget = fleet_guards(self, url)
 
     def __repr__(self) -> str:
         return f"TweetGenerator(provider={self.provider!r}, policy={self.policy!r})"
@@ -275,9 +276,8 @@ class TweetGenerator(calls.TweetGenerator):
 
     def _variants_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[list[Tweet]]:
         kept: dict[str, Tweet] = {}
-        rejected: TweetCheck | None = (
-            None  # this round's best invalid candidate: its reasons go back
-        )
+        # this round's best invalid candidate: its reasons go back
+        rejected: TweetCheck | None = None
         last_rejected: TweetCheck | None = None
         for round_ in range(self.regenerations + 1):
             feedback = rejected.reasons if rejected else ()

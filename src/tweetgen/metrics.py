@@ -20,6 +20,8 @@ Metrics (all carry ``provider`` and ``model`` unless said otherwise)::
     tweetgen_call_duration_seconds{outcome}           histogram of whole calls
     tweetgen_attempt_duration_seconds{outcome}        histogram of single attempts
     tweetgen_circuit_state{breaker}                   0 closed, 1 open, 2 half_open (breaker only)
+    tweetgen_shared_state_available{shared}           1 while the fleet's state answers, else 0
+    tweetgen_shared_state_fallbacks_total{shared}     times this process fell back to local limits
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class PrometheusObserver(Observer):
             ["breaker"],
             registry=self.registry,
         )
+        self.registry.register(SharedStateCollector())
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(name, documentation, [*_MODEL, *labels], registry=self.registry)
@@ -263,3 +266,33 @@ class SandboxCollector:
             yield GaugeMetricFamily(
                 "tweetgen_sandbox_quota_window_seconds", "The quota's window.", stats.window
             )
+
+
+class SharedStateCollector:
+    """The fleet-wide limits of this process (:mod:`tweetgen.shared`): whether each shared state
+    answers, and how often this process fell back to its local limits (labelled by the URL without
+    its password). Nothing while no shared state is in use."""
+
+    def collect(self) -> Iterator[Metric]:
+        """The two families, read at scrape time."""
+        import sys
+
+        module = sys.modules.get("tweetgen.shared")  # never imported just to say there is none
+        fleets = module.fleets() if module is not None else []
+        if not fleets:
+            return
+        available = GaugeMetricFamily(
+            "tweetgen_shared_state_available",
+            "1 while the shared state answers (the fleet's limits apply), else 0 (local limits).",
+            labels=["shared"],
+        )
+        fallbacks = CounterMetricFamily(
+            "tweetgen_shared_state_fallbacks",
+            "Times this process fell back to its local limits.",
+            labels=["shared"],
+        )
+        for fleet in fleets:
+            available.add_metric([fleet.safe], 1.0 if fleet.up else 0.0)
+            fallbacks.add_metric([fleet.safe], fleet.fallbacks)
+        yield available
+        yield fallbacks
