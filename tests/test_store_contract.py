@@ -146,3 +146,29 @@ def test_a_mixed_case_scheme_is_a_url(postgres_url: str) -> None:
     with Store(f"PostgreSQL://{rest}") as store:
         assert store.backend == "postgresql"
         assert store.where == f"postgresql://{rest}"
+
+
+def test_the_transaction_s_thread_may_read_and_ask_the_clock_inside_it(any_store: Store) -> None:
+    with any_store.transaction() as tx:
+        tx.execute(ROW, ("b", 1, None, "{}"))
+        now = any_store.now()  # the batch queue asks for the lease clock mid-transaction
+        seen = any_store.query("SELECT count(*) AS n FROM batch_rows")
+        tx.execute("UPDATE batch_rows SET lease_until = ?", (now + 30,))
+    assert seen[0]["n"] == 1  # the transaction's own connection: it sees its own row
+    assert any_store.query("SELECT lease_until FROM batch_rows")[0][0] == pytest.approx(now + 30)
+
+
+def test_a_transaction_inside_a_transaction_is_refused_and_the_outer_one_rolls_back(
+    any_store: Store,
+) -> None:
+    def nested() -> None:
+        with any_store.transaction() as tx:
+            tx.execute(ROW, ("b", 1, None, "{}"))
+            with any_store.transaction():
+                pass
+
+    with pytest.raises(RuntimeError, match="cannot be opened inside another"):
+        nested()
+    assert any_store.query("SELECT count(*) FROM batch_rows")[0][0] == 0
+    _insert_then(any_store, "SELECT 1")  # and the store goes on
+    assert any_store.query("SELECT count(*) FROM batch_rows")[0][0] == 1

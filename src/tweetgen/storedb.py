@@ -22,6 +22,7 @@ from .errors import ConfigurationError, TweetGenError
 
 __all__ = [
     "DamagedStoreError",
+    "Exclusive",
     "Row",
     "SqliteDb",
     "StoreError",
@@ -93,6 +94,32 @@ def display(target: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+class Exclusive:
+    """A connection's lock: the thread in a transaction may read (``query``, ``now``) inside it,
+    but a transaction never opens inside another."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._in_transaction = False
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._in_transaction:  # only the thread holding the lock can see it set
+                raise RuntimeError("a store transaction cannot be opened inside another one")
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
+
+
 class _SqliteTx:
     """``tx`` of a SQLite transaction: the connection's own ``?`` placeholders."""
 
@@ -117,7 +144,7 @@ class SqliteDb:
     def __init__(self, connection: sqlite3.Connection, where: str) -> None:
         self._connection = connection
         self.where = where
-        self._lock = threading.Lock()
+        self._lock = Exclusive()
 
     def write_error(self, error: BaseException) -> StoreError:
         return StoreError(
@@ -129,7 +156,7 @@ class SqliteDb:
     def transaction(self) -> Iterator[Tx]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception; SQLite errors become
         :class:`StoreError`."""
-        with self._lock:
+        with self._lock.transaction():
             try:
                 self._connection.execute("BEGIN IMMEDIATE")
             except (sqlite3.Error, OSError) as error:

@@ -16,7 +16,6 @@ that is a :class:`StoreError`, never a retry that could write a call twice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import ModuleType
@@ -24,7 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigurationError
-from .storedb import Row, StoreError, Tx, display
+from .storedb import Exclusive, Row, StoreError, Tx, display
 from .storeschema import MIGRATIONS, Migration, newer_schema_error
 
 __all__ = ["CONNECT_TIMEOUT", "LOCK_KEY", "STATEMENT_TIMEOUT_MS", "PostgresDb"]
@@ -131,8 +130,13 @@ class _PgTx:
         return list(cursor.fetchall()) if cursor.description else []
 
     def executemany(self, sql: str, seq_of_params: Iterable[Sequence[object]]) -> None:
+        rows = [_params(p) for p in seq_of_params]
+        if len(rows) < 3:  # a pipeline costs more than one or two round trips on loopback
+            for row in rows:
+                self._connection.execute(_sql(sql), row)
+            return
         with self._connection.cursor() as cursor:
-            cursor.executemany(_sql(sql), [_params(p) for p in seq_of_params])
+            cursor.executemany(_sql(sql), rows)
 
 
 def _secrets(url: str) -> list[str]:
@@ -156,7 +160,7 @@ class PostgresDb:
         self._secrets = _secrets(url)
         self._migrations = tuple(migrations)
         self._psycopg = _psycopg(self.where)
-        self._lock = threading.Lock()
+        self._lock = Exclusive()
         self._closed = False
         self._connection = self._connect()
 
@@ -281,7 +285,7 @@ class PostgresDb:
     def transaction(self) -> Iterator[Tx]:
         """``BEGIN`` ... ``COMMIT`` at READ COMMITTED, rolled back on any exception; driver errors
         become :class:`StoreError`."""
-        with self._lock:
+        with self._lock.transaction():
             connection = self._begin()
             try:
                 yield _PgTx(connection)
@@ -295,7 +299,7 @@ class PostgresDb:
     def run(self, body: Callable[[Tx], T]) -> T:
         """``body`` in one transaction; run once more on a new connection if the old one died
         before the commit (nothing of it was kept)."""
-        with self._lock:
+        with self._lock.transaction():
             for again in (True, False):
                 connection = self._begin()
                 try:
