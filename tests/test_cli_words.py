@@ -331,6 +331,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "a-file is a file, not a directory; pass --db PATH",
     ),
     ("concurrency", (*B, "--concurrency", "0"), {}, "--concurrency must be from 1 to 256, got 0"),
+    ("workers", (*B, "--workers", "65"), {}, "--workers must be from 1 to 64, got 65"),
     (
         "rpm",
         (*B, "--rpm", "-1"),
@@ -543,7 +544,6 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
 #: flags that take no value a user could get wrong, or whose only bad values are covered by another
 #: case
 NO_BAD_VALUE = {
-    "--workers",  # issue 14, in progress: its bad value (0, 65) is checked by the batch command
     "--help",
     "--version",
     "--quiet",

@@ -110,19 +110,9 @@ def test_the_cli_exits_1_with_a_sentence_when_the_store_fills_up(
     with SandboxServer() as server:
         for name, value in _env(server).items():
             monkeypatch.setenv(name, value)
-        code = cli.main(
-            [
-                "batch",
-                str(source),
-                "-o",
-                str(out),
-                "--db",
-                str(tmp_path / "t.db"),
-                "--log-file",
-                "",
-                "-q",
-            ]
-        )
+        argv = ["batch", str(source), "-o", str(out), "--db", str(tmp_path / "t.db")]
+        # one process (--workers 1): its connections are the ones made to fill up
+        code = cli.main([*argv, "--log-file", "", "-q", "--workers", "1"])
         requests = len(server.requests)
     err = capsys.readouterr().err
     assert code == 1

@@ -134,7 +134,7 @@ class _Runner:
         self.stop = stop
         self.stopping = stop.event
         self.summary = BatchSummary()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
         self.on_progress = on_progress
         self.fatal: StoreError | None = None
 
@@ -180,13 +180,16 @@ class _Runner:
             return "failed"
         return None
 
-    async def _run_row(self, prepared: PreparedRow) -> None:
+    async def _run_row(self, prepared: PreparedRow) -> bool:
+        """Call a row and count its outcome; whether that outcome is in the store."""
         assert prepared.request is not None
+        kept = True
         try:
             tweet = await self._call(prepared.request, self._context(prepared))
         except StoreError as error:  # generated (and paid for) but not kept: nothing more is called
             self._stop_for(error)
             self.summary.unsaved += 1
+            kept = False
         except TweetGenError as error:
             self._failed(error)
             self.summary.retries += max(0, (error.attempts or 1) - 1)
@@ -201,6 +204,7 @@ class _Runner:
             self.summary.retries += tweet.attempts - 1
             self.summary.latencies.append(tweet.latency_ms)
         self.on_progress(self.summary)
+        return kept
 
     def _failed(self, error: BaseException) -> None:
         self.summary.failed += 1
@@ -223,7 +227,7 @@ class _Runner:
         with contextlib.suppress(asyncio.CancelledError):
             await unless_stopping(self.stop.sleep(seconds), self.stopping)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
         self.semaphore.release()
 

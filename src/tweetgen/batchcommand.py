@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import shlex
 import sqlite3
 import sys
@@ -20,6 +19,9 @@ from .exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 __all__ = ["cmd_batch"]
 
+#: the most local worker processes one command starts (``--workers``)
+MAX_WORKERS = 64
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -30,15 +32,12 @@ class _Job:
     fmt: str
     to_stdout: bool
     db: str
+    #: the store as it may be shown (a URL's password hidden)
+    shown_db: str = ""
 
     @property
     def where(self) -> str:
         return "stdout" if self.to_stdout else str(self.output)
-
-    @property
-    def batch_id(self) -> str:
-        output_id = "-" if self.to_stdout else self.output.resolve()
-        return hashlib.sha256(f"{self.source.resolve()}\0{output_id}".encode()).hexdigest()[:16]
 
     @property
     def command(self) -> str:
@@ -46,9 +45,21 @@ class _Job:
         return f"tweetgen batch {self.source.resolve()} -o {shown}"
 
 
+def _is_url(db: str) -> bool:
+    from .storedb import is_url
+
+    return is_url(db)
+
+
+def _shown(db: str) -> str:
+    from .storedb import display
+
+    return display(db)
+
+
 def _job(args: argparse.Namespace) -> _Job:
-    """The job the arguments describe; a usage error when the input, output or concurrency is
-    wrong."""
+    """The job the arguments describe; a usage error when the input, output, concurrency or number
+    of workers is wrong."""
     from .batchio import check_writable, is_stdout
 
     source, output = Path(args.input), Path(args.output)
@@ -56,20 +67,28 @@ def _job(args: argparse.Namespace) -> _Job:
         what = "is a directory" if source.is_dir() else "does not exist"
         raise ConfigurationError(f"input file {source} {what}")
     guarded: dict[str, Path] = {"the input file": source}  # -o naming one would destroy it
-    if args.db != ":memory:":
+    if args.db != ":memory:" and not _is_url(args.db):
         guarded["the store"] = Path(args.db).expanduser()
     check_writable(output, not_same_as=guarded)
     if not 1 <= args.concurrency <= 256:
         raise ConfigurationError(f"--concurrency must be from 1 to 256, got {args.concurrency}")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigurationError(f"--workers must be from 1 to {MAX_WORKERS}, got {args.workers}")
     fmt = args.output_format or ("csv" if output.suffix.lower() == ".csv" else "jsonl")
-    return _Job(source, output, fmt, is_stdout(output), args.db)
+    return _Job(source, output, fmt, is_stdout(output), args.db, _shown(args.db))
 
 
 @contextlib.contextmanager
 def _locked_store(job: _Job, wait: bool) -> Iterator[Any]:
-    """The store, for this run only (another run on it waits, or is refused)."""
+    """The store, for this run only when it is a SQLite file (another run on it waits, or is
+    refused); a PostgreSQL store is shared (the leases of its work queue coordinate the runs)."""
     from .runlock import RunLock
     from .store import Store
+
+    if _is_url(job.db):
+        with Store(job.db) as store:
+            yield store
+        return
 
     def waiting(holder: Any) -> None:
         who = f" ({holder.describe()})" if holder else ""
@@ -104,9 +123,12 @@ def _observers(args: argparse.Namespace, store: Any, stack: contextlib.ExitStack
     return observers
 
 
-def _generator(args: argparse.Namespace, observers: list[Any], stop: Any) -> Any:
+def _generator(
+    args: argparse.Namespace, observers: list[Any], stop: Any, rpm: float | None = None
+) -> Any:
     """The generator, built with everything a batch needs: providers throttled (rate limit, shared
-    429 pause) over a connection pool sized to the concurrency, and waits that end when it stops."""
+    429 pause) over a connection pool sized to the concurrency, and waits that end when it stops;
+    ``rpm``: this process's share of ``--rpm`` (default: all of it)."""
     from .commands import _generator as build
     from .providers.factory import build_provider, resolve_providers
     from .throttle import ThrottledProvider, pooled_transport
@@ -115,7 +137,7 @@ def _generator(args: argparse.Namespace, observers: list[Any], stop: Any) -> Any
         return [
             ThrottledProvider(
                 build_provider(settings, name, async_transport=pooled_transport(args.concurrency)),
-                rpm=args.rpm,
+                rpm=args.rpm if rpm is None or settings.shared else rpm,
                 tpm=args.tpm,
                 shared=settings.shared,
                 max_pause=policy.max_retry_after,
@@ -138,9 +160,7 @@ def _prepare(args: argparse.Namespace, job: _Job, generator: Any, ledger: Any) -
     ledger.keep(prepare(row, settings, defaults) for row in rows)
 
 
-def _run(
-    args: argparse.Namespace, job: _Job, generator: Any, store: Any, ledger: Any, stop: Any
-) -> Any:
+def _run(args: argparse.Namespace, generator: Any, store: Any, ledger: Any, stop: Any) -> Any:
     """Run the rows from the ledger, with a progress report on stderr; ``stop``: the one the
     generator was built with. The generator is closed at the end."""
     from .batch import run_batch
@@ -154,7 +174,7 @@ def _run(
                 store,
                 concurrency=args.concurrency,
                 retry_failed=args.retry_failed,
-                batch_id=job.batch_id,
+                batch_id=ledger.batch_id,
                 on_progress=on_progress,
                 stop=stop,
             )
@@ -174,7 +194,8 @@ def _write(job: _Job, ledger: Any, store: Any, summary: Any) -> int | None:
         (OSError, TweetGenError, sqlite3.Error) if summary.store_error else ()
     )
     saved = (
-        f"every result is saved in {job.db}: rerun the same command with another -o to write them"
+        f"every result is saved in {job.shown_db}: rerun the same command with another -o to "
+        "write them"
     )
     try:
         return int(write_output(job.output, job.fmt, ledger, store))
@@ -221,20 +242,63 @@ def _summarise(args: argparse.Namespace, job: _Job, summary: Any, written: int |
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _workers(args: argparse.Namespace, planned: int, ledger: Any) -> int:
+    """How many processes run the batch: ``--workers``, else the usable cores but at most one per
+    ``ROWS_PER_WORKER`` rows; never more than ``--concurrency`` (each needs a call in flight); one
+    for a store only this process can open."""
+    from .batchworkers import ROWS_PER_WORKER
+
+    if args.db in ("", ":memory:"):
+        return 1
+    wanted = planned if args.workers else min(planned, -(-ledger.count // ROWS_PER_WORKER))
+    return max(1, min(int(wanted), int(args.concurrency)))
+
+
+def _fleet(
+    args: argparse.Namespace, generator: Any, store: Any, ledger: Any, stop: Any, workers: int
+) -> tuple[Any, bool]:
+    """Run the batch over the store's work queue; the summary, and whether a local worker
+    failed."""
+    from .batchrun import run_command
+    from .progress import Reporter
+
+    with Reporter(total=ledger.count) as reporter:
+        summary, lines, failed = run_command(
+            args, generator, store, ledger, stop, workers, reporter.update
+        )
+    for line in lines:
+        print(f"tweetgen: {line}", file=sys.stderr)
+    return summary, failed
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """One tweet per input row: resumable, in input order, every row's outcome in the store."""
     from .batchrows import RowLedger
+    from .batchworkers import WorkerSpec, default_workers, shares
     from .throttle import BatchStop
 
+    spec = WorkerSpec.from_env()
+    if spec is not None:  # a local worker of another command
+        from .batchrun import run_worker
+
+        return int(run_worker(args, spec))
     job = _job(args)
+    planned = args.workers or default_workers()
+    failed = False
     with (
         _locked_store(job, args.wait) as store,
         contextlib.ExitStack() as stack,
         RowLedger() as ledger,
     ):
         stop = BatchStop()
-        generator = _generator(args, _observers(args, store, stack), stop)
+        rpm = shares(args.concurrency, args.rpm, min(planned, args.concurrency))[0][1]
+        generator = _generator(args, _observers(args, store, stack), stop, rpm)
         _prepare(args, job, generator, ledger)
-        summary = _run(args, job, generator, store, ledger, stop)
+        workers = _workers(args, planned, ledger)
+        if workers == 1 and store.backend == "sqlite":  # the run lock: one process, as ever
+            summary = _run(args, generator, store, ledger, stop)
+        else:
+            summary, failed = _fleet(args, generator, store, ledger, stop, workers)
         written = _write(job, ledger, store, summary)
-    return _summarise(args, job, summary, written)
+    code = _summarise(args, job, summary, written)
+    return EXIT_FAILED if failed and code == EXIT_OK else code

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import pickle
 import re
 import sqlite3
@@ -28,6 +29,8 @@ __all__ = [
     "MAX_SHOWN_CHARS",
     "PreparedRow",
     "RowLedger",
+    "from_payload",
+    "payload",
     "prepare",
     "prepared_rows",
     "shown_inputs",
@@ -61,12 +64,14 @@ MAX_SHOWN_CHARS = 1_000
 
 @dataclass(frozen=True)
 class PreparedRow:
-    """A row ready to run (``request`` and ``key``) or its input error."""
+    """A row ready to run (``request`` and ``key``, and the ``options`` it was built from) or its
+    input error."""
 
     row: Row
     key: str | None = None
     request: TweetRequest | None = None
     error: str | None = None
+    options: dict[str, Any] | None = None
 
 
 def _whole(name: str, value: object) -> int:
@@ -147,9 +152,11 @@ def prepare(
     if row.error:
         return _failed(row, row.error)
     try:
-        request = TweetRequest(**{**(defaults or {}), **_coerce(row.values)})
+        options = {**(defaults or {}), **_coerce(row.values)}
+        request = TweetRequest(**options)
         inputs = {k: v for k, v in vars(request).items() if k != "extra"}
-        return PreparedRow(row, key=idempotency_key(inputs, settings), request=request)
+        key = idempotency_key(inputs, settings)
+        return PreparedRow(row, key=key, request=request, options=options)
     except InputError as error:
         return _failed(row, str(error))
     except Exception as error:  # the last line of defence: this row fails, not the batch
@@ -158,11 +165,35 @@ def prepare(
         return _failed(row, f"row cannot be prepared ({name}); the log file has the details")
 
 
+def payload(prepared: PreparedRow) -> str:
+    """A prepared row as JSON text, as a batch's work queue shares it between processes (never a
+    pickle): its id and either its key and request options, or its error and shown inputs."""
+    values = prepared.row.values
+    if prepared.error is not None or prepared.options is None:
+        body = {"id": values.get("id"), **shown_inputs(values), "error": prepared.error}
+    else:
+        body = {"id": values.get("id"), "key": prepared.key, "options": prepared.options}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def from_payload(number: int, text: str) -> PreparedRow:
+    """The prepared row a :func:`payload` describes (its request built again, so validated)."""
+    body = json.loads(text)
+    error, options = body.get("error"), body.get("options")
+    if error is not None or options is None:
+        names = ("id", "topic", "tone", "max_words")
+        shown = {name: body[name] for name in names if body.get(name) is not None}
+        return PreparedRow(Row(number, shown, error), error=error or "row cannot be prepared")
+    request = TweetRequest(**options)
+    row = Row(number, {"id": body.get("id")})
+    return PreparedRow(row, key=body.get("key"), request=request, options=options)
+
+
 _PAGE = 500
 _SCHEMA = (
     "CREATE TABLE seen (digest BLOB PRIMARY KEY, row INTEGER) WITHOUT ROWID",
     "CREATE TABLE rows (number INTEGER PRIMARY KEY, id, topic, tone, max_words, key TEXT, "
-    "error TEXT, request BLOB)",
+    "error TEXT, request BLOB, payload TEXT)",
 )
 
 
@@ -175,6 +206,13 @@ class RowLedger:
         for statement in _SCHEMA:
             self._db.execute(statement)
         self.count = 0
+        self._digest = hashlib.sha256()
+
+    @property
+    def batch_id(self) -> str:
+        """The batch's id: a digest of every prepared row (its inputs, and the settings its key
+        covers), the same on every machine and for every output path."""
+        return self._digest.hexdigest()[:16]
 
     def close(self) -> None:
         """Remove the temporary database."""
@@ -212,9 +250,11 @@ class RowLedger:
                 shown["max_words"] = request.max_words
                 blob = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
             values = (prepared.row.number, prepared.row.values.get("id"), *shown.values())
+            text = payload(prepared)
+            self._digest.update(f"{prepared.row.number}\0{text}\n".encode())
             self._db.execute(
-                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, prepared.key, prepared.error, blob),
+                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, prepared.key, prepared.error, blob, text),
             )
             self.count += 1
         return self.count
@@ -238,6 +278,10 @@ class RowLedger:
             else:
                 request = pickle.loads(blob)  # noqa: S301  # written by this process just now
                 yield PreparedRow(Row(number, {"id": row_id}), key=key, request=request)
+
+    def payloads(self) -> Iterator[tuple[int, str | None, str]]:
+        """Per row in input order: its number, its key and its :func:`payload`."""
+        yield from self._pages("key, payload")
 
     def outcomes(self) -> Iterator[tuple[str, dict[str, Any], str | None, str | None]]:
         """Per row in input order: its id, its topic, tone and max_words, its key and its error."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import collections
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import (
     CircuitOpenError,
@@ -41,6 +43,40 @@ class BatchSummary:
     interrupted: bool = False
     #: why the run stopped early because results could not be stored (the CLI then exits 1 with it)
     store_error: StoreError | None = None
+    #: rows of the batch settled by other commands (a fleet on one store), not by this one
+    others: int = 0
+    #: rows this command took over from a worker whose lease expired
+    takeovers: int = 0
+    #: rows of the whole batch done so far, from the store (a fleet's progress); None: this run's
+    batch_done: int | None = None
+
+    _COUNTS = (
+        "total", "ok", "failed", "skipped", "abandoned", "unsaved", "still_failed", "retries",
+        "takeovers",
+    )  # fmt: skip
+
+    def to_json(self) -> dict[str, object]:
+        """What a local worker process tells its parent command at its end (counts, reasons,
+        latencies, whether it was interrupted, its store error's message)."""
+        counts: dict[str, object] = {name: getattr(self, name) for name in self._COUNTS}
+        return {
+            **counts,
+            "reasons": dict(self.reasons),
+            "latencies": list(self.latencies),
+            "interrupted": self.interrupted,
+            "store_error": str(self.store_error) if self.store_error else None,
+        }
+
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Add a local worker's :meth:`to_json` to this command's summary."""
+        for name in self._COUNTS:
+            setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
+        self.reasons.update({str(k): int(v) for k, v in other.get("reasons", {}).items()})
+        self.latencies.extend(float(v) for v in other.get("latencies", ()))
+        self.interrupted = self.interrupted or bool(other.get("interrupted"))
+        message = other.get("store_error")
+        if message and self.store_error is None:
+            self.store_error = StoreError(str(message))
 
     def percentile(self, q: float) -> float | None:
         """Latency percentile of this run's successful calls, in ms."""
@@ -57,6 +93,8 @@ class BatchSummary:
         earlier = (
             f", {self.still_failed} still failed from an earlier run" if self.still_failed else ""
         )
+        if self.others:
+            earlier += f", {self.others} by other workers"
         lines = [
             f"{self.total} rows: {self.ok} ok, {self.failed} failed, {self.skipped} already "
             f"done{earlier}; "
@@ -65,6 +103,10 @@ class BatchSummary:
         if self.reasons:
             lines.append(
                 "failed: " + ", ".join(f"{n} {kind}" for kind, n in self.reasons.most_common())
+            )
+        if self.takeovers:
+            lines.append(
+                f"{self.takeovers} rows were taken over from workers that stopped holding them"
             )
         if self.abandoned:
             lines.append(f"{self.abandoned} calls in flight were abandoned")

@@ -59,9 +59,15 @@ class Reporter:
         if self._bar is not None:
             self._bar.stop()
 
+    @staticmethod
+    def done(summary: BatchSummary) -> int:
+        """Rows done: in the whole batch when the store says (a fleet), else in this run."""
+        own = summary.ok + summary.failed + summary.skipped
+        return own if summary.batch_done is None else max(own, summary.batch_done)
+
     def line(self, summary: BatchSummary) -> str:
         """One plain progress line."""
-        done = summary.ok + summary.failed + summary.skipped
+        done = self.done(summary)
         elapsed = max(self.clock() - self.started, 1e-9)
         rate = (summary.ok + summary.failed) / elapsed
         of = f"/{self.total}" if self.total else ""
@@ -75,7 +81,7 @@ class Reporter:
 
     def update(self, summary: BatchSummary) -> None:
         """Refresh the bar, or print a line when ``interval`` seconds have passed."""
-        done = summary.ok + summary.failed + summary.skipped
+        done = self.done(summary)
         if self._bar is not None:
             detail = f"ok {summary.ok} failed {summary.failed} retries {summary.retries}"
             self._bar.update(self._task, completed=done, detail=detail)

@@ -1,0 +1,231 @@
+"""One worker of a batch shared through the store (:mod:`tweetgen.batchqueue`): it claims rows in
+chunks instead of reading them in input order, runs them as :class:`tweetgen.batch._Runner` does
+(the same rules for rows done or failed before, the same counts), marks them done once their outcome
+is stored, renews its leases, takes over rows whose lease expired, and ends when every row of the
+batch is done (or when it is stopped).
+
+A row is marked done after :meth:`tweetgen.store.Store.write` committed its call: with the next
+claim, in the same transaction. A worker killed between the two leaves the row running under an
+expiring lease; whoever takes it over finds its call in the store and only marks it done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import events
+from .batch import _Runner, _signals
+from .batchqueue import BatchQueue, Claimed, QueueState
+from .batchrows import PreparedRow, from_payload
+from .batchsummary import BatchSummary
+from .generator import TweetGenerator
+from .store import Store, StoreError
+from .throttle import BatchStop
+
+__all__ = ["FleetRunner", "poll_interval", "run_fleet"]
+
+#: how often a worker refreshes the whole batch's progress from the store, in seconds
+PROGRESS_EVERY = 1.0
+#: the most rows one claim takes when every row it took was settled without a call (a rerun)
+MAX_CHUNK = 512
+
+
+def poll_interval(lease: float) -> float:
+    """How long a worker with nothing to claim waits before it looks again: a tenth of the lease,
+    within 0.2 to 1 s."""
+    return min(1.0, max(0.2, lease / 10))
+
+
+class FleetRunner(_Runner):
+    """A batch run over the store's work queue: rows claimed with leases, not read from a file."""
+
+    def __init__(
+        self,
+        generator: TweetGenerator,
+        store: Store,
+        stop: BatchStop,
+        queue: BatchQueue,
+        *,
+        concurrency: int,
+        retry_failed: bool,
+        on_progress: Callable[[BatchSummary], None],
+        on_tick: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(
+            generator,
+            store,
+            stop,
+            concurrency=concurrency,
+            retry_failed=retry_failed,
+            batch_id=queue.batch_id,
+            on_progress=on_progress,
+        )
+        self.queue, self.concurrency, self.on_tick = queue, concurrency, on_tick
+        self.ready: collections.deque[Claimed] = collections.deque()
+        self.held: set[int] = set()  # claimed, not yet finished
+        self.finished: list[int] = []  # settled and stored, not yet marked done
+        self.prefetch = max(1, concurrency // 4)
+        self.chunk = 0  # extra rows per claim while rows settle without a call
+        self.poll = poll_interval(queue.lease)
+        self.level = 0  # 1: stopping (no more rows), 2: abandoning calls in flight
+        self.checked = 0.0
+
+    # --- claiming -------------------------------------------------------------------------------
+
+    def _flush(self) -> list[int]:
+        numbers, self.finished = self.finished, []
+        self.held.difference_update(numbers)
+        return numbers
+
+    def _state(self) -> QueueState:
+        """The queue's state now (and the whole batch's progress from it)."""
+        self.checked = time.monotonic()
+        state = self.queue.state()
+        self.summary.batch_done = state.done
+        self.on_tick()
+        return state
+
+    def _refresh(self) -> None:
+        """The batch's progress, at most every ``PROGRESS_EVERY`` seconds."""
+        if time.monotonic() - self.checked >= PROGRESS_EVERY:
+            self._state()
+
+    async def _next(self) -> Claimed | None:
+        """The next row to run, claimed now or earlier; ``None`` when no row is left for this
+        worker (every other row is done or running here) or when the run is stopping."""
+        while not self.stopping.is_set():
+            if self.ready:
+                return self.ready.popleft()
+            free = self.concurrency - len(self.tasks)
+            claimed = self.queue.claim(max(free, 1) + self.prefetch + self.chunk, self._flush())
+            if claimed:
+                self.ready.extend(claimed)
+                self.held.update(c.number for c in claimed)
+                continue
+            state = self._state()
+            if state.pending == 0 and state.others == 0:
+                return None
+            # other workers hold rows: wait for them to finish, or for their leases to expire
+            await self._wait(self.poll)
+        return None
+
+    async def _wait(self, seconds: float) -> None:
+        """A real sleep (the generator's may be a test's fake clock) that ends when stopping."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _schedule(self, rows: Any = ()) -> None:
+        settled_only = True
+        while not self.stopping.is_set():
+            await self.semaphore.acquire()
+            if self.stopping.is_set():
+                self.semaphore.release()
+                break
+            if not self.ready:  # a new claim: grow it while every row settles without a call
+                self.chunk = min(self.chunk * 2 or 8, MAX_CHUNK) if settled_only else 0
+                settled_only = True
+            claimed = await self._next()
+            if claimed is None:
+                self.semaphore.release()
+                break
+            prepared = self._prepared(claimed)
+            self.summary.total += 1
+            self.summary.takeovers += claimed.claims > 1
+            if self._settled(prepared):
+                self.finished.append(claimed.number)
+                self.semaphore.release()
+                self._refresh()
+                continue
+            settled_only = False
+            task = asyncio.create_task(self._run_held(prepared))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _prepared(self, claimed: Claimed) -> PreparedRow:
+        try:
+            return from_payload(claimed.number, claimed.payload)
+        except Exception as error:  # a payload this version cannot read fails its row only
+            events.row_unprepared(claimed.number, error)
+            return from_payload(claimed.number, '{"error": "row cannot be read from the store"}')
+
+    async def _run_held(self, prepared: PreparedRow) -> None:
+        if await self._run_row(prepared):
+            self.finished.append(prepared.row.number)
+        self._refresh()
+
+    # --- the run --------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Renew this worker's leases every third of the lease (a real clock)."""
+        while True:
+            await asyncio.sleep(self.queue.lease / 3)
+            try:
+                self.queue.renew()
+            except StoreError as error:
+                self._stop_for(error)
+                return
+
+    async def run(self, rows: Any = ()) -> BatchSummary:
+        beat = asyncio.create_task(self._heartbeat())
+        try:
+            while True:
+                try:
+                    await self._schedule()
+                except StoreError as error:
+                    self._stop_for(error)
+                if self.tasks:
+                    await asyncio.gather(*self.tasks, return_exceptions=True)
+                if self.stopping.is_set():
+                    break
+                self.queue.finish(self._flush())
+                if self._state().complete:
+                    break
+        finally:
+            beat.cancel()
+            self._hand_back()
+        self.summary.store_error = self.fatal
+        return self.summary
+
+    def _hand_back(self) -> None:
+        """Mark what was finished done and give every other row still held back to the queue."""
+        try:
+            self.queue.finish(self._flush())
+            self.ready.clear()
+            self.queue.release(sorted(self.held))
+            self.held.clear()
+        except StoreError as error:  # the leases expire: another worker takes the rows over
+            self._stop_for(error)
+
+    def escalate(self, level: int) -> None:
+        """Stop (1) or abandon calls in flight (2), as the first and second signal do; a level
+        already reached changes nothing (a signal and its parent's message may both arrive)."""
+        while self.level < level:
+            self.level += 1
+            self.interrupt()
+
+
+async def run_fleet(
+    runner: FleetRunner,
+    on_signal: Callable[[int], None] = lambda level: None,
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> BatchSummary:
+    """Run one worker, then ``then()`` (a command waits for its local workers); SIGINT/SIGTERM
+    stop it (the second abandons its calls in flight), and ``on_signal(level)`` passes the same
+    on (to the local workers)."""
+    started = time.monotonic()
+
+    def interrupted() -> None:
+        runner.escalate(runner.level + 1)
+        on_signal(runner.level)
+
+    with _signals(interrupted):
+        summary = await runner.run()
+        if then is not None:
+            await then()
+    summary.elapsed = time.monotonic() - started
+    return summary
