@@ -15,6 +15,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,19 +76,27 @@ def _check(child: ChildRun, stderr: str, command: list[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} exited with {child.returncode}:\n{tail}")
 
 
-def tweetgen_batch_command(topics: Path, out: Path, db: Path, concurrency: int) -> list[str]:
-    """The CLI command under test."""
+def tweetgen_batch_command(
+    topics: Path, out: Path, db: Path, concurrency: int, extra: Sequence[str] = ()
+) -> list[str]:
+    """The CLI command under test (``extra``: more options, such as ``--workers 1``)."""
     files = [str(topics), "-o", str(out), "--db", str(db)]
-    return [tweetgen_command(), "batch", *files, "--concurrency", str(concurrency), "-q"]
+    return [tweetgen_command(), "batch", *files, "--concurrency", str(concurrency), "-q", *extra]
 
 
-def tweetgen_batch(rows: int, latency: float, concurrency: int, parent: Path) -> BatchRun:
+def tweetgen_batch(
+    rows: int, latency: float, concurrency: int, parent: Path, extra: Sequence[str] = ()
+) -> BatchRun:
     """Run ``tweetgen batch`` on ``rows`` fresh topics in a fresh directory (new store, default log
-    file)."""
+    file); its CPU includes its local workers' (it waits for them)."""
     with tempfile.TemporaryDirectory(dir=parent) as name:
         work = Path(name)
         command = tweetgen_batch_command(
-            _topics(work / "topics.txt", rows), work / "out.jsonl", work / "store.db", concurrency
+            _topics(work / "topics.txt", rows),
+            work / "out.jsonl",
+            work / "store.db",
+            concurrency,
+            extra,
         )
         with sandbox_process(latency) as server, (work / "stderr.txt").open("wb") as stderr:
             env = bench_env(GEMINI_BASE_URL=server.url, GEMINI_API_KEY=KEY)

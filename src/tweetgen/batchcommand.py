@@ -124,11 +124,12 @@ def _observers(args: argparse.Namespace, store: Any, stack: contextlib.ExitStack
 
 
 def _generator(
-    args: argparse.Namespace, observers: list[Any], stop: Any, rpm: float | None = None
+    args: argparse.Namespace, observers: list[Any], stop: Any, share: float = 1.0
 ) -> Any:
     """The generator, built with everything a batch needs: providers throttled (rate limit, shared
     429 pause) over a connection pool sized to the concurrency, and waits that end when it stops;
-    ``rpm``: this process's share of ``--rpm`` (default: all of it)."""
+    ``share``: this process's part of ``--rpm`` and ``--tpm`` (one of N local workers: 1/N), unless
+    the limits are shared (then they are the fleet's, whole)."""
     from .commands import _generator as build
     from .providers.factory import build_provider, resolve_providers
     from .throttle import ThrottledProvider, pooled_transport
@@ -137,8 +138,8 @@ def _generator(
         return [
             ThrottledProvider(
                 build_provider(settings, name, async_transport=pooled_transport(args.concurrency)),
-                rpm=args.rpm if rpm is None or settings.shared else rpm,
-                tpm=args.tpm,
+                rpm=args.rpm if settings.shared else _part(args.rpm, share),
+                tpm=args.tpm if settings.shared else _part(args.tpm, share),
                 shared=settings.shared,
                 max_pause=policy.max_retry_after,
                 stop=stop,
@@ -147,6 +148,10 @@ def _generator(
         ]
 
     return build(args, observers, providers=providers, async_sleep=stop.wait)
+
+
+def _part(limit: float | None, share: float) -> float | None:
+    return limit * share if limit else limit
 
 
 def _prepare(args: argparse.Namespace, job: _Job, generator: Any, ledger: Any) -> None:
@@ -274,7 +279,7 @@ def _fleet(
 def cmd_batch(args: argparse.Namespace) -> int:
     """One tweet per input row: resumable, in input order, every row's outcome in the store."""
     from .batchrows import RowLedger
-    from .batchworkers import WorkerSpec, default_workers, shares
+    from .batchworkers import WorkerSpec, default_workers
     from .throttle import BatchStop
 
     spec = WorkerSpec.from_env()
@@ -291,8 +296,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         RowLedger() as ledger,
     ):
         stop = BatchStop()
-        rpm = shares(args.concurrency, args.rpm, min(planned, args.concurrency))[0][1]
-        generator = _generator(args, _observers(args, store, stack), stop, rpm)
+        share = 1 / min(planned, args.concurrency)
+        generator = _generator(args, _observers(args, store, stack), stop, share)
         _prepare(args, job, generator, ledger)
         workers = _workers(args, planned, ledger)
         if workers == 1 and store.backend == "sqlite":  # the run lock: one process, as ever

@@ -48,11 +48,13 @@ def run_command(
     details = {"rows": ledger.count, "provider": provider.name, "model": provider.model}
     queue.load(ledger.payloads(), ledger.count, details)
     queue.begin_round(fresh=store.backend == "sqlite")  # the run lock: no other worker is alive
-    split = shares(args.concurrency, args.rpm, workers)
+    split = shares(args.concurrency, workers)
     with tempfile.TemporaryDirectory(prefix="tweetgen-workers-") as directory:
         specs = [
-            WorkerSpec(ledger.batch_id, f"{queue.worker}/{n}", c, r, f"{directory}/worker-{n}.json")
-            for n, (c, r) in enumerate(split[1:], 2)
+            WorkerSpec(
+                ledger.batch_id, f"{queue.worker}/{n}", c, 1 / workers, f"{directory}/{n}.json"
+            )
+            for n, c in enumerate(split[1:], 2)
         ]
         local = LocalWorkers(list(getattr(args, "argv", [])), specs, Path(directory))
         try:
@@ -62,7 +64,7 @@ def run_command(
                 store,
                 stop,
                 queue,
-                concurrency=split[0][0],
+                concurrency=split[0],
                 retry_failed=args.retry_failed,
                 on_progress=on_progress,
                 on_tick=lambda: local.reap(queue.expire),
@@ -96,10 +98,10 @@ def run_worker(args: argparse.Namespace, spec: WorkerSpec) -> int:
     from .store import Store
     from .throttle import BatchStop
 
-    args.concurrency, args.rpm, args.metrics_port = spec.concurrency, spec.rpm, None
+    args.concurrency, args.metrics_port = spec.concurrency, None
     with Store(args.db) as store, contextlib.ExitStack() as stack:
         stop = BatchStop()
-        generator = _generator(args, _observers(args, store, stack), stop)
+        generator = _generator(args, _observers(args, store, stack), stop, spec.share)
         runner = FleetRunner(
             generator,
             store,

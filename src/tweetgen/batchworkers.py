@@ -1,6 +1,6 @@
 """A command's local workers (``tweetgen batch --workers N``): N-1 child processes of the same
-command that share its batch through the store, each with a share of ``--concurrency`` and
-``--rpm`` so that the command as a whole keeps to both.
+command that share its batch through the store, each with a share of ``--concurrency``, ``--rpm``
+and ``--tpm`` so that the command as a whole keeps to both.
 
 A child is ``python -m tweetgen batch`` with the command's own arguments and the environment
 variable ``TWEETGEN_BATCH_WORKER`` (JSON: the batch, the child's worker name, its shares, where to
@@ -52,12 +52,11 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def shares(concurrency: int, rpm: float | None, workers: int) -> list[tuple[int, float | None]]:
-    """Each worker's ``--concurrency`` and ``--rpm``: the concurrency split as evenly as whole
-    numbers allow (the first workers take the remainder), the rate limit split evenly."""
+def shares(concurrency: int, workers: int) -> list[int]:
+    """Each worker's ``--concurrency``, split as evenly as whole numbers allow (the first workers
+    take the remainder); the rate limits are split evenly (each worker takes ``1 / workers``)."""
     base, extra = divmod(concurrency, workers)
-    rate = rpm / workers if rpm else None
-    return [(base + (1 if i < extra else 0), rate) for i in range(workers)]
+    return [base + (1 if i < extra else 0) for i in range(workers)]
 
 
 def worker_name() -> str:
@@ -72,7 +71,7 @@ class WorkerSpec:
     batch_id: str
     worker: str
     concurrency: int
-    rpm: float | None
+    share: float  # its part of --rpm and --tpm (unless they are shared)
     summary: str  # the file it writes its summary to (JSON), in its parent's temporary directory
 
     def to_env(self) -> str:
@@ -85,12 +84,11 @@ class WorkerSpec:
         if not text:
             return None
         body = json.loads(text)
-        rpm = body.get("rpm")
         return cls(
             str(body["batch_id"]),
             str(body["worker"]),
             int(body["concurrency"]),
-            float(rpm) if rpm else None,
+            float(body["share"]),
             str(body["summary"]),
         )
 
@@ -221,11 +219,14 @@ def _lines(fd: int) -> Iterator[bytes]:
 
 
 def watch_parent(
-    loop: asyncio.AbstractEventLoop, escalate: Callable[[int], None], fd: int = 0
+    loop: asyncio.AbstractEventLoop,
+    escalate: Callable[[int], None],
+    fd: int = 0,
+    end: Callable[[int], object] = os._exit,
 ) -> threading.Thread:
     """In a child: read the parent's words on stdin in a thread and act on them in ``loop``; at
-    end of file (the parent is gone) abandon, and exit within ``ORPHAN_GRACE`` seconds whatever
-    happens."""
+    end of file (the parent is gone) abandon, and ``end`` the process within ``ORPHAN_GRACE``
+    seconds whatever happens."""
 
     def watch() -> None:
         for line in _lines(fd):
@@ -235,7 +236,7 @@ def watch_parent(
                     loop.call_soon_threadsafe(escalate, level)
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(escalate, 2)
-        timer = threading.Timer(ORPHAN_GRACE, os._exit, (130,))
+        timer = threading.Timer(ORPHAN_GRACE, end, (130,))
         timer.daemon = True
         timer.start()
 
