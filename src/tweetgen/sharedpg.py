@@ -176,6 +176,16 @@ class SharedUnavailableError(Exception):
     """The shared state cannot be reached now (refused, timed out, dropped); use local limits."""
 
 
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The private loop's thread: run until stopped, then close the loop."""
+    try:
+        loop.run_forever()
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.close()
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -195,6 +205,7 @@ class Connection:
         self.safe = safe_url(url)
         self._secret = urlsplit(url).password or None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._conn: Any = None
         self._connecting: asyncio.Future[Any] | None = None
@@ -206,10 +217,10 @@ class Connection:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
-                    target=loop.run_forever, name="tweetgen-shared", daemon=True
+                    target=_serve, args=(loop,), name="tweetgen-shared", daemon=True
                 )
                 thread.start()
-                self._loop = loop
+                self._loop, self._thread = loop, thread
             return self._loop
 
     def submit(self, op: Callable[[Any], Awaitable[T]]) -> concurrent.futures.Future[T]:
@@ -233,7 +244,7 @@ class Connection:
             return await asyncio.wait_for(
                 asyncio.wrap_future(future), CONNECT_BOUND + ROUND_TRIP_BOUND + 0.5
             )
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # two classes before Python 3.11
             future.cancel()
             raise SharedUnavailableError("no answer in time") from None
 
@@ -249,6 +260,8 @@ class Connection:
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=1.0)
         loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
 
     # --- inside the private loop --------------------------------------------------------------
 
@@ -301,6 +314,6 @@ class Connection:
         try:
             conn = await self._connection()
             return await asyncio.wait_for(op(conn), ROUND_TRIP_BOUND)
-        except (TimeoutError, OSError, self._psycopg.Error) as error:
+        except (TimeoutError, asyncio.TimeoutError, OSError, self._psycopg.Error) as error:
             self._drop()
             raise SharedUnavailableError(self._reason(error)) from None

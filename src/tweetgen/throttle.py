@@ -114,7 +114,9 @@ class ThrottledProvider:
         self.name, self.model = inner.name, inner.model
         self.key = f"{inner.name}/{inner.model}"
         self.rpm, self.tpm = rpm or None, tpm or None
-        self._limiter = AsyncLimiter(rpm, 60) if rpm else None
+        # no burst: one request per emission interval, as the fleet's GCRA (a sliding-window
+        # quota refuses a burst that a per-minute average would allow)
+        self._limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
         self._token_limiter = AsyncLimiter(tpm, 60) if tpm else None
         self._step = 60.0 / rpm if rpm else 0.0
         self._token_step = 60.0 / tpm if tpm else 0.0
