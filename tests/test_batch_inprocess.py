@@ -117,6 +117,27 @@ def test_progress_lines_when_not_a_terminal() -> None:
     )
 
 
+def test_progress_of_a_fleet_counts_the_whole_batch() -> None:
+    stream = io.StringIO()
+    fake = FakeTime()
+    reporter = Reporter(total=100, stream=stream, interval=1.0, clock=fake.clock)
+    with reporter:
+        reporter.update(BatchSummary(total=5, ok=5, batch_done=10))
+        fake.now += 2.0
+        reporter.update(BatchSummary(total=10, ok=10, batch_done=50))  # others did 30 more
+    assert stream.getvalue() == (
+        "batch: 50/100 rows (10 ok, 0 failed, 0 skipped), 0 retries, 20.0 rows/s, ETA 2 s\n"
+    )
+    summary = BatchSummary(total=100, ok=40, skipped=10, others=50, takeovers=3)
+    assert summary.lines()[0].startswith(
+        "100 rows: 40 ok, 0 failed, 10 already done, 50 by other workers; 0 retries"
+    )
+    assert "3 rows were taken over from workers that stopped holding them" in summary.lines()
+    merged = BatchSummary(ok=1, latencies=array("d", [5.0]))
+    merged.merge(BatchSummary(ok=2, failed=1, latencies=array("d", [7.0])).to_json())
+    assert (merged.ok, merged.failed, list(merged.latencies)) == (3, 1, [5.0, 7.0])
+
+
 def test_progress_bar_on_a_terminal() -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

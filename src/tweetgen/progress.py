@@ -29,6 +29,7 @@ class Reporter:
         self.clock = clock
         self.started = self.last = clock()
         self._bar: Any = None
+        self.first_done: int | None = None  # the whole batch's rows done when first seen
         self._task: Any = None
 
     def __enter__(self) -> Reporter:
@@ -70,6 +71,8 @@ class Reporter:
         done = self.done(summary)
         elapsed = max(self.clock() - self.started, 1e-9)
         rate = (summary.ok + summary.failed) / elapsed
+        if summary.batch_done is not None and self.first_done is not None:  # a fleet's pace
+            rate = max(rate, (summary.batch_done - self.first_done) / elapsed)
         of = f"/{self.total}" if self.total else ""
         eta = ""
         if self.total and rate > 0:
@@ -81,6 +84,8 @@ class Reporter:
 
     def update(self, summary: BatchSummary) -> None:
         """Refresh the bar, or print a line when ``interval`` seconds have passed."""
+        if self.first_done is None:
+            self.first_done = summary.batch_done
         done = self.done(summary)
         if self._bar is not None:
             detail = f"ok {summary.ok} failed {summary.failed} retries {summary.retries}"
