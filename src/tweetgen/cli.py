@@ -199,7 +199,7 @@ def _parser() -> _Parser:
 
     stats = command(
         "stats",
-        "[--db PATH] [--since WHEN] [--json]",
+        "[--db PATH|URL] [--since WHEN] [--json]",
         "Retry metrics from the store: calls, success on the first attempt and after retries, "
         "attempts, waits, "
         "errors by status and type, latency percentiles.",

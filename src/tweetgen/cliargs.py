@@ -374,8 +374,9 @@ def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
     _add_provider(parser)
     parser.add_argument(
         "--db",
-        metavar="PATH",
-        help="also record the call in this SQLite store (see tweetgen stats)",
+        metavar="PATH|URL",
+        help="also record the call in this store: a SQLite file or a postgresql:// URL (see "
+        "tweetgen stats)",
     )
     parser.add_argument(
         "--metrics-file",
