@@ -146,11 +146,16 @@ def test_a_success_anywhere_resets_the_fleets_streak(fleets: list[Fleet]) -> Non
     def streak() -> int:
         return int(fleets[0].call(breakers[0]._step("read"))[3])
 
+    def seen_by_the_fourth() -> int:  # its view, refreshed as it admits calls
+        breakers[3].acquire()
+        return breakers[3]._streak_seen
+
     for round_ in range(3):  # 9 failures, a success: 27 failures in all, never 10 in a row
         for i in range(9):
-            breakers[i % 4].record_failure()
+            breakers[i % 3].record_failure()
         wait_until(lambda: streak() == 9, what=f"round {round_}'s failures to land")
-        breakers[3].record_success()
+        wait_until(lambda: seen_by_the_fourth() == 9, what="the fourth process to see them")
+        breakers[3].record_success()  # a process that saw no failure itself
         wait_until(lambda: streak() == 0, what=f"round {round_}'s success to reset the streak")
     assert changes == []
 
@@ -284,3 +289,42 @@ def test_the_option_is_typed_and_part_of_the_cache_key(monkeypatch: pytest.Monke
         assert None in keyed
     finally:
         api.close_cached()
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "TWEETGEN_SHARED", "TWEETGEN_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TWEETGEN_LOG_FILE", "")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_generate_with_an_unreachable_shared_state_still_answers(
+    workdir: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tweetgen.cli import main
+
+    url = f"postgresql://tweetgen:s3cret-pw@127.0.0.1:{_free_port()}/fleet"
+    assert main(["generate", "--topic", "AI", "--shared", url]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip()
+    assert captured.err.count(UNAVAILABLE) == 1
+    assert "s3cret-pw" not in captured.out + captured.err
+
+
+def test_batch_shares_its_rpm_and_tpm(
+    workdir: Any, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tweetgen.cli import main
+
+    (workdir / "in.txt").write_text("Rust\nGo\nZig\n", encoding="utf-8")
+    command = ["batch", "in.txt", "-o", "out.jsonl", "--workers", "1", "--shared", postgres_url]
+    assert main([*command, "--rpm", "6000", "--tpm", "1000000"]) == 0, capsys.readouterr().err
+    assert len((workdir / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+    shared = fleet(postgres_url)
+    sql = "SELECT key FROM tweetgen_shared_limit WHERE tat_requests > slot"
+    assert shared.call(shared.fetch(sql, ())) == ("sandbox/gemini-flash-latest",)

@@ -16,8 +16,11 @@ once: only the process whose step made it reports it (logs ``Circuit opened``, t
   that time beyond the streak (in practice its calls in flight).
 - Half-open is fleet-wide: ``half_open_calls`` trial permits in all (each taken in one round trip,
   by the process that admits the trial); all must succeed to close, any failure re-opens.
-- Outcomes are reported without waiting (the private loop's thread applies them); successes are
-  coalesced to one report in flight per breaker.
+- Outcomes are reported without waiting (the private loop's thread applies them). A success is
+  reported only while the streak last seen (from this process's own reports, or the view) is not
+  zero, one report in flight at a time: a healthy fleet writes nothing per call. A success may so
+  go unreported for up to one view refresh after another process's failure; the streak can count
+  that process's failures across it (the failing process itself always sees its own streak).
 
 **Budget.** Ten buckets per window in a table; one step, under an advisory lock, adds this process's
 pending requests, attempts and accepts and decides a retry with
@@ -73,6 +76,7 @@ class SharedBreaker(CircuitBreaker):
         self._on_change = on_change
         self._view_lock = threading.Lock()
         self._state_seen = CLOSED
+        self._streak_seen = 0  # the fleet's failure streak as last seen
         self._open_until = 0.0  # on this process's monotonic clock
         self._seen_at = float("-inf")
         self._refreshing = False
@@ -96,9 +100,10 @@ class SharedBreaker(CircuitBreaker):
 
     def _apply(self, row: Any) -> None:
         """A step's answer: remember the state; report a transition this step made."""
-        old, new, left, _streak, _permit = row
+        old, new, left, streak, _permit = row
         with self._view_lock:
             self._state_seen = new
+            self._streak_seen = int(streak)
             self._open_until = time.monotonic() + float(left)
             self._seen_at = time.monotonic()
         if old != new and self._on_change is not None:
@@ -190,7 +195,7 @@ class SharedBreaker(CircuitBreaker):
             return
         if self._trial():
             self.fleet.send(self._step("success", True), self._apply)
-        elif self._state_seen == CLOSED:
+        elif self._state_seen == CLOSED and self._streak_seen:
             self._report_success()
 
     def _report_success(self) -> None:
