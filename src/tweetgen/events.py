@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .logs import LOGGER_NAME, get_logger, preview, redact_text
+from .logs import LOGGER_NAME, emit_direct, get_logger, preview, redact_text
 
 if TYPE_CHECKING:
     from .providers.base import GenerationResult
@@ -129,7 +129,8 @@ def _on(event: Event) -> bool:
 
 
 def _emit(event: Event, **fields: Any) -> None:
-    getattr(_log, _METHODS[event.level])(event.name, **fields)
+    if not emit_direct(event.name, event.level, fields):
+        getattr(_log, _METHODS[event.level])(event.name, **fields)
 
 
 # --- one attempt ----------------------------------------------------------------------------------
@@ -288,6 +289,7 @@ def unexpected_error(error: BaseException) -> None:
 def observer_failed(observer: object, hook: str) -> None:
     """A plain stdlib record with the traceback (not a structured event): an observer raised."""
     _stdlib.exception("observer %r failed in %s", observer, hook)
+
 
 # --- fleet-wide limits (tweetgen.shared) ----------------------------------------------------------
 SHARED_UNAVAILABLE = Event(

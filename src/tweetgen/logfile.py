@@ -32,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: size rotation is then safe for one process only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["CHECK_INTERVAL", "WatchedRotatingFileHandler"]
+__all__ = ["CHECK_INTERVAL", "WatchedRotatingFileHandler", "write_line"]
 
 #: seconds between two checks for a renamed or removed log file (records below WARNING)
 CHECK_INTERVAL = 0.1
@@ -63,9 +63,10 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         st = os.fstat(self.stream.fileno())
         return st.st_dev, st.st_ino
 
-    def _due(self, record: logging.LogRecord) -> bool:
-        """Whether this record checks the file (always with size rotation, and from WARNING up)."""
-        if self.maxBytes or record.levelno >= logging.WARNING:
+    def _due(self, levelno: int) -> bool:
+        """Whether a record at ``levelno`` checks the file (always with size rotation, and from
+        WARNING up)."""
+        if self.maxBytes or levelno >= logging.WARNING:
             return True
         now = self.clock()
         if now < self._next_check:
@@ -93,13 +94,15 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - the stdlib's name
         """Only with size rotation, and only a regular file (the stdlib's check, without its two
         extra ``stat`` calls: :meth:`_reopen_if_moved` just looked)."""
+        return self._too_big(self.format(record))
+
+    def _too_big(self, message: str) -> bool:
         if not self.maxBytes or not self._regular:
             return False
         if self.stream is None:  # pragma: no cover - the stream is opened at once (delay=False)
             self.stream = self._open()
-        message = f"{self.format(record)}\n"
         self.stream.seek(0, 2)
-        return bool(self.stream.tell() + len(message) >= self.maxBytes)
+        return bool(self.stream.tell() + len(f"{message}\n") >= self.maxBytes)
 
     def doRollover(self) -> None:  # noqa: N802 - the stdlib's name
         super().doRollover()
@@ -122,18 +125,39 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if not self.maxBytes:
-                if self._due(record):
-                    self._reopen_if_moved()
-                logging.FileHandler.emit(self, record)
-                return
-            with self._shared_file():
-                self._reopen_if_moved()
-                if self.shouldRollover(record):
-                    self.doRollover()
-                logging.FileHandler.emit(self, record)
+            self._append(self.format(record), record.levelno)
         except Exception:
             self.handleError(record)
+
+    def emit_line(self, line: str, levelno: int) -> None:
+        """Append one line formatted already (tweetgen's own events take this direct route, see
+        :func:`tweetgen.logs.emit_direct`); the caller holds the handler's lock, as for
+        :meth:`emit`."""
+        try:
+            self._append(line, levelno)
+        except Exception:
+            self._report_failure()
+
+    def _append(self, message: str, levelno: int) -> None:
+        if not self.maxBytes:
+            if self._due(levelno):
+                self._reopen_if_moved()
+            self._write(message)
+            return
+        with self._shared_file():
+            self._reopen_if_moved()
+            if self._too_big(message):
+                self.doRollover()
+            self._write(message)
+
+    def _write(self, message: str) -> None:
+        """What ``logging.FileHandler.emit`` does once the record is formatted: open the file if
+        needed, write, flush."""
+        if self.stream is None and (self.mode != "w" or not self._closed):  # type: ignore[attr-defined]
+            self.stream = self._open()
+        if self.stream:
+            self.stream.write(message + self.terminator)
+            self.flush()
 
     def close(self) -> None:
         """Close the file; a final flush that fails (full disk) was already reported and is not
@@ -150,6 +174,9 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         """Say once, in one line on stderr, that the log file cannot be written (full disk...);
         never a traceback per event, never an exception into the caller. Events that cannot be
         written are dropped."""
+        self._report_failure()
+
+    def _report_failure(self) -> None:
         if self.failed:
             return
         self.failed = True
@@ -161,3 +188,23 @@ class WatchedRotatingFileHandler(logging.handlers.RotatingFileHandler):
                 "events are not written to it (set TWEETGEN_LOG_FILE or --log-file to another "
                 "place)\n"
             )
+
+
+def write_line(handler: logging.Handler, line: str, levelno: int) -> None:
+    """What ``handler.handle`` does with a record whose formatted text is ``line`` (the direct route
+    of tweetgen's own events), for this module's handler and ``logging.StreamHandler``."""
+    handler.acquire()
+    try:
+        if isinstance(handler, WatchedRotatingFileHandler):
+            handler.emit_line(line, levelno)
+            return
+        assert isinstance(handler, logging.StreamHandler)
+        try:
+            handler.stream.write(line + handler.terminator)
+            handler.flush()
+        except RecursionError:  # as logging.StreamHandler.emit
+            raise
+        except Exception:
+            handler.handleError(logging.makeLogRecord({"msg": line, "levelno": levelno}))
+    finally:
+        handler.release()

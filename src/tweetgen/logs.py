@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import structlog
 
 from .errors import ConfigurationError
-from .logfile import WatchedRotatingFileHandler
+from .logfile import WatchedRotatingFileHandler, write_line
 from .redaction import (
     DEFAULT_PREVIEW_LENGTH,
     MIN_SECRET_PIECE,
@@ -163,20 +163,35 @@ def get_logger() -> Any:
     )
 
 
-logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+_own = logging.getLogger(LOGGER_NAME)
+_own_handlers = [logging.NullHandler()]
+_own.addHandler(_own_handlers[0])
+
+
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """The formatter of the handlers ``setup_logging`` installs; :meth:`render` is the line it
+    makes of an event that went through the chain already (the direct route)."""
+
+    def __init__(self, renderer: Any) -> None:
+        super().__init__(
+            foreign_pre_chain=[*_shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                Redactor(),
+                _cut_and_order,
+                renderer,
+            ],
+        )
+        self.renderer = renderer
+
+    def render(self, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        line: str = self.renderer(_own, method, _cut_and_order(_own, method, event_dict))
+        return line
 
 
 def _formatter(renderer: Any) -> logging.Formatter:
-    return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared, structlog.stdlib.add_logger_name],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            Redactor(),
-            _cut_and_order,
-            renderer,
-        ],
-    )
+    return _Formatter(renderer)
 
 
 def _one_line(
@@ -306,3 +321,64 @@ def _install(handlers: list[logging.Handler], level: int) -> None:
     logging.getLogger(LOGGER_NAME).setLevel(level)
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
+
+
+# --- the direct route of tweetgen's own events ------------------------------------------------
+#: what the chain adds to an event before it is written (see :func:`_chain`), in the same order
+_ENRICH = (*_shared, Redactor())
+_METHODS = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
+_DIRECT = (WatchedRotatingFileHandler, logging.StreamHandler, _StderrHandler)
+
+
+def _reached(levelno: int) -> list[logging.Handler] | None:
+    """The handlers a record of tweetgen's at ``levelno`` reaches, when each is one that
+    ``setup_logging`` installed (its formatter, no filter) and no logger on the way filters;
+    ``None`` when anything else would see the record."""
+    root = logging.root
+    if (
+        _own.handlers != _own_handlers
+        or _own.filters
+        or _own.disabled
+        or not _own.propagate
+        or root.filters
+    ):
+        return None
+    reached = []
+    for handler in root.handlers:
+        if levelno < handler.level:
+            continue
+        if (
+            type(handler) not in _DIRECT
+            or not getattr(handler, "_tweetgen", False)
+            or type(handler.formatter) is not _Formatter
+            or handler.filters
+        ):
+            return None
+        reached.append(handler)
+    return reached
+
+
+def emit_direct(name: str, levelno: int, fields: dict[str, Any]) -> bool:
+    """Log tweetgen's event ``name`` with ``fields`` (taken over) straight to the handlers
+    ``setup_logging`` installed: the same processors as the logger's chain, then each handler's
+    formatter's last two, with no ``LogRecord`` and no second pass. Returns ``False`` (nothing done)
+    when another handler, a filter or a traceback asks for the standard route.
+
+    The line written is the one the standard route writes (tests/test_perf_paths.py compares them).
+    """
+    if not _own.isEnabledFor(levelno):
+        return True
+    handlers = _reached(levelno)
+    if handlers is None or "exc_info" in fields:
+        return False
+    if not handlers:
+        return True
+    method = _METHODS[levelno]
+    event_dict: MutableMapping[str, Any] = fields
+    event_dict["event"] = name
+    for processor in _ENRICH:
+        event_dict = processor(_own, method, event_dict)
+    for handler in handlers:
+        formatter: _Formatter = handler.formatter  # type: ignore[assignment]
+        write_line(handler, formatter.render(method, event_dict), levelno)
+    return True

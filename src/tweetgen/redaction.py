@@ -66,6 +66,8 @@ _PATTERNS = (
 )
 #: text that none of these finds cannot match any pattern above (each pattern needs one of them)
 _TRIGGER = re.compile(r"(?i)aiza|key|authorization|bearer|://")
+#: up to this many anchors of registered secrets are looked for by substring search, not a regex
+_FEW_ANCHORS = 16
 #: redacted forms of short texts are remembered (event names, models, ids repeat on every call)
 _CACHED_LENGTH, _CACHE_SIZE = 160, 4096
 
@@ -170,13 +172,25 @@ class _Registered:
     secrets: tuple[_Secret, ...]
     anchors: re.Pattern[str] | None
     cache: dict[str, str]
+    #: the anchors themselves when they are few (a substring search each beats the regex)
+    few: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, names: frozenset[str], version: int) -> _Registered:
         secrets = tuple(_Secret.of(v) for v in sorted(names, key=len, reverse=True))
         anchors = sorted({a for s in secrets for a in s.anchors}, key=len, reverse=True)
         pattern = re.compile("|".join(map(re.escape, anchors))) if anchors else None
-        return cls(names, version, secrets, pattern, {})
+        few = tuple(anchors) if len(anchors) <= _FEW_ANCHORS else None
+        return cls(names, version, secrets, pattern, {}, few)
+
+    def found_in(self, text: str) -> bool:
+        """Whether ``text`` holds one of the anchors (so possibly a registered secret)."""
+        if self.few is not None:
+            for anchor in self.few:  # noqa: SIM110 - a loop: any() over a generator costs 3x
+                if anchor in text:
+                    return True
+            return False
+        return self.anchors is not None and self.anchors.search(text) is not None
 
 
 _registered = [_Registered.of(frozenset(), 0)]
@@ -196,15 +210,30 @@ def _current() -> _Registered:
 
 def contains_secret(text: str) -> bool:
     """Whether ``text`` holds a registered secret in any form (a tweet must never publish one)."""
-    anchors = _current().anchors
-    return anchors is not None and anchors.search(text) is not None
+    return _current().found_in(text)
+
+
+def _may_look_secret(text: str) -> bool:
+    """Whether ``text`` holds one of the words every secret-shaped pattern needs: in ASCII text
+    (nearly all), five substring searches of its lowercase form find what ``_TRIGGER`` finds, about
+    15 times faster than the case-blind regex."""
+    if text.isascii():
+        lower = text.lower()
+        return (
+            "key" in lower
+            or "://" in lower
+            or "aiza" in lower
+            or "bearer" in lower
+            or "authorization" in lower
+        )
+    return _TRIGGER.search(text) is not None  # Unicode case folding: the regex decides
 
 
 def _redact(text: str, registered: _Registered) -> str:
-    if registered.anchors is not None and registered.anchors.search(text):
+    if registered.found_in(text):
         for secret in registered.secrets:
             text = secret.redact(text)
-    if _TRIGGER.search(text):
+    if _may_look_secret(text):
         for regex, repl in _PATTERNS:
             text = regex.sub(repl, text)
     return text
@@ -214,7 +243,10 @@ def redact_text(text: str) -> str:
     """Replace registered secrets (also percent-encoded, base64-encoded or split) and secret-shaped
     substrings (Google keys, ``key=`` values, auth headers, bearer tokens, URL user-info) with
     ``[REDACTED]``."""
-    registered = _current()
+    return _redacted(text, _current())
+
+
+def _redacted(text: str, registered: _Registered) -> str:
     if len(text) > _CACHED_LENGTH:
         return _redact(text, registered)
     cache = registered.cache
@@ -315,11 +347,17 @@ class Redactor:
     ) -> MutableMapping[str, Any]:
         if event_dict.pop(_DONE, False):
             return event_dict
+        registered = _current()
         for key, value in event_dict.items():
             kind = type(value)
             if kind in _PLAIN or key in _OWN or key.startswith("_"):
                 continue
-            event_dict[key] = redact_text(value) if kind is str else _redact_value(value)
+            if kind is str:
+                event_dict[key] = _redacted(value, registered)
+            elif kind is Preview:
+                event_dict[key] = str(value)
+            else:
+                event_dict[key] = _redact_value(value)
         if self.mark:
             event_dict[_DONE] = True
         return event_dict
