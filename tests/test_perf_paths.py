@@ -1,5 +1,6 @@
-"""The fast paths of a call (issue 13's per-call cost) give what the general paths give: the
-redaction pre-checks, and log events written straight to tweetgen's own handlers."""
+"""The fast paths of a call (issue 13's per-call cost) give what the general paths give: plain-text
+hashtag and word counts, the redaction pre-checks, and log events written straight to tweetgen's
+own handlers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import structlog
 from logtools import parse, read, restore_logging  # noqa: F401 - autouse: undoes setup_logging
 
-from tweetgen import events, logs, redaction
+from tweetgen import events, logs, redaction, tweets
 from tweetgen.logs import setup_logging
 from tweetgen.providers.base import GenerationResult, Usage
 
@@ -27,6 +28,14 @@ def _texts(count: int, alphabet: str = _ALPHABET) -> list[str]:
     return [
         "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24))) for _ in range(count)
     ]
+
+
+def test_plain_hashtag_and_word_counts_match_the_general_counts() -> None:
+    texts = [*_texts(5000), "#a#b", "x#tag", "&#tag", "#1", "#_a", "#tag://x", "#a# ", "#tag!"]
+    for text in texts:
+        assert tweets.count_words(text) == tweets._count_words(text), text
+        if tweets._plain(text):
+            assert tweets.count_hashtags(text) == tweets._count_hashtags(text), text
 
 
 def test_trigger_precheck_finds_what_the_regex_finds() -> None:

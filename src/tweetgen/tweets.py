@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import takewhile
 from typing import Any
 
@@ -71,6 +71,14 @@ _INVALID = re.compile("[\ufffe\ufeff\uffff]")
 
 # A URL needs a dot followed by a letter or digit ("example.com"); text without one has no URL.
 _URL_HINT = re.compile(r"\.[A-Za-z0-9]")
+# In plain text (see _plain), what count_hashtags and count_words find character by character, in
+# one regex pass each: a '#' not after a hashtag character or '&', its run of hashtag characters
+# with a letter in it, not followed by another '#' or '://'; and a whitespace-separated token with a
+# letter or digit (tests/test_tweets.py checks both against the general paths)
+_PLAIN_HASHTAG = re.compile(
+    r"(?<![A-Za-z0-9_&])#(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]+(?![A-Za-z0-9_])(?!#|://)"
+)
+_PLAIN_WORD = re.compile(r"\S*?[A-Za-z0-9]\S*")
 
 
 def _plain(text: str) -> bool:
@@ -122,6 +130,13 @@ def count_words(text: str) -> int:
     ("—", "-", "|") and emoji-only tokens (keycaps such as 1️⃣ included) count as
     none. Unspaced scripts (a run of CJK characters) count one word per token.
     """
+    if text.isascii():
+        return len(_PLAIN_WORD.findall(text))
+    return _count_words(text)
+
+
+def _count_words(text: str) -> int:
+    """:func:`count_words` token by token (any text)."""
     return sum(1 for token in _remove_emoji(text).split() if any(ch.isalnum() for ch in token))
 
 
@@ -144,6 +159,13 @@ def _mask_urls(text: str) -> str:
 
 def count_hashtags(text: str) -> int:
     """Count hashtags by twitter-text's rules (needs a letter; not in URLs/words)."""
+    if _plain(text):
+        return len(_PLAIN_HASHTAG.findall(text))
+    return _count_hashtags(text)
+
+
+def _count_hashtags(text: str) -> int:
+    """:func:`count_hashtags` character by character (any text)."""
     masked = _mask_urls(unicodedata.normalize("NFC", text))
     count = 0
     for position, ch in enumerate(masked):
@@ -328,12 +350,8 @@ def check_tweet(text: str, rules: TweetRules, *, counter: str = "") -> TweetChec
     counted = text
     if counter and text.endswith(counter):
         counted = text[: len(text) - len(counter)]
-    check = TweetCheck(
-        text=text,
-        weighted_length=weighted_length(text),
-        words=count_words(counted),
-        hashtags=count_hashtags(text),
-    )
+    length, words, hashtags = weighted_length(text), count_words(counted), count_hashtags(text)
+    check = TweetCheck(text=text, weighted_length=length, words=words, hashtags=hashtags)
     reasons = ("it was empty",) if not text.strip() else _reasons(check, rules)
     invalid = None if text.isascii() else _INVALID.search(text)
     if invalid is not None:  # after the other reasons: the text is not empty, so they were computed
@@ -341,7 +359,9 @@ def check_tweet(text: str, rules: TweetRules, *, counter: str = "") -> TweetChec
             *reasons,
             f"it contained a character X does not allow (U+{ord(invalid.group()):04X})",
         )
-    return replace(check, reasons=reasons)
+    if not reasons:
+        return check
+    return TweetCheck(text, length, words, hashtags, reasons)
 
 
 def rank_candidates(checks: Iterable[TweetCheck], *, target_words: int) -> list[TweetCheck]:
