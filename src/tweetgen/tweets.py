@@ -67,14 +67,11 @@ _NEWLINES = re.compile(r"\r\n|\r")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # Characters X refuses in a tweet (twitter-text's invalid characters: U+FFFE, U+FEFF, U+FFFF)
 _INVALID = re.compile("[\ufffe\ufeff\uffff]")
-
-
 # A URL needs a dot followed by a letter or digit ("example.com"); text without one has no URL.
 _URL_HINT = re.compile(r"\.[A-Za-z0-9]")
-# In plain text (see _plain), what count_hashtags and count_words find character by character, in
-# one regex pass each: a '#' not after a hashtag character or '&', its run of hashtag characters
-# with a letter in it, not followed by another '#' or '://'; and a whitespace-separated token with a
-# letter or digit (tests/test_tweets.py checks both against the general paths)
+# In plain text, count_hashtags and count_words in one regex pass each (tests/test_perf_paths.py
+# checks them against the general paths): a '#' not after a hashtag character or '&', its run of
+# hashtag characters with a letter, not followed by '#' or '://'; a token with a letter or digit
 _PLAIN_HASHTAG = re.compile(
     r"(?<![A-Za-z0-9_&])#(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]+(?![A-Za-z0-9_])(?!#|://)"
 )
@@ -135,8 +132,7 @@ def count_words(text: str) -> int:
     return _count_words(text)
 
 
-def _count_words(text: str) -> int:
-    """:func:`count_words` token by token (any text)."""
+def _count_words(text: str) -> int:  # token by token: any text
     return sum(1 for token in _remove_emoji(text).split() if any(ch.isalnum() for ch in token))
 
 
@@ -164,8 +160,7 @@ def count_hashtags(text: str) -> int:
     return _count_hashtags(text)
 
 
-def _count_hashtags(text: str) -> int:
-    """:func:`count_hashtags` character by character (any text)."""
+def _count_hashtags(text: str) -> int:  # character by character: any text
     masked = _mask_urls(unicodedata.normalize("NFC", text))
     count = 0
     for position, ch in enumerate(masked):
@@ -359,9 +354,7 @@ def check_tweet(text: str, rules: TweetRules, *, counter: str = "") -> TweetChec
             *reasons,
             f"it contained a character X does not allow (U+{ord(invalid.group()):04X})",
         )
-    if not reasons:
-        return check
-    return TweetCheck(text, length, words, hashtags, reasons)
+    return TweetCheck(text, length, words, hashtags, reasons) if reasons else check
 
 
 def rank_candidates(checks: Iterable[TweetCheck], *, target_words: int) -> list[TweetCheck]:
