@@ -4,6 +4,7 @@ own handlers."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -169,3 +170,11 @@ def test_direct_route_reports_an_unwritable_file_once(capsys: pytest.CaptureFixt
         err = capsys.readouterr().err
         assert err.count("tweetgen: cannot write the log file /dev/full") == 1
         assert "Traceback" not in err
+
+
+def test_with_latency_is_replace_of_every_field() -> None:
+    result = GenerationResult(
+        ("a", "b"), "p", "m", ("STOP", "X"), Usage(1, 2, 3, 6), "v", "id", 201
+    )
+    assert result.with_latency(12.5) == dataclasses.replace(result, latency_ms=12.5)
+    assert len(dataclasses.fields(GenerationResult)) == 9  # a new field must be copied there too

@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -142,6 +141,7 @@ class HTTPProvider(ABC):
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._aclient: httpx.AsyncClient | None = None
+        self._parsed: tuple[str, httpx.URL] | None = None
 
     def __repr__(self) -> str:
         key = "***" if self._key is not None else "None"
@@ -195,6 +195,12 @@ class HTTPProvider(ABC):
             self._aclient = client
         return self._aclient
 
+    def _endpoint(self) -> httpx.URL:
+        """``url`` parsed once (httpx would parse the string on every request)."""
+        if self._parsed is None or self._parsed[0] != self.url:
+            self._parsed = (self.url, httpx.URL(self.url))
+        return self._parsed[1]
+
     def _started(self, request: GenerationRequest) -> float:
         events.request_started(self.model, request.prompt)
         return time.perf_counter()
@@ -237,7 +243,7 @@ class HTTPProvider(ABC):
             error.latency_ms = latency_ms
             raise
         events.request_succeeded(response.status_code, latency_ms, result)
-        return replace(result, latency_ms=latency_ms)
+        return result.with_latency(latency_ms)
 
     def _failed(self, error: Exception, started: float, bound: Bound) -> TweetGenError:
         if isinstance(error, TweetGenError):
@@ -252,19 +258,24 @@ class HTTPProvider(ABC):
     def _exchange(self, request: GenerationRequest, bound: Bound) -> Answer:
         timeouts = bound.timeouts()
         body = self.build_body(request)
-        with self._sync_client().stream("POST", self.url, json=body, timeout=timeouts) as response:
+        client = self._sync_client()
+        post = client.build_request("POST", self._endpoint(), json=body, timeout=timeouts)
+        response = client.send(post, stream=True)  # what client.stream() does, without its
+        try:  # context manager
             if 300 <= response.status_code < 400:
                 return Answer(response, b"")
             try:
                 return Answer(response, read(response, bound.check, self.max_response_bytes))
             except TooLargeError:
                 return Answer(response, None)
+        finally:
+            response.close()
 
     async def _aexchange(self, request: GenerationRequest, bound: Bound) -> Answer:
         timeouts = bound.timeouts()
         body = self.build_body(request)
         async with self._async_client().stream(
-            "POST", self.url, json=body, timeout=timeouts
+            "POST", self._endpoint(), json=body, timeout=timeouts
         ) as response:
             if 300 <= response.status_code < 400:
                 return Answer(response, b"")
