@@ -155,6 +155,8 @@ def _scenarios(fake: FakeTime) -> None:
     events.batch_abandoning(2)
     events.shared_unavailable("postgresql://u@db/t", "refused", 0.5)  # issue 14: tests/test_shared*
     events.shared_restored("postgresql://u@db/t", 1.0)
+    events.batch_rows_taken_over("b1", 3, "host:1:ab")  # issue 14: tests/test_fleet_batch.py
+    events.batch_worker_ended("host:1:ab/2", 2, -9)
 
 
 def test_every_event_emitted_is_declared_with_its_level_and_fields(

@@ -323,9 +323,10 @@ def test_the_first_sigterm_ends_a_long_rate_limit_wait_at_once(
 
 def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_path: Path) -> None:
     _topics(tmp_path / "in.txt", 300)
+    command = [*_batch_command(tmp_path), "--workers", "1"]  # the file holds calls, no work queue
     with SandboxServer() as server:
         first = subprocess.run(
-            _batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120
+            command, env=_env(server), capture_output=True, text=True, timeout=120
         )
         assert first.returncode == 0, first.stderr
         kept = (tmp_path / "out.jsonl").read_bytes()
@@ -334,7 +335,7 @@ def test_a_damaged_store_is_exit_2_with_a_sentence_and_the_output_is_kept(tmp_pa
         data[middle : middle + 8192] = b"\x13" * 8192  # a damaged page in the middle of the calls
         (tmp_path / "t.db").write_bytes(bytes(data))
         again = subprocess.run(
-            _batch_command(tmp_path), env=_env(server), capture_output=True, text=True, timeout=120
+            command, env=_env(server), capture_output=True, text=True, timeout=120
         )
         stats = subprocess.run(
             [sys.executable, "-m", "tweetgen", "stats", "--db", str(tmp_path / "t.db")],

@@ -104,6 +104,8 @@ class FleetRunner(_Runner):
             free = self.concurrency - len(self.tasks)
             claimed = self.queue.claim(max(free, 1) + self.prefetch + self.chunk, self._flush())
             if claimed:
+                if taken := sum(c.claims > 1 for c in claimed):
+                    events.batch_rows_taken_over(self.batch_id, taken, self.queue.worker)
                 self.ready.extend(claimed)
                 self.held.update(c.number for c in claimed)
                 continue

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import events
+
 __all__ = ["ENV", "LocalWorkers", "WorkerSpec", "default_workers", "shares", "watch_parent"]
 
 ENV = "TWEETGEN_BATCH_WORKER"
@@ -136,8 +138,10 @@ class LocalWorkers:
         """End the leases of every child that exited since the last look (its rows are then taken
         over at once)."""
         for child in self.children:
-            if not child.reaped and child.process.poll() is not None:
+            if not child.reaped and (code := child.process.poll()) is not None:
                 child.reaped = True
+                if code != 0:
+                    events.batch_worker_ended(child.spec.worker, child.process.pid, code)
                 expire(child.spec.worker)
 
     async def wait(self, complete: Callable[[], bool]) -> None:

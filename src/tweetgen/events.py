@@ -318,3 +318,25 @@ def shared_unavailable(shared: str, reason: str, retry_in: float) -> None:
 def shared_restored(shared: str, down_seconds: float) -> None:
     """``Shared state restored``: the shared backend answers again; the fleet's limits apply."""
     _emit(SHARED_RESTORED, shared=shared, down_seconds=round(down_seconds, 2))
+
+
+# --- one batch, many workers (tweetgen.batchfleet, tweetgen.batchworkers) ------------------------
+BATCH_ROWS_TAKEN_OVER = Event("Batch rows taken over", WARNING, ("batch_id", "rows", "worker"))
+BATCH_WORKER_ENDED = Event("Batch worker ended", WARNING, ("worker", "pid", "exit_code"))
+SCHEMA = {
+    **SCHEMA,
+    BATCH_ROWS_TAKEN_OVER.name: BATCH_ROWS_TAKEN_OVER,
+    BATCH_WORKER_ENDED.name: BATCH_WORKER_ENDED,
+}
+
+
+def batch_rows_taken_over(batch_id: str, rows: int, worker: str) -> None:
+    """``Batch rows taken over``: this worker claimed rows whose lease had expired (their worker
+    was killed or stalled); a row already stored by it is only marked done."""
+    _emit(BATCH_ROWS_TAKEN_OVER, batch_id=batch_id, rows=rows, worker=worker)
+
+
+def batch_worker_ended(worker: str, pid: int, exit_code: int) -> None:
+    """``Batch worker ended``: a local worker process ended before its batch did, or failed; its
+    leases end at once and its rows are taken over."""
+    _emit(BATCH_WORKER_ENDED, worker=worker, pid=pid, exit_code=exit_code)
