@@ -2,7 +2,8 @@
 a real sandbox (the harness is bench/fleet_limits.py, which runs the same fleets for longer).
 
 - 3 processes sharing one limit against a quota-enforcing sandbox: the server-observed rate within
-  5 % of the limit and 429s <= 1 % of requests; the same processes without sharing offer about 3x.
+  5 % of the limit and 429s <= 1 % of requests; the same processes without sharing offer 2-3x the
+  quota (each pauses itself after its own 429s) and a third or more is refused.
 - A total outage seen by 4 processes sharing state: the breaker opens once for the fleet and the
   fleet amplifies <= 1.2x; without sharing, every process opens its own.
 """
@@ -41,8 +42,10 @@ def test_three_processes_share_one_rate_limit(harness: ModuleType, postgres_url:
     assert shared["fallbacks"] == 0, shared
     assert abs(shared["rate_per_s"] / shared["limit_per_s"] - 1) <= 0.05, shared
     assert shared["refused_share"] <= 0.01, shared
-    assert alone["offered_per_s"] / QUOTA >= 2.2, alone  # each process its own 9.5/s: ~3x
-    assert alone["refused_share"] > 0.3, alone
+    # each process sends its own 9/s (2.7x the quota in all) but pauses itself after its 429s:
+    # measured 2.0-2.5x offered, a third to a half refused
+    assert alone["offered_per_s"] / QUOTA >= 1.5, alone
+    assert alone["refused_share"] > 0.2, alone
 
 
 def test_four_processes_see_one_outage_and_open_once(

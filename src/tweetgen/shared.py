@@ -22,6 +22,7 @@ What is shared, and how (the statements are in :mod:`tweetgen.sharedpg`):
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import random
@@ -34,7 +35,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["SCHEMES", "Fleet", "SharedUnavailableError", "check_url", "fleet", "fleets", "safe_url"]
+__all__ = [
+    "SCHEMES",
+    "Fleet",
+    "SharedUnavailableError",
+    "check_url",
+    "close_fleets",
+    "fleet",
+    "fleets",
+    "safe_url",
+]
 
 T = TypeVar("T")
 SCHEMES = ("postgresql", "postgres")
@@ -264,8 +274,19 @@ def fleet(url: str) -> Fleet:
     with _fleets_lock:
         found = _fleets.get(key)
         if found is None:
+            if not _fleets:
+                atexit.register(close_fleets)
             found = _fleets[key] = Fleet(url)
         return found
+
+
+def close_fleets() -> None:
+    """Close this process's fleets (run at exit)."""
+    with _fleets_lock:
+        handles = [f for (pid, _), f in _fleets.items() if pid == os.getpid()]
+        _fleets.clear()
+    for handle in handles:
+        handle.close()
 
 
 def fleets() -> list[Fleet]:

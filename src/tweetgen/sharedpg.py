@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -209,6 +210,8 @@ class Connection:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._connecting: asyncio.Future[Any] | None = None
+        self._turn: asyncio.Lock | None = None  # made in the private loop
+        self._failed_at = float("-inf")
 
     # --- the private loop ---------------------------------------------------------------------
 
@@ -311,9 +314,18 @@ class Connection:
         return conn
 
     async def _run(self, op: Callable[[Any], Awaitable[T]]) -> T:
-        try:
-            conn = await self._connection()
-            return await asyncio.wait_for(op(conn), ROUND_TRIP_BOUND)
-        except (TimeoutError, asyncio.TimeoutError, OSError, self._psycopg.Error) as error:
-            self._drop()
-            raise SharedUnavailableError(self._reason(error)) from None
+        """One operation at a time on the connection: the bound covers the round trip, not the
+        wait in line; operations that were waiting when one failed fail at once."""
+        queued = time.monotonic()
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        async with self._turn:
+            if self._failed_at >= queued:
+                raise SharedUnavailableError("the connection failed while this waited")
+            try:
+                conn = await self._connection()
+                return await asyncio.wait_for(op(conn), ROUND_TRIP_BOUND)
+            except (TimeoutError, asyncio.TimeoutError, OSError, self._psycopg.Error) as error:
+                self._failed_at = time.monotonic()
+                self._drop()
+                raise SharedUnavailableError(self._reason(error)) from None
