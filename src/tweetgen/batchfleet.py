@@ -21,7 +21,7 @@ from typing import Any
 from . import events
 from .batch import _Runner, _signals
 from .batchqueue import BatchQueue, Claimed, QueueState
-from .batchrows import PreparedRow, from_payload
+from .batchrows import PreparedRow, built, from_payload
 from .batchsummary import BatchSummary
 from .generator import TweetGenerator
 from .store import Store, StoreError
@@ -74,6 +74,8 @@ class FleetRunner(_Runner):
         self.poll = poll_interval(queue.lease)
         self.level = 0  # 1: stopping (no more rows), 2: abandoning calls in flight
         self.checked = 0.0
+        #: per claimed key: whether a call of it succeeded and its latest error (None: no call)
+        self.known: dict[str, tuple[bool, str | None] | None] = {}
 
     # --- claiming -------------------------------------------------------------------------------
 
@@ -106,6 +108,9 @@ class FleetRunner(_Runner):
             if claimed:
                 if taken := sum(c.claims > 1 for c in claimed):
                     events.batch_rows_taken_over(self.batch_id, taken, self.queue.worker)
+                keys = [c.key for c in claimed if c.key]
+                self.known.update(dict.fromkeys(keys))
+                self.known.update(self.queue.known(keys))
                 self.ready.extend(claimed)
                 self.held.update(c.number for c in claimed)
                 continue
@@ -144,16 +149,46 @@ class FleetRunner(_Runner):
                 self._refresh()
                 continue
             settled_only = False
+            prepared = self._built(prepared)
+            if prepared.request is None:  # its request could not be built here
+                self._settled(prepared)
+                self.finished.append(claimed.number)
+                self.semaphore.release()
+                continue
             task = asyncio.create_task(self._run_held(prepared))
             self.tasks.add(task)
             task.add_done_callback(self._done)
 
+    def _earlier(self, key: str) -> str | None:
+        """As for one process, from what the claim's one query found (``known``)."""
+        if key not in self.known:
+            return super()._earlier(key)
+        found = self.known.pop(key)
+        if found is None:
+            return None
+        done, error_type = found
+        if done:
+            return "done"
+        if not self.retry_failed and error_type not in ("InputError", "CircuitOpenError"):
+            return "failed"
+        return None
+
     def _prepared(self, claimed: Claimed) -> PreparedRow:
+        """The claimed row, its request not built yet (a row settled before needs none); a
+        payload this version cannot read fails its row only."""
         try:
-            return from_payload(claimed.number, claimed.payload)
-        except Exception as error:  # a payload this version cannot read fails its row only
+            return from_payload(claimed.number, claimed.payload, build=False)
+        except Exception as error:
             events.row_unprepared(claimed.number, error)
             return from_payload(claimed.number, '{"error": "row cannot be read from the store"}')
+
+    def _built(self, prepared: PreparedRow) -> PreparedRow:
+        try:
+            return built(prepared)
+        except Exception as error:
+            events.row_unprepared(prepared.row.number, error)
+            message = "row cannot be prepared from the store; the log file has the details"
+            return PreparedRow(prepared.row, error=message)
 
     async def _run_held(self, prepared: PreparedRow) -> None:
         if await self._run_row(prepared):

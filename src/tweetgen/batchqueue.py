@@ -39,14 +39,14 @@ _CLAIM_SQLITE = (
     "UPDATE batch_rows SET state = 'running', worker = ?, lease_until = ?, claims = claims + 1 "
     "WHERE batch_id = ? AND row_number IN (SELECT row_number FROM batch_rows "
     "WHERE batch_id = ? AND {where} ORDER BY row_number LIMIT ?) "
-    "RETURNING row_number, payload, claims"
+    "RETURNING row_number, payload, claims, idempotency_key"
 )
 _CLAIM_POSTGRESQL = (
     "WITH picked AS MATERIALIZED (SELECT row_number FROM batch_rows "
     "WHERE batch_id = ? AND {where} ORDER BY row_number LIMIT ? FOR UPDATE SKIP LOCKED) "
     "UPDATE batch_rows AS r SET state = 'running', worker = ?, lease_until = ?, "
     "claims = r.claims + 1 FROM picked WHERE r.batch_id = ? AND r.row_number = picked.row_number "
-    "RETURNING r.row_number, r.payload, r.claims"
+    "RETURNING r.row_number, r.payload, r.claims, r.idempotency_key"
 )
 _DONE = (
     "UPDATE batch_rows SET state = 'done', lease_until = NULL "
@@ -89,6 +89,7 @@ class Claimed:
     number: int
     payload: str
     claims: int
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ class BatchQueue:
                     sql = _CLAIM_SQLITE.format(where=where)
                     params = (self.worker, until, self.batch_id, self.batch_id, *extra, left)
                 rows = tx.execute(sql, params)
-                claimed.extend(Claimed(int(r[0]), str(r[1]), int(r[2])) for r in rows)
+                claimed.extend(Claimed(int(r[0]), str(r[1]), int(r[2]), r[3]) for r in rows)
         return sorted(claimed, key=lambda c: c.number)
 
     def _done(self, tx: Any, numbers: Sequence[int]) -> None:
@@ -236,6 +237,22 @@ class BatchQueue:
         that its rows are taken over without waiting for them to expire."""
         with self.store.transaction() as tx:
             tx.execute(_EXPIRE, (self.batch_id, worker))
+
+    def known(self, keys: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        """What the store's calls say of these keys, in one query: per key with a call, whether
+        one succeeded and the error type of the latest."""
+        found: dict[str, tuple[bool, str | None]] = {}
+        if not keys:
+            return found
+        marks = ", ".join("?" * len(keys))
+        sql = (
+            "SELECT idempotency_key, status, error_type FROM calls "  # noqa: S608
+            f"WHERE idempotency_key IN ({marks}) ORDER BY id"
+        )
+        for key, status, error_type in self.store.query(sql, list(keys)):
+            done = found.get(key, (False, None))[0] or status == "ok"
+            found[key] = (done, error_type)
+        return found
 
     def state(self) -> QueueState:
         """How many rows are pending, running (this worker's, others') and done."""

@@ -9,6 +9,7 @@ progress bar, run from there in input order, and the output is rebuilt from ther
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_SHOWN_CHARS",
     "PreparedRow",
     "RowLedger",
+    "built",
     "from_payload",
     "payload",
     "prepare",
@@ -176,17 +178,25 @@ def payload(prepared: PreparedRow) -> str:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def from_payload(number: int, text: str) -> PreparedRow:
-    """The prepared row a :func:`payload` describes (its request built again, so validated)."""
+def from_payload(number: int, text: str, *, build: bool = True) -> PreparedRow:
+    """The prepared row a :func:`payload` describes (its request built again, so validated;
+    ``build=False``: not yet, see :func:`built`)."""
     body = json.loads(text)
     error, options = body.get("error"), body.get("options")
     if error is not None or options is None:
         names = ("id", "topic", "tone", "max_words")
         shown = {name: body[name] for name in names if body.get(name) is not None}
         return PreparedRow(Row(number, shown, error), error=error or "row cannot be prepared")
-    request = TweetRequest(**options)
     row = Row(number, {"id": body.get("id")})
-    return PreparedRow(row, key=body.get("key"), request=request, options=options)
+    prepared = PreparedRow(row, key=body.get("key"), options=options)
+    return built(prepared) if build else prepared
+
+
+def built(prepared: PreparedRow) -> PreparedRow:
+    """The row with its request built from its options (a row that needs a call)."""
+    if prepared.request is not None or prepared.options is None:
+        return prepared
+    return dataclasses.replace(prepared, request=TweetRequest(**prepared.options))
 
 
 _PAGE = 500
