@@ -150,3 +150,61 @@ def test_the_batch_id_is_the_rows_content_not_the_paths() -> None:
     assert batch_id(rows, SETTINGS) == batch_id(list(rows), dict(SETTINGS))
     assert batch_id(rows, SETTINGS) != batch_id(rows, {**SETTINGS, "model": "other"})
     assert batch_id(rows, SETTINGS) != batch_id(rows[:1], SETTINGS)
+
+
+def test_known_says_what_the_store_holds_of_keys_in_one_query(store: Store) -> None:
+    queue = _queue(store, "w")
+    assert queue.known([]) == {}
+    assert queue.known(["nothing-stored"]) == {}
+
+
+def test_a_row_stored_by_a_killed_worker_is_taken_over_and_only_marked_done(tmp_path: Path) -> None:
+    """The gap between Store.write and the mark: whoever takes the row over finds its call."""
+    import asyncio
+
+    from tweetgen import TweetGenerator
+    from tweetgen.batchfleet import FleetRunner, run_fleet
+    from tweetgen.config import load_settings
+    from tweetgen.providers.gemini import GeminiProvider
+    from tweetgen.sandbox import SandboxServer
+    from tweetgen.throttle import BatchStop
+    from tweetgen.trace import CallContext
+
+    rows = _rows(2)
+    with Store(tmp_path / "t.db") as opened, SandboxServer() as server:
+        dead = _queue(opened, "dead", lease=-1.0)
+        dead.load(rows, 2, {})
+        dead.claim(1)  # row 1: claimed, then its worker "dies" after storing its call
+        provider = GeminiProvider(
+            api_key="k", model="m", base_url=server.url, name="sandbox", secret_key=False
+        )
+        stop = BatchStop()
+        generator = TweetGenerator(
+            provider=provider,
+            settings=load_settings(env={}, dotenv_path=None),
+            observers=[opened.observer(required=True)],
+            async_sleep=stop.wait,
+        )
+        first = from_payload(1, rows[0][2])
+
+        async def go() -> object:
+            try:
+                context = CallContext(first.key, "b1", 1)
+                await generator.agenerate_request(first.request, context=context)
+                runner = FleetRunner(
+                    generator,
+                    opened,
+                    stop,
+                    _queue(opened, "alive"),
+                    concurrency=2,
+                    retry_failed=False,
+                    on_progress=lambda summary: None,
+                )
+                return await run_fleet(runner)
+            finally:
+                await generator.aclose()
+
+        summary = asyncio.run(go())
+        assert len(server.requests) == 2  # the dead worker's call, and row 2's: row 1 not again
+        assert _queue(opened, "alive").state().complete
+    assert (summary.ok, summary.skipped, summary.takeovers) == (1, 1, 1)  # type: ignore[attr-defined]
