@@ -8,13 +8,14 @@ created on it and dropped after); without one it says so and exits 0.
 
 1. **Rate**: 3 processes (4 tasks each) call a sandbox that enforces a project quota of
    ``--quota-rps`` requests per second (sliding window, 429 above it), each process with
-   ``--rpm`` set ``--margin`` (5 %) under the quota (arrival jitter at exactly the quota makes a sliding window
-   refuse about half of the requests that arrive early). Shared: the server-observed rate against
-   the limit, and the 429s. Not shared: each process sends its own full rate, about 3x the quota.
-2. **Outage**: 4 processes make ``--calls`` calls each (2 tasks) against a sandbox answering 503 to
-   everything, with the default breaker (10 consecutive failures) and retry budget. Shared: the
-   breaker opens once for the fleet; requests per logical call. Not shared: each process learns
-   the outage on its own.
+   ``--rpm`` set ``--margin`` (5 %) under the quota (arrival jitter at exactly the quota makes a
+   sliding window refuse the requests that arrive early). Shared: the server-observed rate against
+   the limit, and the 429s. Not shared: each process sends its own full rate (it pauses only
+   after its own 429s): 2-3x the quota.
+2. **Outage**: 4 processes make 5, then ``--calls`` calls each (2 tasks) against a sandbox
+   answering 503 to everything, with the default breaker (10 consecutive failures) and retry
+   budget. Shared: the breaker opens once for the fleet; requests per logical call. Not shared:
+   each process learns the outage on its own.
 """
 
 from __future__ import annotations
@@ -189,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             run_rate(url, shared=s, quota_rps=args.quota_rps, rpm=rpm, seconds=args.seconds)
             for s in (True, False)
         ]
-        outages = [run_outage(url, shared=s, calls=args.calls) for s in (True, False)]
+        outages = {
+            calls: [run_outage(url, shared=s, calls=calls) for s in (True, False)]
+            for calls in (5, args.calls)
+        }
     print(
         f"1. rate: 3 processes, --rpm {rpm:g} each ({rpm / 60:g}/s), quota {args.quota_rps}/s "
         f"(sliding 1 s window), {args.seconds:g} s"
@@ -214,18 +218,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cells = [fmt.format(r[key]) for r in rates]
         print(f"   {label:28}{cells[0]:>12}{cells[1]:>14}")
-    print(
-        f"2. outage: 4 processes x {args.calls} calls, every answer 503, default breaker and budget"
-    )
-    print(f"   {'':28}{'shared':>12}{'not shared':>14}")
-    for label, key, fmt in [
-        ("requests / logical calls", "amplification", "{:.2f}x"),
-        ("requests", "requests", "{}"),
-        ("'Circuit opened' logged", "opened", "{}"),
-        ("calls failed fast", "failed_fast", "{}"),
-    ]:
-        cells = [fmt.format(r[key]) for r in outages]
-        print(f"   {label:28}{cells[0]:>12}{cells[1]:>14}")
+    for calls, runs in outages.items():
+        print(
+            f"2. outage: 4 processes x {calls} calls (2 at a time), every answer 503, the default "
+            "breaker (10 in a row) and retry budget"
+        )
+        print(f"   {'':28}{'shared':>12}{'not shared':>14}")
+        for label, key, fmt in [
+            ("requests / logical calls", "amplification", "{:.2f}x"),
+            ("requests", "requests", "{}"),
+            ("'Circuit opened' logged", "opened", "{}"),
+            ("calls failed fast", "failed_fast", "{}"),
+            ("fallbacks to local limits", "fallbacks", "{}"),
+        ]:
+            cells = [fmt.format(r[key]) for r in runs]
+            print(f"   {label:28}{cells[0]:>12}{cells[1]:>14}")
     return 0
 
 
