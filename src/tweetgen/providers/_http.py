@@ -274,9 +274,10 @@ class HTTPProvider(ABC):
     async def _aexchange(self, request: GenerationRequest, bound: Bound) -> Answer:
         timeouts = bound.timeouts()
         body = self.build_body(request)
-        async with self._async_client().stream(
-            "POST", self._endpoint(), json=body, timeout=timeouts
-        ) as response:
+        client = self._async_client()
+        post = client.build_request("POST", self._endpoint(), json=body, timeout=timeouts)
+        response = await client.send(post, stream=True)  # as AsyncClient.stream() does
+        try:
             if 300 <= response.status_code < 400:
                 return Answer(response, b"")
             try:
@@ -284,6 +285,8 @@ class HTTPProvider(ABC):
             except TooLargeError:
                 return Answer(response, None)
             return Answer(response, content)
+        finally:
+            await response.aclose()
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Make one attempt (no retries), bounded by ``timeout`` and the call's deadline."""

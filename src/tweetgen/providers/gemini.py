@@ -53,22 +53,25 @@ def build_body(request: GenerationRequest) -> dict[str, Any]:
     return body
 
 
+# JSON objects are dicts: the checks below are ``isinstance(..., dict)`` (an ABC check costs more)
+
+
 def _candidate_text(candidate: Mapping[str, Any]) -> str:
     content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, Mapping) else None
+    parts = content.get("parts") if isinstance(content, dict) else None
     if not isinstance(parts, list):
         return ""
     texts = [
         p["text"]
         for p in parts
-        if isinstance(p, Mapping) and isinstance(p.get("text"), str) and not p.get("thought")
+        if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
     ]
     return "".join(texts).strip()
 
 
 def _usage(data: Mapping[str, Any]) -> Usage:
     meta = data.get("usageMetadata") or {}
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, dict):
         return Usage()
 
     return Usage(
@@ -85,7 +88,7 @@ def parse_response(
     """Parse a successful body into texts and usage; raise blocked, empty or invalid errors."""
     data = json_object(content)
     feedback = data.get("promptFeedback")
-    block = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
+    block = feedback.get("blockReason") if isinstance(feedback, dict) else None
     candidates = data.get("candidates")
     if block:
         block = clip(str(block), 100)
@@ -94,15 +97,15 @@ def parse_response(
         )
     if not isinstance(candidates, list) or not candidates:
         raise InvalidResponseError("response has no candidates and no block reason")
-    if not all(isinstance(c, Mapping) for c in candidates):
+    if not all(isinstance(c, dict) for c in candidates):
         raise InvalidResponseError("response candidates are not objects")
-    texts = tuple(_candidate_text(c) for c in candidates)
-    reasons = tuple(clip(str(c.get("finishReason") or ""), 100) for c in candidates)
-    kept = tuple(
+    texts = [_candidate_text(c) for c in candidates]
+    reasons = [clip(str(c.get("finishReason") or ""), 100) for c in candidates]
+    kept = [
         (t, r)
         for t, r in zip(texts, reasons, strict=True)
         if t and r not in BLOCKING_FINISH_REASONS
-    )
+    ]
     if not kept:
         reason = reasons[0]
         if reason in BLOCKING_FINISH_REASONS:
