@@ -20,12 +20,13 @@ import pytest
 from conftest import wait_until
 from shared_proxy import Proxy
 
-from tweetgen import CircuitOpenError, TweetGenerator
+from tweetgen import CircuitOpenError, ServerError, TweetGenerator
 from tweetgen.config import load_settings
 from tweetgen.errors import ConfigurationError
 from tweetgen.metrics import PrometheusObserver
 from tweetgen.providers.base import GenerationRequest
 from tweetgen.providers.gemini import GeminiProvider
+from tweetgen.resilience import BreakerSettings
 from tweetgen.retry import RetryPolicy
 from tweetgen.sandbox import SandboxServer
 from tweetgen.shared import Fleet, SharedUnavailableError, fleet
@@ -178,8 +179,15 @@ def test_the_retry_budget_is_the_fleets(fleets: list[Fleet]) -> None:
 
 
 def test_generation_is_shared_sync_and_async(postgres_url: str, events: Any) -> None:
-    with SandboxServer() as server, _generator(server, postgres_url) as generator:
+    metrics = PrometheusObserver()
+    with (
+        SandboxServer() as server,
+        _generator(server, postgres_url, observers=[metrics]) as generator,
+    ):
         assert generator.generate("AI").text
+        labels = {"shared": fleet(postgres_url).safe}
+        sample = metrics.registry.get_sample_value("tweetgen_shared_state_available", labels)
+        assert sample == 1.0
 
         async def one() -> None:
             await generator.agenerate("AI")
@@ -218,6 +226,19 @@ def test_an_unreachable_server_means_local_limits_one_warning_and_no_wait(events
     labels = {"shared": fleet(url).safe}
     sample = metrics.registry.get_sample_value("tweetgen_shared_state_available", labels)
     assert sample == 0.0
+
+
+def test_without_the_fleet_the_local_breaker_opens_and_says_so(events: Any) -> None:
+    url = f"postgresql://u@127.0.0.1:{_free_port()}/fleet"
+    settings = BreakerSettings(consecutive_failures=3)
+    with SandboxServer(faults="503*100") as server:
+        with _generator(server, url, circuit_breaker=settings, retry_budget=False) as generator:
+            with pytest.raises(ServerError):
+                generator.generate("AI")
+            with pytest.raises(CircuitOpenError):
+                generator.generate("AI")
+        assert len(server.requests) == 3
+    assert [e["event"] for e in events()].count("Circuit opened") == 1
 
 
 def test_a_server_dropped_mid_run_then_back(postgres_url: str, events: Any) -> None:
