@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -292,6 +293,17 @@ def test_without_psycopg_a_postgresql_url_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(ConfigurationError, match=r"pip install 'tweetgen\[postgres\]'"):
         Fleet("postgresql://u@127.0.0.1:1/x")
+
+
+def test_naming_a_shared_state_imports_no_driver_until_it_is_used() -> None:
+    code = (
+        "import sys, tweetgen.throttle, tweetgen.sharedguards, tweetgen.edge\n"
+        "from tweetgen.config import load_settings\n"
+        "s = load_settings(env={'TWEETGEN_SHARED': 'postgresql://u@db/x'}, dotenv_path=None)\n"
+        "assert s.shared == 'postgresql://u@db/x' and 'psycopg' not in sys.modules\n"
+        "assert 'postgresql' not in repr(s)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_the_option_is_typed_and_part_of_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
