@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from .backoff import (
@@ -101,7 +101,7 @@ class ClientOptions:
     deadline: float | None = None
     retry_rate_limits: bool = False
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
-    shared: str | None = None
+    shared: str | None = field(default=None, repr=False)  # a URL may hold a password
 
     def __post_init__(self) -> None:
         provider = self.provider
