@@ -261,6 +261,26 @@ def test_a_server_dropped_mid_run_then_back(postgres_url: str, events: Any) -> N
         shared.close()
 
 
+def test_a_breaker_follows_the_fleet_again_once_it_is_back(fleets: list[Fleet]) -> None:
+    proxy = Proxy(fleets[0].url)
+    changes: list[tuple[str, str, str]] = []
+    through = Fleet(proxy.url)
+    breaker, other = _breakers([through, fleets[0]], changes)
+    try:
+        assert breaker.state == "closed"
+        wait_until(lambda: through.up and breaker._seen_at > 0, what="a first view")
+        proxy.cut()
+        wait_until(lambda: breaker.state == "closed" and not through.up, what="the fallback")
+        for _ in range(10):  # the fleet opens while this process cannot see it
+            other.record_failure()
+        wait_until(lambda: other.state == "open", what="the fleet to open")
+        proxy = Proxy(fleets[0].url, port=proxy.port)
+        wait_until(lambda: breaker.state == "open", what="the view to follow the fleet again")
+    finally:
+        proxy.cut()
+        through.close()
+
+
 def test_a_hung_server_delays_a_call_by_the_bound_only(postgres_url: str, events: Any) -> None:
     proxy = Proxy(postgres_url)
     shared = None

@@ -55,6 +55,7 @@ from .resilience import (
 from .shared import Fleet, SharedUnavailableError
 from .sharedpg import BREAKER as _BREAKER_SQL
 from .sharedpg import BUDGET as _BUDGET_SQL
+from .sharedpg import ROUND_TRIP_BOUND
 
 __all__ = ["FLUSH_EVERY", "VIEW_TTL", "SharedBreaker", "SharedBreakerRegistry", "SharedBudget"]
 
@@ -79,9 +80,9 @@ class SharedBreaker(CircuitBreaker):
         self._streak_seen = 0  # the fleet's failure streak as last seen
         self._open_until = 0.0  # on this process's monotonic clock
         self._seen_at = float("-inf")
-        self._refreshing = False
+        self._asked_at = float("-inf")  # when the view was last asked for
         self._held = 0  # fleet trial permits this process holds
-        self._reporting = False
+        self._reporting_since = float("-inf")  # when the success report in flight was sent
         self._success_pending = False
 
     # --- the fleet's view ---------------------------------------------------------------------
@@ -111,16 +112,10 @@ class SharedBreaker(CircuitBreaker):
 
     def _view(self) -> str:
         """The fleet's state as last seen; a stale view is refreshed in the background."""
-        if time.monotonic() - self._seen_at > VIEW_TTL and not self._refreshing:
-            self._refreshing = True
-
-            def seen(row: Any) -> None:
-                self._refreshing = False
-                self._apply(row)
-
-            self.fleet.send(self._step("read"), seen)
-            if not self.fleet.available():
-                self._refreshing = False
+        now = time.monotonic()
+        if now - self._seen_at > VIEW_TTL and now - self._asked_at > VIEW_TTL:
+            self._asked_at = now  # one read per VIEW_TTL at most, answered or not
+            self.fleet.send(self._step("read"), self._apply)
         return self._state_seen
 
     def _left(self) -> float:
@@ -201,23 +196,21 @@ class SharedBreaker(CircuitBreaker):
     def _report_success(self) -> None:
         """Reset the fleet's streak; one report in flight, one more if successes came meanwhile."""
         with self._view_lock:
-            if self._reporting:
+            now = time.monotonic()
+            if now - self._reporting_since < ROUND_TRIP_BOUND:  # one in flight (unless lost)
                 self._success_pending = True
                 return
-            self._reporting = True
+            self._reporting_since = now
 
         def done(row: Any) -> None:
             self._apply(row)
             with self._view_lock:
-                self._reporting, again = False, self._success_pending
+                self._reporting_since, again = float("-inf"), self._success_pending
                 self._success_pending = False
             if again:
                 self._report_success()
 
         self.fleet.send(self._step("success"), done)
-        if not self.fleet.available():
-            with self._view_lock:
-                self._reporting = False
 
     def record_failure(self) -> None:
         super().record_failure()
