@@ -19,7 +19,15 @@ from logtools import parse, read, restore_logging  # noqa: F401 - autouse: undoe
 
 from tweetgen import events, logs, redaction, tweets
 from tweetgen.logs import setup_logging
+from tweetgen.prompts import (
+    TONES,
+    PromptTemplate,
+    TemplateRegistry,
+    default_registry,
+    register_tone,
+)
 from tweetgen.providers.base import GenerationResult, Usage
+from tweetgen.request import TweetRequest
 
 _ALPHABET = "aZ9_#&:/. \t\n\x1c\x1f-!@x1#"
 
@@ -178,3 +186,22 @@ def test_with_latency_is_replace_of_every_field() -> None:
     )
     assert result.with_latency(12.5) == dataclasses.replace(result, latency_ms=12.5)
     assert len(dataclasses.fields(GenerationResult)) == 9  # a new field must be copied there too
+
+
+def test_cached_prompts_follow_tones_templates_and_values() -> None:
+    registry = TemplateRegistry({"tweet": PromptTemplate("tweet", "{topic} in a {tone} way")})
+    request = TweetRequest("Rust", "casual")
+    assert request.render(registry) == "Rust in a casual way"
+    assert request.render(registry) == "Rust in a casual way"  # from the cache
+    registry.register(PromptTemplate("tweet", "{topic}: {tone_description}"))
+    assert request.render(registry) == f"Rust: {TONES['casual']}"
+    saved = TONES["casual"]
+    try:
+        register_tone("casual", "like a pirate")
+        assert request.render(registry) == "Rust: like a pirate"
+    finally:
+        TONES["casual"] = saved
+    assert TweetRequest("Go", "casual").render(registry) == f"Go: {saved}"
+    default = TweetRequest("Rust", extra={"x": "y"}).render(default_registry)
+    assert default == TweetRequest("Rust").render(default_registry)
+    assert default.startswith("Generate a professional tweet about Rust.\n")

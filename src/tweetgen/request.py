@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import InputError
-from .prompts import TONES, TemplateRegistry
+from .prompts import TONES, PromptTemplate, TemplateRegistry
 from .tweets import TweetRules
 
 __all__ = [
@@ -205,6 +205,16 @@ def _number(name: str, value: object, low: float, high: float) -> None:
         raise _invalid(name, f"{words} must be a number from {low:g} to {high:g}, got {got}")
 
 
+#: prompts rendered, by template and values (bounded: cleared when full)
+_RENDERED: dict[Hashable, tuple[PromptTemplate, str]] = {}
+_RENDERED_SIZE = 256
+
+
+def _prompt(template: PromptTemplate, values: dict[str, object]) -> str:
+    text = template.render(**values)
+    return "\n".join(line for line in text.strip().splitlines() if line.strip())
+
+
 @dataclass(frozen=True)
 class TweetRequest:
     """Everything that shapes one generation; construct it to validate the inputs."""
@@ -321,8 +331,18 @@ class TweetRequest:
             "instructions": self.instructions() if "instructions" in variables else "",
             **self.extra,
         }
-        text = chosen.render(**{k: v for k, v in known.items() if k in variables})
-        return "\n".join(line for line in text.strip().splitlines() if line.strip())
+        values = {k: v for k, v in known.items() if k in variables}
+        try:  # the same template and values render the same prompt: cached (a batch repeats them)
+            key: Hashable = (id(chosen), chosen.text, *chosen.defaults.items(), *values.items())
+            hash(key)
+        except TypeError:  # a default or an extra value that cannot be hashed: rendered each time
+            return _prompt(chosen, values)
+        cached = _RENDERED.get(key)
+        if cached is None or cached[0] is not chosen:
+            if len(_RENDERED) >= _RENDERED_SIZE:
+                _RENDERED.clear()
+            cached = _RENDERED[key] = (chosen, _prompt(chosen, values))
+        return cached[1]
 
     def rules(self) -> TweetRules:
         """The rules every returned tweet must pass."""
