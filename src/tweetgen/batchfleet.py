@@ -36,9 +36,10 @@ MAX_CHUNK = 512
 
 
 def poll_interval(lease: float) -> float:
-    """How long a worker with nothing to claim waits before it looks again: a tenth of the lease,
-    within 0.2 to 1 s."""
-    return min(1.0, max(0.2, lease / 10))
+    """How long a worker with nothing to claim waits before it looks again (a look reads only the
+    rows not done): a twentieth of the lease, within 0.05 to 0.2 s, so that the workers of a batch
+    end soon after its last row."""
+    return min(0.2, max(0.05, lease / 20))
 
 
 class FleetRunner(_Runner):
@@ -84,18 +85,19 @@ class FleetRunner(_Runner):
         self.held.difference_update(numbers)
         return numbers
 
-    def _state(self) -> QueueState:
-        """The queue's state now (and the whole batch's progress from it)."""
-        self.checked = time.monotonic()
-        state = self.queue.state()
-        self.summary.batch_done = state.done
+    def _state(self, *, done: bool = False) -> QueueState:
+        """The queue's state now (with ``done``: the whole batch's progress too)."""
+        state = self.queue.state(done=done)
+        if done:
+            self.checked = time.monotonic()
+            self.summary.batch_done = state.done
         self.on_tick()
         return state
 
     def _refresh(self) -> None:
         """The batch's progress, at most every ``PROGRESS_EVERY`` seconds."""
         if time.monotonic() - self.checked >= PROGRESS_EVERY:
-            self._state()
+            self._state(done=True)
 
     async def _next(self) -> Claimed | None:
         """The next row to run, claimed now or earlier; ``None`` when no row is left for this
@@ -221,6 +223,7 @@ class FleetRunner(_Runner):
                     break
                 self.queue.finish(self._flush())
                 if self._state().complete:
+                    self._state(done=True)
                     break
         finally:
             beat.cancel()
