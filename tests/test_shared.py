@@ -141,6 +141,30 @@ def test_the_fleet_breaker_opens_once_and_every_process_fails_fast(fleets: list[
     assert [c[2] for c in changes] == ["open", "half_open", "closed"]
 
 
+def test_permits_of_a_process_that_died_are_given_again(fleets: list[Fleet]) -> None:
+    changes: list[tuple[str, str, str]] = []
+    breakers = _breakers(fleets, changes)
+    for i in range(10):
+        breakers[i % 4].record_failure()
+    wait_until(lambda: breakers[0].state == "half_open", what="the open period to end")
+    breakers[0].acquire()  # two permits taken by processes that are then killed
+    breakers[1].acquire()
+
+    def admitted() -> bool:
+        try:
+            breakers[2].acquire()
+        except CircuitOpenError:
+            return False
+        return True
+
+    wait_until(admitted, what="a new round of trials after open_seconds")
+    breakers[2].record_success()
+    wait_until(lambda: breakers[3].state == "half_open", what="its view (0.2 s old at most)")
+    breakers[3].acquire()
+    breakers[3].record_success()
+    wait_until(lambda: breakers[3].state == "closed", what="the fleet to close")
+
+
 def test_a_success_anywhere_resets_the_fleets_streak(fleets: list[Fleet]) -> None:
     changes: list[tuple[str, str, str]] = []
     breakers = _breakers(fleets, changes)

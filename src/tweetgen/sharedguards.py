@@ -9,13 +9,16 @@ once: only the process whose step made it reports it (logs ``Circuit opened``, t
   success resets it), or when one process's own failure-rate window trips (Resilience4j's rule, on
   the outcomes it saw: the :class:`SharedBreaker` itself is that local breaker, silent while the
   fleet is reachable).
-- While open, every process fails fast: admission reads a view of the row cached for
-  :data:`VIEW_TTL` (0.2 s; refreshed in the background, so no admission waits for a round trip).
+- While open, every process fails fast: admission reads a view of the row at most :data:`VIEW_TTL`
+  (0.2 s) old: refreshed in the background once half that old, so a busy process's admissions
+  never wait for a round trip; a process idle for longer reads it first (one round trip).
   What the cache costs: a process learns that the fleet opened on its next failure report (a round
   trip later) or within 0.2 s, so in an outage each process sends at most the attempts it starts in
   that time beyond the streak (in practice its calls in flight).
 - Half-open is fleet-wide: ``half_open_calls`` trial permits in all (each taken in one round trip,
-  by the process that admits the trial); all must succeed to close, any failure re-opens.
+  by the process that admits the trial); all must succeed to close, any failure re-opens. A round
+  of trials still unfinished after ``open_seconds`` (a process killed holding a permit) starts
+  again with fresh permits.
 - Outcomes are reported without waiting (the private loop's thread applies them). A success is
   reported only while the streak last seen (from this process's own reports, or the view) is not
   zero, one report in flight at a time: a healthy fleet writes nothing per call. A success may so
@@ -34,6 +37,7 @@ keep counting locally), with today's logs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -57,9 +61,15 @@ from .sharedpg import BREAKER as _BREAKER_SQL
 from .sharedpg import BUDGET as _BUDGET_SQL
 from .sharedpg import ROUND_TRIP_BOUND
 
-__all__ = ["FLUSH_EVERY", "VIEW_TTL", "SharedBreaker", "SharedBreakerRegistry", "SharedBudget"]
+__all__ = [
+    "FLUSH_EVERY",
+    "VIEW_TTL",
+    "SharedBreaker",
+    "SharedBreakerRegistry",
+    "SharedBudget",
+]
 
-#: how long a process trusts its view of the fleet's breaker (seconds)
+#: the oldest view of the fleet's breaker a process admits a call on (seconds)
 VIEW_TTL = 0.2
 #: how often a process adds its pending budget counts to the fleet's (seconds)
 FLUSH_EVERY = 0.25
@@ -113,7 +123,11 @@ class SharedBreaker(CircuitBreaker):
     def _view(self) -> str:
         """The fleet's state as last seen; a stale view is refreshed in the background."""
         now = time.monotonic()
-        if now - self._seen_at > VIEW_TTL and now - self._asked_at > VIEW_TTL:
+        if now - self._seen_at > VIEW_TTL:  # idle for a while: ask, and wait (bounded)
+            with contextlib.suppress(SharedUnavailableError):
+                self._apply(self.fleet.call(self._step("read")))
+            return self._state_seen
+        if now - self._seen_at > VIEW_TTL / 2 and now - self._asked_at > VIEW_TTL / 2:
             self._asked_at = now  # one read per VIEW_TTL at most, answered or not
             self.fleet.send(self._step("read"), self._apply)
         return self._state_seen
@@ -186,9 +200,10 @@ class SharedBreaker(CircuitBreaker):
 
     def record_success(self) -> None:
         super().record_success()
+        trial = self._trial()  # a permit is given back whatever happens to the report
         if not self.fleet.available():
             return
-        if self._trial():
+        if trial:
             self.fleet.send(self._step("success", True), self._apply)
         elif self._state_seen == CLOSED and self._streak_seen:
             self._report_success()
@@ -214,12 +229,13 @@ class SharedBreaker(CircuitBreaker):
 
     def record_failure(self) -> None:
         super().record_failure()
+        trial = self._trial()
         if self.fleet.available():
-            self.fleet.send(self._step("failure", self._trial()), self._apply)
+            self.fleet.send(self._step("failure", trial), self._apply)
 
     def record_ignored(self) -> None:
         super().record_ignored()
-        if self.fleet.available() and self._trial():
+        if self._trial() and self.fleet.available():
             self.fleet.send(self._step("release", True), self._apply)
 
     def snapshot(self) -> BreakerSnapshot:

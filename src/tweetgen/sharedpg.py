@@ -117,6 +117,9 @@ BEGIN
     ELSIF p_event = 'acquire' THEN
         IF r.state = 'open' AND r.open_until <= now_ THEN
             o_new := 'half_open'; r.trials := 0; r.trial_successes := 0;
+        ELSIF r.state = 'half_open' AND r.changed_at + p_open * interval '1 second' <= now_ THEN
+            -- a round of trials that never ended (a process died holding a permit): a new one
+            r.trials := 0; r.trial_successes := 0; r.changed_at := now_;
         END IF;
         IF o_new = 'half_open' AND r.trials + r.trial_successes < p_trials THEN
             r.trials := r.trials + 1; o_permit := true;
