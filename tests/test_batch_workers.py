@@ -23,7 +23,7 @@ def test_concurrency_is_split_in_whole_numbers_and_the_limits_evenly() -> None:
 
 
 def test_a_worker_reads_its_spec_from_the_environment() -> None:
-    spec = WorkerSpec("b1", "host:1:ab/2", 25, 0.5, "summary.json")
+    spec = WorkerSpec("host:1:ab/2", 25, 0.5, "summary.json")
     assert WorkerSpec.from_env({ENV: spec.to_env()}) == spec
     assert WorkerSpec.from_env({}) is None  # a command of its own
 

@@ -221,3 +221,17 @@ def test_local_workers_end_with_their_command(tmp_path: Path, children: Children
             assert len(server.requests) == 300 - done
         assert result.returncode == 0, result.stderr
         assert len(_records(out)) == 300
+
+
+def test_a_local_worker_started_early_and_not_needed_is_dismissed(tmp_path: Path) -> None:
+    """A long input starts the workers before it is read; 30 rows need one process after all."""
+    source, out, db = tmp_path / "in.txt", tmp_path / "out.jsonl", tmp_path / "t.db"
+    source.write_text("".join(f"Topic {i} " + "long words " * 15 + "\n" for i in range(30)))
+    assert source.stat().st_size > 4096
+    with SandboxServer() as server:
+        result = _run(_command(source, out, str(db)), server)
+        assert len(server.requests) == 30
+    assert result.returncode == 0, result.stderr
+    assert "tweetgen: worker" not in result.stderr
+    assert len(_records(out)) == 30
+    assert store_count(db, "SELECT COUNT(*) FROM batch_rows") == 0  # the one-process path ran

@@ -259,8 +259,28 @@ def _workers(args: argparse.Namespace, planned: int, ledger: Any) -> int:
     return max(1, min(int(wanted), int(args.concurrency)))
 
 
+def _early(args: argparse.Namespace, job: _Job, planned: int) -> tuple[str, Any] | None:
+    """This command's worker name and its local workers, started before the input is read when
+    they will likely be needed (``--workers`` given, or a long input), else ``None``."""
+    from .batchrun import spawn
+    from .batchworkers import EARLY_BYTES, worker_name
+
+    if planned < 2 or args.db in ("", ":memory:"):
+        return None
+    if args.workers is None and job.source.stat().st_size < EARLY_BYTES:
+        return None
+    name = worker_name()
+    return name, spawn(args, name, planned)
+
+
 def _fleet(
-    args: argparse.Namespace, generator: Any, store: Any, ledger: Any, stop: Any, workers: int
+    args: argparse.Namespace,
+    generator: Any,
+    store: Any,
+    ledger: Any,
+    stop: Any,
+    workers: int,
+    early: Any,
 ) -> tuple[Any, bool]:
     """Run the batch over the store's work queue; the summary, and whether a local worker
     failed."""
@@ -269,7 +289,7 @@ def _fleet(
 
     with Reporter(total=ledger.count) as reporter:
         summary, lines, failed = run_command(
-            args, generator, store, ledger, stop, workers, reporter.update
+            args, generator, store, ledger, stop, workers, reporter.update, early
         )
     for line in lines:
         print(f"tweetgen: {line}", file=sys.stderr)
@@ -288,22 +308,26 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
         return int(run_worker(args, spec))
     job = _job(args)
-    planned = args.workers or default_workers()
+    planned = min(args.workers or default_workers(), args.concurrency)
     failed = False
     with (
         _locked_store(job, args.wait) as store,
         contextlib.ExitStack() as stack,
         RowLedger() as ledger,
     ):
+        early = _early(args, job, planned)
+        if early is not None:
+            stack.callback(early[1].close)
         stop = BatchStop()
-        share = 1 / min(planned, args.concurrency)
-        generator = _generator(args, _observers(args, store, stack), stop, share)
+        generator = _generator(args, _observers(args, store, stack), stop, 1 / planned)
         _prepare(args, job, generator, ledger)
         workers = _workers(args, planned, ledger)
         if workers == 1 and store.backend == "sqlite":  # the run lock: one process, as ever
+            if early is not None:
+                early[1].begin(None, keep=0)
             summary = _run(args, generator, store, ledger, stop)
         else:
-            summary, failed = _fleet(args, generator, store, ledger, stop, workers)
+            summary, failed = _fleet(args, generator, store, ledger, stop, workers, early)
         written = _write(job, ledger, store, summary)
     code = _summarise(args, job, summary, written)
     return EXIT_FAILED if failed and code == EXIT_OK else code

@@ -7,10 +7,12 @@ variable ``TWEETGEN_BATCH_WORKER`` (JSON: the batch, the child's worker name, it
 write its summary). A child neither reads the input (it claims rows and their payloads from the
 store) nor takes the SQLite store's run lock (its parent holds it) nor writes the output.
 
-The parent talks to a child through the child's stdin: ``stop`` (as a first signal), ``abandon``
-(as a second). End of file means the parent is gone (however it died, even by SIGKILL): the child
-abandons its calls in flight and exits, so no child outlives its command. A child that exits early
-has its leases ended at once by its parent, which takes its rows over.
+The parent talks to a child through the child's stdin: first ``start BATCH_ID`` (or ``exit``: not
+needed after all; a parent starts its workers while it still reads its input, so that they start
+Python meanwhile), then ``stop`` (as a first signal) and ``abandon`` (as a second). End of file
+means the parent is gone (however it died, even by SIGKILL): the child abandons its calls in flight
+and exits, so no child outlives its command. A child that exits early has its leases ended at once
+by its parent, which takes its rows over.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,7 +36,15 @@ from typing import Any
 
 from . import events
 
-__all__ = ["ENV", "LocalWorkers", "WorkerSpec", "default_workers", "shares", "watch_parent"]
+__all__ = [
+    "ENV",
+    "LocalWorkers",
+    "WorkerSpec",
+    "default_workers",
+    "parent_lines",
+    "shares",
+    "watch_parent",
+]
 
 ENV = "TWEETGEN_BATCH_WORKER"
 #: the default number of workers is the usable cores, but at most one per this many rows (a worker
@@ -41,6 +52,9 @@ ENV = "TWEETGEN_BATCH_WORKER"
 ROWS_PER_WORKER = 100
 #: how long a child whose parent is gone may take to end its calls before it exits anyway
 ORPHAN_GRACE = 10.0
+#: an input at least this long starts its command's local workers before it is read (a guess at
+#: ``ROWS_PER_WORKER`` rows and more; a worker not needed after all is dismissed)
+EARLY_BYTES = 4096
 #: how long a command waits for its workers to end once the batch is complete
 END_GRACE = 30.0
 _LEVELS = {b"stop": 1, b"abandon": 2}
@@ -70,7 +84,6 @@ def worker_name() -> str:
 class WorkerSpec:
     """What a local worker is told by its parent."""
 
-    batch_id: str
     worker: str
     concurrency: int
     share: float  # its part of --rpm and --tpm (unless they are shared)
@@ -87,7 +100,6 @@ class WorkerSpec:
             return None
         body = json.loads(text)
         return cls(
-            str(body["batch_id"]),
             str(body["worker"]),
             int(body["concurrency"]),
             float(body["share"]),
@@ -101,18 +113,27 @@ class _Child:
     process: subprocess.Popen[bytes]
     stderr: Path
     reaped: bool = False
+    dismissed: bool = False
 
 
 class LocalWorkers:
-    """The child processes of one command: started, told to stop, reaped, their summaries merged."""
+    """The child processes of one command: started (early: while the command still reads its
+    input, they start Python and build their generator), told which batch to run or dismissed,
+    told to stop, reaped, their summaries merged."""
 
-    def __init__(self, argv: list[str], specs: list[WorkerSpec], directory: Path) -> None:
-        self.argv, self.specs, self.directory = argv, specs, directory
+    def __init__(self, argv: list[str], parent: str, concurrencies: list[int], share: float):
+        self.argv = argv
+        self._directory = tempfile.TemporaryDirectory(prefix="tweetgen-workers-")
+        self.directory = Path(self._directory.name)
+        self.specs = [
+            WorkerSpec(f"{parent}/{n}", c, share, str(self.directory / f"{n}.json"))
+            for n, c in enumerate(concurrencies, 2)
+        ]
         self.children: list[_Child] = []
 
     def start(self) -> LocalWorkers:
         """Start every child (stdin a pipe from this process; stdout unused; stderr kept in a
-        file, shown when a child fails)."""
+        file, shown when a child fails); each waits to be told its batch."""
         command = [sys.executable, "-m", "tweetgen", *self.argv]
         for number, spec in enumerate(self.specs, 1):
             stderr = self.directory / f"worker-{number}.err"
@@ -124,15 +145,30 @@ class LocalWorkers:
             self.children.append(_Child(spec, process, stderr))
         return self
 
+    def begin(self, batch_id: str | None, keep: int) -> int:
+        """Tell the first ``keep`` children to run the batch and dismiss the others (they exit at
+        once); the concurrency the kept children take."""
+        for number, child in enumerate(self.children):
+            if number < keep and batch_id is not None:
+                self._say(child, f"start {batch_id}\n".encode())
+            else:
+                child.dismissed = True
+                self._say(child, b"exit\n")
+        return sum(child.spec.concurrency for child in self.children if not child.dismissed)
+
+    @staticmethod
+    def _say(child: _Child, word: bytes) -> None:
+        stdin = child.process.stdin
+        if child.process.poll() is None and stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stdin.write(word)
+                stdin.flush()
+
     def tell(self, level: int) -> None:
         """Pass a signal's level on to every child still running (1: stop, 2: abandon)."""
         word = b"stop\n" if level <= 1 else b"abandon\n"
         for child in self.children:
-            stdin = child.process.stdin
-            if child.process.poll() is None and stdin is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    stdin.write(word)
-                    stdin.flush()
+            self._say(child, word)
 
     def reap(self, expire: Callable[[str], None]) -> None:
         """End the leases of every child that exited since the last look (its rows are then taken
@@ -168,6 +204,8 @@ class LocalWorkers:
         lines, failed = [], False
         for number, child in enumerate(self.children, 1):
             code = child.process.wait()
+            if child.dismissed:
+                continue
             path = Path(child.spec.summary)
             with contextlib.suppress(OSError, ValueError):
                 merge(json.loads(path.read_text(encoding="utf-8")))
@@ -196,6 +234,7 @@ class LocalWorkers:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+        self._directory.cleanup()
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -204,6 +243,11 @@ def _tail(path: Path, lines: int = 3) -> str:
     except OSError:
         return ""
     return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def parent_lines(fd: int = 0) -> Iterator[bytes]:
+    """The lines a worker's parent writes on its stdin."""
+    return _lines(fd)
 
 
 def _lines(fd: int) -> Iterator[bytes]:
@@ -227,13 +271,14 @@ def watch_parent(
     escalate: Callable[[int], None],
     fd: int = 0,
     end: Callable[[int], object] = os._exit,
+    lines: Iterator[bytes] | None = None,
 ) -> threading.Thread:
     """In a child: read the parent's words on stdin in a thread and act on them in ``loop``; at
     end of file (the parent is gone) abandon, and ``end`` the process within ``ORPHAN_GRACE``
     seconds whatever happens."""
 
     def watch() -> None:
-        for line in _lines(fd):
+        for line in lines if lines is not None else _lines(fd):
             level = _LEVELS.get(line.strip())
             if level:
                 with contextlib.suppress(RuntimeError):  # the loop has ended
