@@ -185,15 +185,19 @@ def main(argv: list[str] | None = None) -> int:
         print("fleet_limits: skipped: psycopg is not installed (pip install 'tweetgen[postgres]')")
         return 0
     rpm = args.quota_rps * 60 * (1 - args.margin)
-    with fresh_database(args.url) as url:
-        rates = [
-            run_rate(url, shared=s, quota_rps=args.quota_rps, rpm=rpm, seconds=args.seconds)
-            for s in (True, False)
-        ]
-        outages = {
-            calls: [run_outage(url, shared=s, calls=calls) for s in (True, False)]
-            for calls in (5, args.calls)
-        }
+    rates: list[dict[str, Any]] = []
+    outages: dict[int, list[dict[str, Any]]] = {}
+    for shared in (True, False):  # a fresh fleet (database) for each run: nothing carried over
+        with fresh_database(args.url) as url:
+            rates.append(
+                run_rate(
+                    url, shared=shared, quota_rps=args.quota_rps, rpm=rpm, seconds=args.seconds
+                )
+            )
+    for calls in (5, args.calls):
+        for shared in (True, False):
+            with fresh_database(args.url) as url:
+                outages.setdefault(calls, []).append(run_outage(url, shared=shared, calls=calls))
     print(
         f"1. rate: 3 processes, --rpm {rpm:g} each ({rpm / 60:g}/s), quota {args.quota_rps}/s "
         f"(sliding 1 s window), {args.seconds:g} s"
