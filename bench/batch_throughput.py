@@ -28,6 +28,8 @@ KEY = "bench-key"
 LATENCY = 0.05
 CONCURRENCY = 50
 TARGET_EFFICIENCY = 0.8
+#: issue 14: the default workers (one per usable core) against the same ideal
+WORKERS_TARGET = 0.6
 #: a client busier than this share of a core is CPU-bound
 CPU_BOUND = 0.75
 FLAT = 1.10
@@ -125,15 +127,23 @@ def raw_batch(rows: int, latency: float, concurrency: int, parent: Path) -> Batc
         return BatchRun(rows, _ok_rows(out), child, server.cpu)
 
 
-def _throughput(config: Config, workdir: Path) -> tuple[list[BatchRun], list[BatchRun]]:
-    """Alternate tweetgen and the baseline (AB, BA, ...) so that drift hits both alike."""
+def _throughput(
+    config: Config, workdir: Path
+) -> tuple[list[BatchRun], list[BatchRun], list[BatchRun]]:
+    """Alternate tweetgen (its default workers: one per usable core), tweetgen --workers 1 and
+    the baseline (ABC, CBA, ...) so that drift hits all alike."""
     ours: list[BatchRun] = []
+    singles: list[BatchRun] = []
     raws: list[BatchRun] = []
+
+    def single(rows: int, latency: float, concurrency: int, parent: Path) -> BatchRun:
+        return tweetgen_batch(rows, latency, concurrency, parent, ("--workers", "1"))
+
     for repeat in range(config.batch_repeats):
-        steps = [(ours, tweetgen_batch), (raws, raw_batch)]
+        steps = [(ours, tweetgen_batch), (singles, single), (raws, raw_batch)]
         for runs, runner in steps if repeat % 2 == 0 else steps[::-1]:
             runs.append(runner(config.batch_rows, LATENCY, CONCURRENCY, workdir))
-    return ours, raws
+    return ours, singles, raws
 
 
 def _walls(runs: list[BatchRun]) -> Sample:
@@ -160,9 +170,12 @@ def _run_row(name: str, runs: list[BatchRun], ideal: float) -> tuple[str, ...]:
     )
 
 
-def _throughput_table(ours: list[BatchRun], raws: list[BatchRun], ideal: float) -> Table:
+def _throughput_table(
+    ours: list[BatchRun], singles: list[BatchRun], raws: list[BatchRun], ideal: float
+) -> Table:
     rows = [
-        _run_row("tweetgen batch (CLI process)", ours, ideal),
+        _run_row(f"tweetgen batch (default: {os.cpu_count()} workers)", ours, ideal),
+        _run_row("tweetgen batch --workers 1", singles, ideal),
         _run_row("bare httpx.AsyncClient (raw_batch.py)", raws, ideal),
     ]
     loops = [r.loop_seconds for r in ours if r.loop_seconds is not None]
@@ -235,6 +248,28 @@ def _throughput_target(
         f"{efficiency:.2f} of ideal (wall {walls.show(unit=' s')} vs ideal {ideal:.2f} s)",
         met,
         "" if met else limits,
+    )
+
+
+def _workers_target(ours: list[BatchRun], singles: list[BatchRun], ideal: float) -> Target:
+    """Issue 14: every core in a batch, the default workers against one process."""
+    walls, single = _walls(ours), _walls(singles)
+    low, high = paired_ratios(single, walls).quartiles
+    server = _sample([r.server_cpu / r.rows * 1e3 for r in ours]).median
+    limits = (
+        f"The sandbox shares the {os.cpu_count()} cores: it spent {server:.2f} ms of CPU per row, "
+        f"the command and its workers {_cpu_per_row_ms(ours):.2f} ms (--workers 1: "
+        f"{_cpu_per_row_ms(singles):.2f} ms); at {LATENCY / CONCURRENCY * 1e3:.2f} ms of wall "
+        "per row the ideal needs less CPU per row than both spend together on these cores."
+    )
+    efficiency = ideal / walls.median
+    return Target(
+        "4c. batch on every core (issue 14)",
+        f">= {WORKERS_TARGET} of ideal with the default workers",
+        f"{efficiency:.2f} of ideal (--workers 1: {ideal / single.median:.2f}; speed-up "
+        f"{ratio(single, walls):.2f}x, paired IQR {low:.2f}-{high:.2f})",
+        efficiency >= WORKERS_TARGET,
+        "" if efficiency >= WORKERS_TARGET else limits,
     )
 
 
@@ -318,7 +353,7 @@ def run(
 ) -> Section:
     """Benchmark 4 as a report section; the large memory run shrinks if ``deadline`` would be
     passed."""
-    ours, raws = _throughput(config, workdir)
+    ours, singles, raws = _throughput(config, workdir)
     ideal = config.batch_rows * LATENCY / CONCURRENCY
     memory, wanted = _memory(config, workdir, deadline)
     example = tweetgen_batch_command(
@@ -332,16 +367,18 @@ def run(
             "--db store and its default log file there; -q) with GEMINI_BASE_URL pointing at a "
             f"sandbox in its own process and GEMINI_API_KEY set. Throughput: {config.batch_rows:,} "
             f"topics, the sandbox answering after {LATENCY * 1e3:.0f} ms, concurrency "
-            f"{CONCURRENCY}, {config.batch_repeats} run(s) alternating with the bare-httpx "
-            "baseline (AB, BA, ...); wall time from spawn to exit. CPU and peak RSS are each "
-            "child's own (CPU from os.wait4; peak RSS is VmHWM read from /proc every 20 ms, "
-            "because on Linux a child's ru_maxrss includes its parent's RSS at spawn); the "
-            "sandbox's CPU is its own process's. Memory: one run at each size against an instant "
-            f"sandbox, concurrency {CONCURRENCY}."
+            f"{CONCURRENCY}, {config.batch_repeats} run(s) of its default workers (one per "
+            "usable core) alternating with --workers 1 and the bare-httpx baseline (ABC, CBA, "
+            "...); wall time from spawn to exit. CPU (the command's and its local workers') and "
+            "peak RSS are each child's own (CPU from os.wait4; peak RSS is VmHWM read from /proc "
+            "every 20 ms, because on Linux a child's ru_maxrss includes its parent's RSS at "
+            "spawn); the sandbox's CPU is its own process's. Memory: one run at each size against "
+            f"an instant sandbox, concurrency {CONCURRENCY}."
         ),
-        tables=[_throughput_table(ours, raws, ideal), _memory_table(memory)],
+        tables=[_throughput_table(ours, singles, raws, ideal), _memory_table(memory)],
         targets=[
             _throughput_target(ours, raws, ideal, known_ms or {}),
+            _workers_target(ours, singles, ideal),
             _memory_target(memory, wanted),
         ],
         commands=[
