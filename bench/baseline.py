@@ -46,10 +46,15 @@ NOTES = [
     "'after' is this checkout's src as the run found it (every helper's work of issue 13 that "
     "was there, committed or not); python bench/run.py --only baseline --after REF measures a "
     "commit instead.",
-    "What changed on the path of one call: redaction behind two pre-checks and a cache of short "
-    "texts, lazy previews, no stat per log record (tweetgen.redaction, tweetgen.logfile); "
-    "templates parsed once (tweetgen.prompts); options, settings, policy and generator resolved "
-    "once per distinct options (tweetgen.edge); the events in one module (tweetgen.events).",
+    "What changed on the path of one call: redaction behind two pre-checks (substring searches "
+    "for ASCII text) and a cache of short texts, lazy previews, no stat per log record "
+    "(tweetgen.redaction, tweetgen.logfile); tweetgen's events written straight to its own "
+    "handlers, without a LogRecord or a second formatter pass, when no foreign handler or filter "
+    "is there (tweetgen.logs); templates parsed once and prompts rendered once per template and "
+    "values (tweetgen.prompts, tweetgen.request); plain tweets counted in one regex pass "
+    "(tweetgen.tweets); the endpoint parsed once, no context manager around the stream "
+    "(tweetgen.providers); options, settings, policy and generator resolved once per distinct "
+    "options (tweetgen.edge); the events in one module (tweetgen.events).",
     "Ratios against an instant server are ratios of small numbers: a loaded machine slows the "
     "raw post and the call alike, and the added milliseconds, not the ratio, say what tweetgen "
     "costs.",
