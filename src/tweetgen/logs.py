@@ -27,6 +27,7 @@ from .redaction import (
     _secrets,  # noqa: F401 - tests put back the registered secrets
     _state,  # the preview length set up here
     contains_secret,
+    field_redactor,
     preview,
     redact_text,
     register_secret,
@@ -185,10 +186,6 @@ class _Formatter(structlog.stdlib.ProcessorFormatter):
         )
         self.renderer = renderer
 
-    def render(self, method: str, event_dict: MutableMapping[str, Any]) -> str:
-        line: str = self.renderer(_own, method, _cut_and_order(_own, method, event_dict))
-        return line
-
 
 def _formatter(renderer: Any) -> logging.Formatter:
     return _Formatter(renderer)
@@ -324,8 +321,25 @@ def _install(handlers: list[logging.Handler], level: int) -> None:
 
 
 # --- the direct route of tweetgen's own events ------------------------------------------------
-#: what the chain adds to an event before it is written (see :func:`_chain`), in the same order
-_ENRICH = (*_shared, Redactor())
+_OWN_FIELDS = frozenset({"level", "timestamp"})  # not redacted (the Redactor's rule)
+
+
+def _shaped(event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+    """What the chain's :class:`Redactor` then the formatter's :func:`_cut_and_order` make of an
+    event, in one pass."""
+    redact = field_redactor()
+    ordered: dict[str, Any] = {key: None for key in _FIRST if key in event_dict}
+    for key, value in event_dict.items():
+        if type(value) in _PLAIN or key.startswith("_"):
+            ordered[key] = value
+            continue
+        if key not in _OWN_FIELDS:
+            value = redact(value)
+        short = type(value) is str and len(value) <= MAX_FIELD_LENGTH
+        ordered[key] = value if short else _cut(value)
+    return ordered
+
+
 _METHODS = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
 _DIRECT = (WatchedRotatingFileHandler, logging.StreamHandler, _StderrHandler)
 
@@ -376,9 +390,10 @@ def emit_direct(name: str, levelno: int, fields: dict[str, Any]) -> bool:
     method = _METHODS[levelno]
     event_dict: MutableMapping[str, Any] = fields
     event_dict["event"] = name
-    for processor in _ENRICH:
+    for processor in _shared:  # the chain's, then its Redactor and the formatters' last two
         event_dict = processor(_own, method, event_dict)
+    shaped = _shaped(event_dict)
     for handler in handlers:
-        formatter: _Formatter = handler.formatter  # type: ignore[assignment]
-        write_line(handler, formatter.render(method, event_dict), levelno)
+        renderer = handler.formatter.renderer  # type: ignore[union-attr]
+        write_line(handler, renderer(_own, method, dict(shaped)), levelno)
     return True

@@ -14,7 +14,7 @@ import dataclasses
 import re
 import threading
 import urllib.parse
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 __all__ = [
@@ -325,6 +325,19 @@ def _redact_value(value: Any) -> Any:
     return redact_text(str(value))
 
 
+def field_redactor() -> Callable[[Any], Any]:
+    """What :class:`Redactor` makes of one field's value, with the secrets registered now."""
+    registered = _current()
+
+    def redact(value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return _redacted(value, registered)
+        return str(value) if kind is Preview else _redact_value(value)
+
+    return redact
+
+
 _DONE = "_tweetgen_redacted"
 #: values that hold no text, and fields only tweetgen's own processors write (level, timestamp)
 _PLAIN = frozenset({int, float, bool, type(None)})
@@ -347,17 +360,11 @@ class Redactor:
     ) -> MutableMapping[str, Any]:
         if event_dict.pop(_DONE, False):
             return event_dict
-        registered = _current()
+        redact = field_redactor()
         for key, value in event_dict.items():
-            kind = type(value)
-            if kind in _PLAIN or key in _OWN or key.startswith("_"):
+            if type(value) in _PLAIN or key in _OWN or key.startswith("_"):
                 continue
-            if kind is str:
-                event_dict[key] = _redacted(value, registered)
-            elif kind is Preview:
-                event_dict[key] = str(value)
-            else:
-                event_dict[key] = _redact_value(value)
+            event_dict[key] = redact(value)
         if self.mark:
             event_dict[_DONE] = True
         return event_dict
