@@ -222,9 +222,14 @@ class FleetRunner(_Runner):
                 if self.stopping.is_set():
                     break
                 self.queue.finish(self._flush())
-                if self._state().complete:
+                state = self._state()
+                if state.complete:
                     self._state(done=True)
                     break
+                if state.mine and not self.tasks:  # held here, run by nothing: back to the queue
+                    self.ready.clear()
+                    self.queue.release(sorted(self.held))
+                    self.held.clear()
         finally:
             beat.cancel()
             self._hand_back()
