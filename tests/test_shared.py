@@ -69,14 +69,18 @@ def _generator(server: SandboxServer, shared: str, **options: Any) -> TweetGener
     )
 
 
-def _breakers(fleets: list[Fleet], changes: list[tuple[str, str, str]]) -> list[SharedBreaker]:
+def _breakers(
+    fleets: list[Fleet], changes: list[tuple[str, str, str]], open_seconds: float = 0.5
+) -> list[SharedBreaker]:
+    """One breaker per process; ``open_seconds`` long enough for the steps a test takes while the
+    fleet is open (a busy machine), short enough to wait for."""
     return [
         SharedBreaker(
             fleet=f,
             name="sandbox/m",
             on_change=lambda *change: changes.append(change),
             consecutive_failures=10,
-            open_seconds=0.5,
+            open_seconds=open_seconds,
             half_open_calls=2,
         )
         for f in fleets
@@ -87,31 +91,32 @@ def _breakers(fleets: list[Fleet], changes: list[tuple[str, str, str]]) -> list[
 
 
 def test_the_fleet_grants_one_slot_per_interval_whoever_asks(fleets: list[Fleet]) -> None:
-    """30 acquires from 4 processes' connections in parallel, 1 s per request: the slots are 0, 1,
-    ..., 29 s from now, each granted once (GCRA on the database's clock)."""
+    """30 acquires from 4 processes' connections in parallel, 10 s per request: the slots are 0,
+    10, ..., 290 s from now, each granted once (GCRA on the database's clock; the waits are read,
+    not slept)."""
     with ThreadPoolExecutor(max_workers=6) as pool:
-        waits = list(pool.map(lambda i: fleets[i % 4].acquire("p/m", 1.0, 0.0)[0], range(30)))
-    assert [round(w) for w in sorted(waits)] == list(range(30))
+        waits = list(pool.map(lambda i: fleets[i % 4].acquire("p/m", 10.0, 0.0)[0], range(30)))
+    assert [round(w / 10) for w in sorted(waits)] == list(range(30))
 
 
 def test_tokens_are_counted_before_and_corrected_after(fleets: list[Fleet]) -> None:
     a, b = fleets[:2]
-    assert a.acquire("p/m", 0.0, 2.0)[0] == pytest.approx(0.0, abs=0.3)
-    assert b.acquire("p/m", 0.0, 2.0)[0] == pytest.approx(2.0, abs=0.3)
-    b.correct("p/m", 1.5)  # the answer used 1.5 s worth of tokens less than estimated
-    wait_until(lambda: a.acquire("p/m", 0.0, 0.0)[0] < 3.0, what="the correction to land")
+    assert a.acquire("p/m", 0.0, 20.0)[0] == pytest.approx(0.0, abs=3)
+    assert b.acquire("p/m", 0.0, 20.0)[0] == pytest.approx(20.0, abs=3)
+    b.correct("p/m", 15.0)  # the answer used 15 s worth of tokens less than estimated
+    wait_until(lambda: a.acquire("p/m", 0.0, 0.0)[0] < 30.0, what="the correction to land")
     assert estimate_tokens(GenerationRequest(prompt="x" * 401)) == 101 + 1024
     assert estimate_tokens(GenerationRequest(prompt="", candidate_count=3)) == 3 * 1024
 
 
 def test_a_429_hint_pauses_every_process(fleets: list[Fleet]) -> None:
-    fleets[0].pause("p/m", 5.0)
+    fleets[0].pause("p/m", 50.0)
     wait, paused = wait_until(
         lambda: (got := fleets[3].acquire("p/m", 0.1, 0.0))[1] > 0 and got,
         what="the pause to reach another process",
     )
-    assert 4.0 < paused <= 5.0
-    assert wait == pytest.approx(paused, abs=0.2)
+    assert 40.0 < paused <= 50.0
+    assert wait == pytest.approx(paused, abs=2)
 
 
 # --- the circuit breaker --------------------------------------------------------------------------
@@ -119,7 +124,7 @@ def test_a_429_hint_pauses_every_process(fleets: list[Fleet]) -> None:
 
 def test_the_fleet_breaker_opens_once_and_every_process_fails_fast(fleets: list[Fleet]) -> None:
     changes: list[tuple[str, str, str]] = []
-    breakers = _breakers(fleets, changes)
+    breakers = _breakers(fleets, changes, open_seconds=3.0)
     for i in range(12):  # 12 failures in a row, from 4 processes: the streak is the fleet's
         breaker = breakers[i % 4]
         breaker.acquire()
@@ -143,7 +148,7 @@ def test_the_fleet_breaker_opens_once_and_every_process_fails_fast(fleets: list[
 
 def test_permits_of_a_process_that_died_are_given_again(fleets: list[Fleet]) -> None:
     changes: list[tuple[str, str, str]] = []
-    breakers = _breakers(fleets, changes)
+    breakers = _breakers(fleets, changes, open_seconds=2.0)
     for i in range(10):
         breakers[i % 4].record_failure()
     wait_until(lambda: breakers[0].state == "half_open", what="the open period to end")
@@ -321,9 +326,8 @@ def test_a_hung_server_delays_a_call_by_the_bound_only(postgres_url: str, events
             started = time.monotonic()
             assert throttled.generate(GenerationRequest(prompt="during the hang")).texts
             assert time.monotonic() - started < ROUND_TRIP_BOUND + CONNECT_BOUND + 1.0
-            started = time.monotonic()
+            assert not shared.available()  # local limits now: no round trip is tried
             assert throttled.generate(GenerationRequest(prompt="after")).texts
-            assert time.monotonic() - started < 1.0  # local limits now: no round trip tried
             throttled.close()
     finally:
         proxy.cut()
