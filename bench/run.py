@@ -7,10 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import _report
@@ -21,14 +25,26 @@ import logging_cost
 import per_call
 import retry_storms
 import startup
+import store_backends
 from _common import Config, Section
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 #: run order: benchmark 1 first (5 and 4 use its figures), the long batch runs last (they watch the
 #: deadline)
-STAGES = ("per-call", "startup", "logging", "storms", "failures", "baseline", "batch")
+STAGES = ("per-call", "startup", "logging", "storms", "failures", "baseline", "batch", "store")
+POSTGRES_ENV = "TWEETGEN_TEST_POSTGRES"
+CI_POSTGRES = Path(__file__).resolve().parent.parent / ".ci" / "postgres"
 #: report order: the issue's numbering
-REPORT_ORDER = ("baseline", "per-call", "startup", "batch", "logging", "storms", "failures")
+REPORT_ORDER = (
+    "baseline",
+    "per-call",
+    "startup",
+    "batch",
+    "logging",
+    "storms",
+    "failures",
+    "store",
+)
 
 
 class Suite:
@@ -70,6 +86,9 @@ class Suite:
     def batch(self) -> Section:
         return batch_throughput.run(self.config, self.workdir, self.deadline, self.known_ms)
 
+    def store(self) -> Section:
+        return store_backends.run(self.config, self.workdir)
+
     def stage(self, name: str) -> Callable[[], Section]:
         stages: dict[str, Callable[[], Section]] = {
             "storms": self.storms,
@@ -79,8 +98,40 @@ class Suite:
             "logging": self.logging,
             "baseline": self.baseline,
             "batch": self.batch,
+            "store": self.store,
         }
         return stages[name]
+
+
+@contextlib.contextmanager
+def _postgres() -> Iterator[None]:
+    """A throwaway PostgreSQL server for the stages that need one (``.ci/postgres``), unless
+    ``TWEETGEN_TEST_POSTGRES`` names one already; without initdb those stages say they skipped."""
+    if os.environ.get(POSTGRES_ENV):
+        yield
+        return
+    # its own directory: the script hands it to an unprivileged user, who must reach it
+    directory = Path(tempfile.mkdtemp(prefix="tweetgen-bench-postgres-"))
+    started = subprocess.run(  # noqa: S603 - the project's own script
+        [str(CI_POSTGRES), "start", str(directory)], capture_output=True, text=True, check=False
+    )
+    prefix = f"export {POSTGRES_ENV}="
+    url = next(
+        (line[len(prefix) :] for line in started.stdout.splitlines() if line.startswith(prefix)), ""
+    )
+    if started.returncode != 0 or not url:
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"bench: no PostgreSQL server ({started.stderr.strip()[-200:]})", file=sys.stderr)
+        yield
+        return
+    os.environ[POSTGRES_ENV] = url
+    try:
+        yield
+    finally:
+        del os.environ[POSTGRES_ENV]
+        stop = [str(CI_POSTGRES), "stop", str(directory)]
+        subprocess.run(stop, capture_output=True, check=False)  # noqa: S603 - the project's own
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _stages(text: str) -> list[str]:
@@ -137,7 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config.smoke() if args.quick else Config.full()
     names = args.only or list(STAGES)
     started, measured = time.perf_counter(), _report.checkout()
-    with tempfile.TemporaryDirectory(prefix="tweetgen-bench-") as workdir:
+    with (
+        tempfile.TemporaryDirectory(prefix="tweetgen-bench-") as workdir,
+        _postgres(),
+    ):
         refs = (args.before, args.after)
         suite = Suite(config, Path(workdir), started + config.budget_seconds, refs)
         sections = _run(suite, names)
