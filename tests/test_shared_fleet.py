@@ -18,9 +18,9 @@ from types import ModuleType
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "fleet_limits.py"
-QUOTA = 10  # requests per second: a fast test
-#: --rpm 540, 10 % under the quota: the time between a granted slot and the server's clock (the
-#: sleep waking late, the send) must stay under 10 % of the 1 s window on a busy machine, or a
+QUOTA = 20  # requests per second: a fast test with enough requests (~150) to count 1 %
+#: --rpm 1080 (18/s), 10 % under the quota: the time between a granted slot and the server's clock
+#: (the sleep waking late, the send) must stay under 10 % of the 1 s window on a busy machine, or a
 #: sliding window refuses the early arrival (bench/fleet_limits.py runs at 5 % under)
 LIMIT = QUOTA * 60 * 0.90
 
@@ -37,8 +37,9 @@ def harness() -> ModuleType:
 
 
 def test_three_processes_share_one_rate_limit(harness: ModuleType, postgres_url: str) -> None:
-    shared = harness.run_rate(postgres_url, shared=True, quota_rps=QUOTA, rpm=LIMIT, seconds=8)
-    alone = harness.run_rate(postgres_url, shared=False, quota_rps=QUOTA, rpm=LIMIT, seconds=8)
+    options = {"quota_rps": QUOTA, "rpm": LIMIT, "seconds": 8, "concurrency": 8}
+    shared = harness.run_rate(postgres_url, shared=True, **options)
+    alone = harness.run_rate(postgres_url, shared=False, **options)
     assert shared["fallbacks"] == 0, shared
     assert abs(shared["rate_per_s"] / shared["limit_per_s"] - 1) <= 0.05, shared
     assert shared["refused_share"] <= 0.01, shared
