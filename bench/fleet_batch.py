@@ -24,15 +24,15 @@ __all__ = ["main"]
 Runner = Callable[[int, Path], BatchRun]
 
 
-def _modes() -> dict[str, Runner]:
+def _modes(latency: float) -> dict[str, Runner]:
     def tweetgen(extra: Sequence[str]) -> Runner:
-        return lambda rows, work: tweetgen_batch(rows, LATENCY, CONCURRENCY, work, extra)
+        return lambda rows, work: tweetgen_batch(rows, latency, CONCURRENCY, work, extra)
 
     return {
         "tweetgen batch (default workers)": tweetgen(()),
         "tweetgen batch --workers 1": tweetgen(("--workers", "1")),
         "bare httpx.AsyncClient, one process": lambda rows, work: raw_batch(
-            rows, LATENCY, CONCURRENCY, work
+            rows, latency, CONCURRENCY, work
         ),
     }
 
@@ -41,17 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--latency", type=float, default=LATENCY, help="the sandbox's answer time (0: CPU only)"
+    )
     args = parser.parse_args(argv)
-    modes = _modes()
+    modes = _modes(args.latency)
     runs: dict[str, list[BatchRun]] = {name: [] for name in modes}
     with tempfile.TemporaryDirectory() as name:
         for repeat in range(args.repeats):
             order = list(modes) if repeat % 2 == 0 else list(modes)[::-1]
             for mode in order:
                 runs[mode].append(modes[mode](args.rows, Path(name)))
-    ideal = args.rows * LATENCY / CONCURRENCY
+    ideal = args.rows * args.latency / CONCURRENCY
     cores = len(os.sched_getaffinity(0))
-    print(f"{args.rows} rows, {LATENCY * 1e3:.0f} ms answers, concurrency {CONCURRENCY}, "
+    print(f"{args.rows} rows, {args.latency * 1e3:.0f} ms answers, concurrency {CONCURRENCY}, "
           f"{cores} cores; ideal {ideal:.2f} s; {args.repeats} runs each, alternating")  # fmt: skip
     header = f"{'run':40} {'wall (median)':>14} {'of ideal':>9} {'client CPU/row':>15}"
     print(header + f" {'sandbox CPU/row':>16} {'ok':>6}")
