@@ -8,18 +8,13 @@ extends this class). Each call builds one validated :class:`~tweetgen.request.Tw
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import structlog
-
-from .logs import redact_text
 from .request import NOT_A_THREAD, TweetRequest
 from .results import Thread, Tweet
-from .trace import CallContext, CallTrace, Observer, call_scope
+from .trace import CallContext, CallScope, CallTrace, Observer, new_request_id
 
 if TYPE_CHECKING:
     from .generator import Plan
@@ -350,49 +345,46 @@ class TweetGenerator:
         )
         return await self._adrive(request, self._thread_plan)
 
-    @contextmanager
-    def _scope(
-        self, request: TweetRequest, call_context: CallContext | None = None
-    ) -> Iterator[CallTrace]:
+    def _scope(self, request: TweetRequest, call_context: CallContext | None = None) -> CallScope:
         """Bind the call's log context and trace; record how it ended for the observers."""
+        provider = self.provider
         trace = CallTrace(
-            request_id=uuid.uuid4().hex[:16],
-            provider=self.provider.name,
-            model=self.provider.model,
+            request_id=new_request_id(),
+            provider=provider.name,
+            model=provider.model,
             inputs={"topic": request.topic, "tone": request.tone, "max_words": request.max_words},
             observers=self.observers,
             context=call_context or CallContext(),
         )
-        trace.clock_start = self._clock()
-        context = {"request_id": trace.request_id, "provider": trace.provider, "model": trace.model}
-        with structlog.contextvars.bound_contextvars(**context), call_scope(trace):
-            try:
-                yield trace
-            except BaseException as error:
-                trace.status = "failed"
-                trace.error_type = type(error).__name__
-                trace.error_message = redact_text(str(error))
-                raise
-            finally:
-                trace.latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
-                trace.notify("call_finished")
+        return CallScope(trace, self._clock)
 
     def _finished(self, trace: CallTrace, value: T) -> T:
         """Stamp the call's attempts and wall-clock latency on what it returns."""
         latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
-        figures: dict[str, Any] = {"attempts": len(trace.attempts), "latency_ms": latency_ms}
+        attempts = len(trace.attempts)
         result: Any
         if isinstance(value, Thread):
+            figures: dict[str, Any] = {"attempts": attempts, "latency_ms": latency_ms}
             result = replace(
                 value, tweets=tuple(replace(t, **figures) for t in value.tweets), **figures
             )
             texts = result.texts
         elif isinstance(value, list):
-            result = [replace(t, **figures) for t in value]
+            result = [_stamped(t, attempts, latency_ms) for t in value]
             texts = [t.text for t in result]
         else:
-            result = replace(value, **figures)  # type: ignore[type-var]
+            result = _stamped(value, attempts, latency_ms)  # type: ignore[arg-type]
             texts = [result.text]
         trace.status = "ok"
         trace.text = "\n---\n".join(texts)
         return result  # type: ignore[no-any-return]
+
+
+def _stamped(tweet: Tweet, attempts: int, latency_ms: float) -> Tweet:
+    """``replace(tweet, attempts=, latency_ms=)``, 4x cheaper for a plain Tweet (no __post_init__,
+    no slots: its fields are its ``__dict__``)."""
+    if type(tweet) is not Tweet:
+        return replace(tweet, attempts=attempts, latency_ms=latency_ms)
+    stamped = object.__new__(Tweet)
+    stamped.__dict__.update(tweet.__dict__, attempts=attempts, latency_ms=latency_ms)
+    return stamped

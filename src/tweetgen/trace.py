@@ -8,8 +8,10 @@ spans) are told when calls and attempts start and end. Nothing here does I/O.
 from __future__ import annotations
 
 import contextvars
+import os
+import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +19,15 @@ from typing import Any
 __all__ = [
     "AttemptTrace",
     "CallContext",
+    "CallScope",
     "CallTrace",
+    "LogField",
     "Observer",
     "call_scope",
     "current_trace",
+    "enter_call",
+    "leave_call",
+    "new_request_id",
 ]
 
 
@@ -146,6 +153,116 @@ _current: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar(
 def current_trace() -> CallTrace | None:
     """The trace of the call running in this context, if any."""
     return _current.get()
+
+
+def enter_call(trace: CallTrace) -> contextvars.Token[CallTrace | None]:
+    """Make ``trace`` current and tell its observers (:func:`call_scope` without a generator)."""
+    token = _current.set(trace)
+    try:
+        trace.notify("call_started")
+    except BaseException:
+        _current.reset(token)
+        raise
+    return token
+
+
+def leave_call(token: contextvars.Token[CallTrace | None]) -> None:
+    """Undo :func:`enter_call`."""
+    _current.reset(token)
+
+
+class LogField:
+    """One key of structlog's context-local log context, set and reset through its ContextVar:
+    what ``bind_contextvars(key=...)`` / ``reset_contextvars(key=...)`` do, without building and
+    reading keyword dicts on every call. structlog is imported on the first bind only."""
+
+    __slots__ = ("name", "var")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.var: contextvars.ContextVar[Any] | None = None
+
+    def bind(self, value: object) -> contextvars.Token[Any]:
+        """Set the key to ``value``; the token undoes it (:meth:`reset`)."""
+        var = self.var
+        if var is None:
+            import structlog.contextvars
+
+            token = structlog.contextvars.bind_contextvars(**{self.name: value})[self.name]
+            self.var = token.var
+            return token
+        return var.set(value)
+
+    def reset(self, token: contextvars.Token[Any]) -> None:
+        """Put back the value the key had before :meth:`bind` (absent: structlog's ``...``)."""
+        try:
+            token.var.reset(token)
+        except ValueError:  # set in another context: put the old value back by hand
+            old = token.old_value
+            token.var.set(Ellipsis if old is contextvars.Token.MISSING else old)
+
+
+#: request ids: 64 random bits from a generator of our own (seeded from os.urandom, again in a
+#: forked child), so a caller's ``random.seed`` never repeats them; no system call per id, unlike
+#: ``uuid.uuid4()``
+_ids = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+def new_request_id() -> str:
+    """A call's request id: 16 lowercase hex digits."""
+    return f"{_ids.getrandbits(64):016x}"
+
+
+_REQUEST_ID, _PROVIDER, _MODEL = LogField("request_id"), LogField("provider"), LogField("model")
+
+
+class CallScope:
+    """One call's scope (``with``): its log context (request id, provider, model) bound and its
+    trace current; how it ended recorded, and the observers told it started and finished."""
+
+    __slots__ = ("_clock", "_current", "_tokens", "trace")
+
+    def __init__(self, trace: CallTrace, clock: Callable[[], float]) -> None:
+        self.trace = trace
+        self._clock = clock
+
+    def __enter__(self) -> CallTrace:
+        trace = self.trace
+        trace.clock_start = self._clock()
+        self._tokens = (
+            _REQUEST_ID.bind(trace.request_id),
+            _PROVIDER.bind(trace.provider),
+            _MODEL.bind(trace.model),
+        )
+        try:
+            self._current = enter_call(trace)
+        except BaseException:
+            self._unbind()
+            raise
+        return trace
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        trace = self.trace
+        try:
+            if error is not None:
+                from .redaction import redact_text
+
+                trace.status = "failed"
+                trace.error_type = type(error).__name__
+                trace.error_message = redact_text(str(error))
+            trace.latency_ms = round((self._clock() - trace.clock_start) * 1000, 2)
+            trace.notify("call_finished")
+        finally:
+            leave_call(self._current)
+            self._unbind()
+
+    def _unbind(self) -> None:
+        request_id, provider, model = self._tokens
+        _MODEL.reset(model)
+        _PROVIDER.reset(provider)
+        _REQUEST_ID.reset(request_id)
 
 
 @contextmanager
