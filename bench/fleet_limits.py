@@ -166,6 +166,128 @@ def run_outage(
     }
 
 
+def measure(
+    server: str, *, seconds: float, quota_rps: int, calls: int, margin: float
+) -> tuple[float, list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """Both experiments, shared and not, each on a fresh database of ``server``: the limit (rpm),
+    the rate runs and the outage runs by calls per process."""
+    rpm = quota_rps * 60 * (1 - margin)
+    rates: list[dict[str, Any]] = []
+    outages: dict[int, list[dict[str, Any]]] = {}
+    for shared in (True, False):  # a fresh fleet (database) for each run: nothing carried over
+        with fresh_database(server) as url:
+            rates.append(
+                run_rate(url, shared=shared, quota_rps=quota_rps, rpm=rpm, seconds=seconds)
+            )
+    for count in (5, calls):
+        for shared in (True, False):
+            with fresh_database(server) as url:
+                outages.setdefault(count, []).append(run_outage(url, shared=shared, calls=count))
+    return rpm, rates, outages
+
+
+RATE_ROWS = [
+    ("admitted rate (server) /s", "rate_per_s", "{:.2f}"),
+    ("  vs the limit", None, ""),
+    ("requests offered /s", "offered_per_s", "{:.2f}"),
+    ("  vs the quota", None, ""),
+    ("429s / requests", "refused_share", "{:.1%}"),
+    ("fallbacks to local limits", "fallbacks", "{}"),
+]
+OUTAGE_ROWS = [
+    ("requests / logical calls", "amplification", "{:.2f}x"),
+    ("requests", "requests", "{}"),
+    ("'Circuit opened' logged", "opened", "{}"),
+    ("calls failed fast", "failed_fast", "{}"),
+    ("fallbacks to local limits", "fallbacks", "{}"),
+]
+
+
+def rate_cells(rates: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The rate table's rows: label, shared, not shared."""
+    rows = []
+    for label, key, fmt in RATE_ROWS:
+        if key is None:
+            base, field = (
+                ("limit_per_s", "rate_per_s")
+                if "limit" in label
+                else ("quota_per_s", "offered_per_s")
+            )
+            cells = [f"{r[field] / r[base]:.2f}x" for r in rates]
+        else:
+            cells = [fmt.format(r[key]) for r in rates]
+        rows.append((label.strip(), cells[0], cells[1]))
+    return rows
+
+
+def outage_cells(runs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The outage table's rows: label, shared, not shared."""
+    return [
+        (label, *(fmt.format(r[key]) for r in runs))  # type: ignore[misc]
+        for label, key, fmt in OUTAGE_ROWS
+    ]
+
+
+def run(config: Any, workdir: Path) -> Any:
+    """The measurements as a ``make bench`` section (stage ``fleet``)."""
+    from _common import Section, Table, Target
+
+    server = os.environ.get(ENV)
+    seconds, calls = (8.0, 20) if config.quick else (30.0, 50)
+    command = "python bench/fleet_limits.py [URL] --seconds 30 --quota-rps 20 --calls 50"
+    if not server:
+        return Section(
+            title="Fleet-wide limits on PostgreSQL (3 and 4 processes)",
+            method="skipped: no PostgreSQL server (TWEETGEN_TEST_POSTGRES, or initdb to start one)",
+            commands=[command],
+        )
+    rpm, rates, outages = measure(server, seconds=seconds, quota_rps=20, calls=calls, margin=0.05)
+    shared, alone = rates
+    rate_ok = abs(shared["rate_per_s"] / shared["limit_per_s"] - 1) <= 0.05
+    headers = ("", "shared", "not shared")
+    tables = [Table(f"3 processes, --rpm {rpm:g} each, quota 20/s", headers, rate_cells(rates))]
+    targets = [
+        Target(
+            "fleet rate",
+            "server-observed rate within 5 % of the limit, 429s <= 1 %",
+            f"{shared['rate_per_s'] / shared['limit_per_s']:.2f}x the limit, "
+            f"{shared['refused_share']:.1%} 429s",
+            rate_ok and shared["refused_share"] <= 0.01,
+        ),
+        Target(
+            "unshared rate",
+            "the same processes without sharing: about 3x the quota",
+            f"{alone['offered_per_s'] / alone['quota_per_s']:.2f}x the quota offered, "
+            f"{alone['refused_share']:.0%} refused",
+            None,
+            "each process pauses after its own 429s, so it offers less than its full rate",
+        ),
+    ]
+    for count, runs in outages.items():
+        tables.append(Table(f"outage, 4 processes x {count} calls", headers, outage_cells(runs)))
+        targets.append(
+            Target(
+                f"outage x {count}",
+                "the breaker opens once for the fleet; amplification <= 1.2x",
+                f"opened {runs[0]['opened']} time(s), {runs[0]['amplification']:.2f}x "
+                f"(not shared: opened {runs[1]['opened']}, {runs[1]['amplification']:.2f}x)",
+                runs[0]["opened"] == 1 and runs[0]["amplification"] <= 1.2,
+            )
+        )
+    return Section(
+        title="Fleet-wide limits on PostgreSQL (3 and 4 processes)",
+        method=(
+            f"A sandbox enforcing 20 requests/s (sliding window); 3 processes x 4 tasks for "
+            f"{seconds:g} s with --rpm 5 % under it, shared on PostgreSQL or not; then 4 processes "
+            "x 2 tasks through a total outage (every answer 503), default breaker and budget. "
+            "A fresh database per run."
+        ),
+        tables=tables,
+        targets=targets,
+        commands=[command],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", nargs="?", default=os.environ.get(ENV), help=f"(default: {ENV})")
@@ -184,59 +306,28 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("fleet_limits: skipped: psycopg is not installed (pip install 'tweetgen[postgres]')")
         return 0
-    rpm = args.quota_rps * 60 * (1 - args.margin)
-    rates: list[dict[str, Any]] = []
-    outages: dict[int, list[dict[str, Any]]] = {}
-    for shared in (True, False):  # a fresh fleet (database) for each run: nothing carried over
-        with fresh_database(args.url) as url:
-            rates.append(
-                run_rate(
-                    url, shared=shared, quota_rps=args.quota_rps, rpm=rpm, seconds=args.seconds
-                )
-            )
-    for calls in (5, args.calls):
-        for shared in (True, False):
-            with fresh_database(args.url) as url:
-                outages.setdefault(calls, []).append(run_outage(url, shared=shared, calls=calls))
+    rpm, rates, outages = measure(
+        args.url,
+        seconds=args.seconds,
+        quota_rps=args.quota_rps,
+        calls=args.calls,
+        margin=args.margin,
+    )
     print(
         f"1. rate: 3 processes, --rpm {rpm:g} each ({rpm / 60:g}/s), quota {args.quota_rps}/s "
         f"(sliding 1 s window), {args.seconds:g} s"
     )
     print(f"   {'':28}{'shared':>12}{'not shared':>14}")
-    rows = [
-        ("admitted rate (server) /s", "rate_per_s", "{:.2f}"),
-        ("  vs the limit", None, ""),
-        ("requests offered /s", "offered_per_s", "{:.2f}"),
-        ("  vs the quota", None, ""),
-        ("429s / requests", "refused_share", "{:.1%}"),
-        ("fallbacks to local limits", "fallbacks", "{}"),
-    ]
-    for label, key, fmt in rows:
-        if key is None:
-            base, field = (
-                ("limit_per_s", "rate_per_s")
-                if "limit" in label
-                else ("quota_per_s", "offered_per_s")
-            )
-            cells = [f"{r[field] / r[base]:.2f}x" for r in rates]
-        else:
-            cells = [fmt.format(r[key]) for r in rates]
-        print(f"   {label:28}{cells[0]:>12}{cells[1]:>14}")
-    for calls, runs in outages.items():
+    for label, first, second in rate_cells(rates):
+        print(f"   {label:28}{first:>12}{second:>14}")
+    for count, runs in outages.items():
         print(
-            f"2. outage: 4 processes x {calls} calls (2 at a time), every answer 503, the default "
+            f"2. outage: 4 processes x {count} calls (2 at a time), every answer 503, the default "
             "breaker (10 in a row) and retry budget"
         )
         print(f"   {'':28}{'shared':>12}{'not shared':>14}")
-        for label, key, fmt in [
-            ("requests / logical calls", "amplification", "{:.2f}x"),
-            ("requests", "requests", "{}"),
-            ("'Circuit opened' logged", "opened", "{}"),
-            ("calls failed fast", "failed_fast", "{}"),
-            ("fallbacks to local limits", "fallbacks", "{}"),
-        ]:
-            cells = [fmt.format(r[key]) for r in runs]
-            print(f"   {label:28}{cells[0]:>12}{cells[1]:>14}")
+        for label, first, second in outage_cells(runs):
+            print(f"   {label:28}{first:>12}{second:>14}")
     return 0
 
 

@@ -21,6 +21,7 @@ import _report
 import baseline
 import batch_throughput
 import failure_modes
+import fleet_limits
 import logging_cost
 import per_call
 import retry_storms
@@ -31,7 +32,17 @@ from _common import Config, Section
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 #: run order: benchmark 1 first (5 and 4 use its figures), the long batch runs last (they watch the
 #: deadline)
-STAGES = ("per-call", "startup", "logging", "storms", "failures", "baseline", "batch", "store")
+STAGES = (
+    "per-call",
+    "startup",
+    "logging",
+    "storms",
+    "failures",
+    "baseline",
+    "batch",
+    "store",
+    "fleet",
+)
 POSTGRES_ENV = "TWEETGEN_TEST_POSTGRES"
 CI_POSTGRES = Path(__file__).resolve().parent.parent / ".ci" / "postgres"
 #: report order: the issue's numbering
@@ -44,6 +55,7 @@ REPORT_ORDER = (
     "storms",
     "failures",
     "store",
+    "fleet",
 )
 
 
@@ -89,6 +101,10 @@ class Suite:
     def store(self) -> Section:
         return store_backends.run(self.config, self.workdir)
 
+    def fleet(self) -> Section:
+        section: Section = fleet_limits.run(self.config, self.workdir)
+        return section
+
     def stage(self, name: str) -> Callable[[], Section]:
         stages: dict[str, Callable[[], Section]] = {
             "storms": self.storms,
@@ -99,6 +115,7 @@ class Suite:
             "baseline": self.baseline,
             "batch": self.batch,
             "store": self.store,
+            "fleet": self.fleet,
         }
         return stages[name]
 
