@@ -17,12 +17,11 @@ The four loops of :mod:`tweetgen.retry` (our own and tenacity's, sync and async)
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import structlog
 
 from . import events
 from .backoff import (
@@ -38,7 +37,7 @@ from .backoff import (
 )
 from .deadlines import Token, reset_call_deadline, set_call_deadline
 from .errors import CircuitOpenError, RateLimitError, TweetGenError
-from .trace import AttemptTrace, CallTrace, current_trace
+from .trace import AttemptTrace, CallTrace, LogField, current_trace
 
 if TYPE_CHECKING:
     from .resilience import CircuitBreaker, RetryBudget
@@ -46,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["Failure", "Guard", "Listener", "RetriedCall", "stamp"]
 
 T = TypeVar("T")
+
+#: the ``attempt`` key of the log context, bound while an attempt runs
+_ATTEMPT = LogField("attempt")
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ class RetriedCall:
 
     __slots__ = (
         *("policy", "clock", "rng", "guards", "listeners", "start", "attempt_start"),
-        *("previous_delay", "last", "_tokens", "_deadline"),
+        *("previous_delay", "last", "_token", "_deadline"),
     )
 
     def __init__(
@@ -282,7 +284,7 @@ class RetriedCall:
         self.start = self.attempt_start = clock()
         self.previous_delay: float | None = None
         self.last: Failure | None = None
-        self._tokens: Mapping[str, Any] = {}
+        self._token: contextvars.Token[Any] | None = None
         self._deadline: Token[float | None] | None = None
 
     def begin(self, attempt: int) -> None:
@@ -293,7 +295,7 @@ class RetriedCall:
                 self._stop(replace(self.last, decision=stop))
                 raise self.last.error from None
         self.attempt_start = self.clock()
-        self._tokens = structlog.contextvars.bind_contextvars(attempt=attempt)
+        self._token = _ATTEMPT.bind(attempt)
         if self.policy.deadline is not None:
             elapsed = self.attempt_start - self.start
             self._deadline = set_call_deadline(max(0.0, self.policy.deadline - elapsed))
@@ -354,9 +356,9 @@ class RetriedCall:
         stamp(failure)
 
     def _end(self) -> None:
-        if self._tokens:
-            structlog.contextvars.reset_contextvars(**self._tokens)
-            self._tokens = {}
+        if self._token is not None:
+            _ATTEMPT.reset(self._token)
+            self._token = None
         if self._deadline is not None:
             reset_call_deadline(self._deadline)
             self._deadline = None
