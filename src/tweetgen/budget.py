@@ -99,6 +99,7 @@ class RetryBudget:
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[int, _Bucket] = {}
+        self._floor = 0  # the smallest epoch in _buckets (when there is one)
 
     @classmethod
     def for_policy(
@@ -153,11 +154,19 @@ class RetryBudget:
         return self.k > 0 and totals.accepts > 0 and totals.accepts * self.k >= totals.attempts
 
     def _current(self) -> _Bucket:
-        """The bucket for now, after dropping the buckets that left the window."""
+        """The bucket for now, after dropping the buckets that left the window (``_floor``, the
+        oldest bucket's epoch, spares the scan while none did)."""
         epoch = math.floor(self._clock() / self._width)
-        for old in [e for e in self._buckets if e <= epoch - _BUCKETS]:
-            del self._buckets[old]
-        return self._buckets.setdefault(epoch, _Bucket())
+        buckets = self._buckets
+        if buckets and self._floor <= epoch - _BUCKETS:
+            for old in [e for e in buckets if e <= epoch - _BUCKETS]:
+                del buckets[old]
+            self._floor = min(buckets, default=epoch)
+        bucket = buckets.get(epoch)
+        if bucket is None:
+            self._floor = min(self._floor, epoch) if buckets else epoch
+            bucket = buckets[epoch] = _Bucket()
+        return bucket
 
     def _totals(self) -> _Bucket:
         total = _Bucket()
