@@ -14,8 +14,8 @@ import atexit
 import functools
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -266,25 +266,25 @@ def _fleet(url: str, guards: Guards) -> Guards:
     return registry, SharedBudget.like(budget, shared)
 
 
-@contextmanager
-def borrowed(options: ClientOptions, sleep: Sleep | None) -> Iterator[TweetGenerator]:
-    """The generator for these options: cached (one HTTP client reused), or a one-off around the
-    caller's own provider objects, closed after the call."""
-    key = _key(options, sleep)
-    if key is None:
-        with options.generator(sleep=sleep) as generator:
-            yield generator
-        return
-    cached = _cache.get(key)
+def borrowed(options: ClientOptions, sleep: Sleep | None) -> AbstractContextManager[TweetGenerator]:
+    """The generator for these options (``with``): cached (one HTTP client reused), or a one-off
+    around the caller's own provider objects, closed after the call. No generator-based context
+    manager: this runs on every module-level call."""
+    if not options.cacheable:
+        return options.generator(sleep=sleep)
+    key = (options, sleep, environment_key())
+    try:
+        cached = _cache.get(key)  # hashes the key once: _key would hash it twice
+    except TypeError:  # an unhashable option: not shared
+        return options.generator(sleep=sleep)
     if cached is not None:
-        generator = cached
-    else:
-        built = options.generator(_shared(options), sleep=sleep)
-        with _cache_lock:
-            generator = _cache.setdefault(key, built)
-        if generator is not built:  # another thread cached its own first
-            built.close()
-    yield generator
+        return nullcontext(cached)
+    built = options.generator(_shared(options), sleep=sleep)
+    with _cache_lock:
+        generator = _cache.setdefault(key, built)
+    if generator is not built:  # another thread cached its own first
+        built.close()
+    return nullcontext(generator)
 
 
 @asynccontextmanager
