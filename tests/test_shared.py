@@ -282,8 +282,14 @@ def test_a_server_dropped_mid_run_then_back(postgres_url: str, events: Any) -> N
         assert not shared.available()  # no round trip any more: callers use local limits
         assert [e["event"] for e in events()].count(UNAVAILABLE) == 1
         proxy = Proxy(postgres_url, port=proxy.port)  # the server is back
-        wait_until(shared.available, what="the probe to reconnect", timeout=30)
-        assert "Shared state restored" in [e["event"] for e in events()]
+        # the probe's thread makes the state available, then logs it: wait for both
+        wait_until(
+            lambda: (
+                shared.available() and "Shared state restored" in [e["event"] for e in events()]
+            ),
+            what="the probe to reconnect and say so",
+            timeout=30,
+        )
         assert shared.acquire("p/m", 0.0, 0.0)[0] == pytest.approx(0.0, abs=0.5)
     finally:
         proxy.cut()
