@@ -24,11 +24,9 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from _common import Config, Sample, Section, Table, Target, interleave, paired_ratios, ratio
 from _proc import bench_env
@@ -84,16 +82,10 @@ def _database(server: str | None) -> Iterator[str | None]:
     if server is None:
         yield None
         return
-    import psycopg
+    from fleet_limits import fresh_database
 
-    name = f"tweetgen_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(server) as url:
+        yield url
 
 
 def _threads(store: Store, writes: int, count: int) -> float:

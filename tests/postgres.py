@@ -8,6 +8,7 @@ so CI never passes on a skipped fleet.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-__all__ = ["postgres_server", "postgres_url"]
+__all__ = ["fresh_database", "postgres_server", "postgres_url"]
 
 ENV = "TWEETGEN_TEST_POSTGRES"
 REQUIRE = "TWEETGEN_REQUIRE_POSTGRES"
@@ -40,18 +41,23 @@ def postgres_server() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL to a new empty database, dropped after the test."""
+@contextlib.contextmanager
+def fresh_database(server: str, prefix: str = "tweetgen_test") -> Iterator[str]:
+    """A URL to a new empty database on ``server`` (its URL), dropped afterwards."""
     import psycopg
 
-    server = postgres_server()
-    name = f"tweetgen_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server)
     try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     finally:
         with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a new empty database, dropped after the test."""
+    with fresh_database(postgres_server()) as url:
+        yield url

@@ -3,13 +3,11 @@ and on a fresh PostgreSQL database (which skips without a server, fails under CI
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from postgres import postgres_server
+from postgres import fresh_database, postgres_server
 
 from tweetgen.store import Store
 
@@ -40,14 +38,5 @@ def other_target(any_target: str, tmp_path: Path) -> Iterator[str]:
     if "://" not in any_target:
         yield str(tmp_path / "other.db")
         return
-    import psycopg
-
-    server = postgres_server()
-    name = f"tweetgen_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server()) as url:
+        yield url
