@@ -407,6 +407,25 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "argument --seed: expected a whole number",
     ),
     (
+        "thinking",
+        (*G, "--thinking", "lots"),
+        {},
+        "argument --thinking: invalid choice: 'lots'",
+    ),
+    (
+        "service-tier",
+        (*G, "--service-tier", "gold"),
+        {},
+        "argument --service-tier: invalid choice: 'gold'",
+    ),
+    ("via", (*B, "--via", "carrier-pigeon"), {}, "argument --via: invalid choice"),
+    (
+        "batch-deadline",
+        (*B, "--batch-deadline", "0"),
+        {},
+        "argument --batch-deadline: expected a number of seconds above 0",
+    ),
+    (
         "lease",
         (*B, "--lease", "0"),
         {},

@@ -18,7 +18,6 @@ from .cliargs import (
     _port,
     _positive_seconds,
     _rate,
-    _ratio,
     _seconds,
     _tokens,
     _whole,
@@ -27,7 +26,6 @@ from .clihelp import (
     COMMANDS_HELP,
     ENVIRONMENT,
     EXIT_CODES,
-    FAULTS_HELP,
     FLAGS,
     SHORT_ENVIRONMENT,
     _epilog,
@@ -39,6 +37,7 @@ from .clihelp import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
 from .clihelp import DEFAULT_MAX_RETRY_AFTER as DEFAULT_MAX_RETRY_AFTER
 from .clihelp import EXAMPLES as EXAMPLES
 from .clihelp import FAULT_KINDS as FAULT_KINDS
+from .clisandbox import add_sandbox
 from .errors import ConfigurationError, TweetGenError
 from .exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
@@ -188,6 +187,21 @@ def _parser() -> _Parser:
         "at once",
     )
     batch.add_argument(
+        "--via",
+        choices=("sync", "gemini-batch"),
+        default="sync",
+        help="sync: one generateContent call per row (default); gemini-batch: the rows go into "
+        "one Gemini Batch job (half the price, answers within the deadline)",
+    )
+    batch.add_argument(
+        "--batch-deadline",
+        type=_positive_seconds,
+        default=24 * 3600.0,
+        metavar="SECONDS",
+        help="with --via gemini-batch: cancel the job after this long and generate the rows still "
+        "missing one call at a time (default: 86400)",
+    )
+    batch.add_argument(
         "--metrics-port",
         type=_port,
         metavar="PORT",
@@ -228,74 +242,24 @@ def _parser() -> _Parser:
     )
     _add_logging(demo)
 
-    sandbox = command(
-        "sandbox",
-        "serve [options]",
-        "The offline Gemini-compatible server, with scripted faults, for your own tests.\n\n"
-        "subcommands:\n  serve  serve on 127.0.0.1 until interrupted",
+    models = command(
+        "models",
+        "[--json] [options]",
+        "The models your key can use (GET /v1beta/models) with their input and output token "
+        "limits; the offline sandbox's without a key.",
+        SHORT_ENVIRONMENT,
+        EXIT_CODES,
     )
-    sandbox_sub = sandbox.add_subparsers(
-        dest="sandbox_command",
-        prog="tweetgen sandbox",
-        metavar="SUBCOMMAND",
-        help=argparse.SUPPRESS,
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="time the listing may take in all (default: TWEETGEN_TIMEOUT, else 30)",
     )
-    serve: _Parser = sandbox_sub.add_parser(
-        "serve",
-        usage="%(prog)s [--port PORT] [--faults SCRIPT] [options]",
-        description=_wrap(
-            "Serve Gemini's generateContent (and an OpenAI-compatible /v1/chat/completions) on "
-            "127.0.0.1 until "
-            "interrupted (Ctrl-C). Point tweetgen at it with GEMINI_BASE_URL=http://127.0.0.1:PORT "
-            "and any "
-            "GEMINI_API_KEY."
-        ),
-        epilog=_epilog(
-            "sandbox serve",
-            FAULTS_HELP,
-        ),
-    )
-    parser.commands["sandbox serve"] = serve
-    serve.add_argument(
-        "--port", type=_port, default=8765, help="port on 127.0.0.1; 0 picks a free one"
-    )
-    serve.add_argument(
-        "--faults", default="", metavar="SCRIPT", help="fault script, e.g. 503*2,ok,429:26s,drop"
-    )
-    serve.add_argument(
-        "--latency", type=_seconds, default=0.0, metavar="SECONDS", help="wait before every answer"
-    )
-    serve.add_argument(
-        "--require-key", metavar="KEY", help="answer API_KEY_INVALID unless x-goog-api-key is KEY"
-    )
-    serve.add_argument(
-        "--error-rate",
-        type=_ratio,
-        default=0.0,
-        metavar="RATIO",
-        help="answer 503 at random with this probability",
-    )
-    serve.add_argument(
-        "--seed", type=_whole, metavar="N", help="seed for --error-rate (reproducible faults)"
-    )
-    serve.add_argument(
-        "--quota-rpm",
-        type=_rate,
-        metavar="N",
-        help="a project quota: answer 429 RESOURCE_EXHAUSTED above N requests per minute",
-    )
-    serve.add_argument(
-        "--quota-rps",
-        type=_rate,
-        metavar="N",
-        help="the same quota per second (for fast tests)",
-    )
-    serve.add_argument(
-        "--metrics-port",
-        type=_port,
-        metavar="PORT",
-        help="serve Prometheus /metrics of the sandbox on this port",
-    )
+    _add_logging(models)
+
+    add_sandbox(parser, command)
     return parser
 
 

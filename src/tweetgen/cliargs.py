@@ -326,6 +326,18 @@ def _add_provider(parser: argparse.ArgumentParser) -> None:
         help="new tries when a tweet breaks the rules",
     )
     parser.add_argument("--otel", action="store_true", help=OTEL_HELP)
+    parser.add_argument(
+        "--thinking",
+        choices=("off", "low", "medium", "high", "auto"),
+        help="how much the model may think before it writes: off, low, medium, high, or auto "
+        "(the model's own default) (default: TWEETGEN_THINKING, else low)",
+    )
+    parser.add_argument(
+        "--service-tier",
+        choices=("standard", "flex", "priority"),
+        help="Gemini's service tier: flex costs half and may be shed (then standard answers), "
+        "priority costs more (default: TWEETGEN_SERVICE_TIER, else standard)",
+    )
 
 
 def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:

@@ -62,6 +62,8 @@ FLAGS = {
     "log_file": "--log-file",
     "log_level": "--log-level",
     "shared": "--shared",
+    "thinking": "--thinking",
+    "service_tier": "--service-tier",
 }
 
 
@@ -144,6 +146,7 @@ EXAMPLES = {
     ],
     "stats": ["tweetgen stats", "tweetgen stats --db tweetgen.db --since 1h --json"],
     "demo": ["tweetgen demo", "tweetgen demo --log-file demo.log"],
+    "models": ["tweetgen models", "tweetgen models --json"],
     "sandbox": ["tweetgen sandbox serve --port 8765"],
     "sandbox serve": [
         "tweetgen sandbox serve --port 8765 --faults '503*2,ok,429:26s'",

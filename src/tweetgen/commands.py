@@ -325,6 +325,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """``tweetgen models``: see :mod:`tweetgen.modelscmd`."""
+    from .modelscmd import run
+
+    _setup_logging(args)
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
     "thread": cmd_thread,
@@ -332,4 +340,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "stats": cmd_stats,
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
+    "models": cmd_models,
 }

@@ -59,6 +59,7 @@ REQUEST_SUCCEEDED = Event(
     (
         *("status_code", "latency_ms", "response_length", "response_preview"),
         *("input_tokens", "output_tokens", "thought_tokens", "finish_reason"),
+        *("service_tier", "cost_usd"),
     ),
 )
 # --- the retry engine -----------------------------------------------------------------------------
@@ -161,6 +162,8 @@ def request_succeeded(status_code: int, latency_ms: float, result: GenerationRes
             output_tokens=usage.output_tokens,
             thought_tokens=usage.thought_tokens,
             finish_reason=reasons[0] if reasons else None,
+            service_tier=result.service_tier,
+            cost_usd=result.cost_usd,
         )
 
 

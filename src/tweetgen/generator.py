@@ -357,6 +357,8 @@ class TweetGenerator(calls.TweetGenerator):
             weighted_length=check.weighted_length,
             words=check.words,
             model_version=result.model_version,
+            service_tier=result.service_tier,
+            cost_usd=_cost(trace),
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -378,6 +380,12 @@ class TweetGenerator(calls.TweetGenerator):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cost(trace: CallTrace) -> float | None:
+    """The call's cost so far: every attempt's (None when one is unknown)."""
+    costs = [a.cost_usd for a in trace.attempts]
+    return None if None in costs else sum(c for c in costs if c is not None)
 
 
 def _no_secret(check: TweetCheck) -> TweetCheck:

@@ -28,6 +28,10 @@ class Tweet:
     words: int = 0
     valid: bool = True
     model_version: str | None = None
+    #: the service tier that answered, when the API said (``standard``, ``flex``, ...)
+    service_tier: str | None = None
+    #: what the call cost so far in US dollars, every attempt included (None: unknown)
+    cost_usd: float | None = None
 
     def __str__(self) -> str:
         return self.text

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -68,6 +68,20 @@ def _attempt_values(attempt: AttemptTrace) -> dict[str, object]:
     return _safe_row({**copied, "started_at": utc_iso(attempt.started_at)})
 
 
+def _spend(attempts: Sequence[AttemptTrace]) -> dict[str, object]:
+    """A call's thinking tokens, cost (None when an attempt's cost is unknown), service tier (the
+    last one that answered) and quota kind (the last one a 429 named)."""
+    costs = [a.cost_usd for a in attempts]
+    tiers = [a.service_tier for a in attempts if a.service_tier]
+    kinds = [a.quota_kind for a in attempts if a.quota_kind]
+    return {
+        "thought_tokens": sum(a.thought_tokens for a in attempts),
+        "cost_usd": None if None in costs else sum(c for c in costs if c is not None),
+        "service_tier": tiers[-1] if tiers else None,
+        "quota_kind": kinds[-1] if kinds else None,
+    }
+
+
 @dataclass(frozen=True)
 class CallRecord:
     """One call as the store writes it: its ``calls`` row and its ``attempts`` rows, by column, safe
@@ -101,6 +115,7 @@ class CallRecord:
             "waited_seconds": trace.waited_seconds,
             "input_tokens": sum(a.input_tokens for a in trace.attempts),
             "output_tokens": sum(a.output_tokens for a in trace.attempts),
+            **_spend(trace.attempts),
         }
         return cls(_safe_row(call), tuple(_attempt_values(a) for a in trace.attempts))
 
@@ -133,6 +148,7 @@ class CallRecord:
             "waited_seconds": 0.0,
             "input_tokens": 0,
             "output_tokens": 0,
+            **_spend(()),
         }
         return cls(_safe_row(call))
 

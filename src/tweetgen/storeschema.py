@@ -79,6 +79,27 @@ BATCHES_SQL = (
     "CREATE INDEX batch_rows_state ON batch_rows (batch_id, state, row_number)",
 )
 
+#: issue 15: thinking tokens, the service tier that answered, the cost in US dollars (NULL: unknown)
+#: and the kind of quota a 429 named, per attempt and per call; and the Gemini Batch jobs a batch
+#: submitted (so that a rerun polls the same job instead of submitting again)
+_V3 = (
+    *(
+        f"ALTER TABLE {table} ADD COLUMN {column}"
+        for table in ("calls", "attempts")
+        for column in (
+            "thought_tokens INTEGER NOT NULL DEFAULT 0",
+            "service_tier TEXT",
+            "cost_usd REAL",
+            "quota_kind TEXT",
+        )
+    ),
+    """CREATE TABLE gemini_batch_jobs (
+        batch_id TEXT NOT NULL, job_name TEXT NOT NULL, state TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deadline_at TEXT,
+        details TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (batch_id, job_name)
+    )""",
+)
+
 _POSTGRES_WORDS = (
     (
         re.compile(r"\bid INTEGER PRIMARY KEY\b"),
@@ -115,11 +136,16 @@ def _v2(connection: Any) -> None:
     _run(connection, BATCHES_SQL)
 
 
+def _v3(connection: Any) -> None:
+    """Add thinking tokens, service tier, cost and quota kind; create ``gemini_batch_jobs``."""
+    _run(connection, _V3)
+
+
 #: a SQLite connection or a PostgreSQL transaction (``execute(sql)``; the latter has ``dialect``)
 Migration = Callable[[Any], None]
 #: Migration ``n`` (1-based) takes a store from schema version ``n - 1`` to ``n``; append, never
 #: edit.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -149,6 +175,10 @@ class CallRow:
     input_tokens: int
     output_tokens: int
     waited_seconds: float
+    thought_tokens: int = 0
+    service_tier: str | None = None
+    cost_usd: float | None = None
+    quota_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -181,6 +211,10 @@ class AttemptRow:
     output_tokens: int
     finish_reason: str | None
     response_model: str | None
+    thought_tokens: int = 0
+    service_tier: str | None = None
+    cost_usd: float | None = None
+    quota_kind: str | None = None
 
 
 def utc_iso(moment: datetime | float) -> str:

@@ -46,6 +46,13 @@ class AttemptTrace:
     output_tokens: int = 0
     finish_reason: str | None = None
     response_model: str | None = None
+    thought_tokens: int = 0
+    #: the service tier that answered (standard, flex, priority, batch; None: not said)
+    service_tier: str | None = None
+    #: what the answer cost in US dollars (None: unknown; a failed attempt costs 0)
+    cost_usd: float | None = 0.0
+    #: the kind of quota a 429 named (:mod:`tweetgen.quotas`), else None
+    quota_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -61,10 +68,14 @@ class AttemptTrace:
             self.error_message = (
                 getattr(outcome, "message", None) or str(outcome) or self.error_type
             )
+            self.quota_kind = getattr(outcome, "quota_kind", None)
             return
         usage = getattr(outcome, "usage", None)
         self.input_tokens = getattr(usage, "input_tokens", 0)
         self.output_tokens = getattr(usage, "output_tokens", 0)
+        self.thought_tokens = getattr(usage, "thought_tokens", 0)
+        self.service_tier = getattr(outcome, "service_tier", None)
+        self.cost_usd = getattr(outcome, "cost_usd", None)
         reasons = getattr(outcome, "finish_reasons", ())
         self.finish_reason = reasons[0] if reasons else None
         self.response_model = getattr(outcome, "model_version", None)

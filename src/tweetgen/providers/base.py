@@ -43,6 +43,10 @@ class GenerationResult:
     response_id: str | None = None
     status_code: int = 200
     latency_ms: float = 0.0
+    #: the service tier that answered (standard, flex, priority, batch; None: not said)
+    service_tier: str | None = None
+    #: what this answer cost in US dollars (None: unknown; see :mod:`tweetgen.pricing`)
+    cost_usd: float | None = None
 
     @property
     def text(self) -> str:
@@ -61,6 +65,8 @@ class GenerationResult:
             self.response_id,
             self.status_code,
             latency_ms,
+            self.service_tier,
+            self.cost_usd,
         )
 
 
