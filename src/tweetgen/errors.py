@@ -40,6 +40,7 @@ answers.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 __all__ = [
@@ -162,9 +163,31 @@ class AuthenticationError(APIError):
 
 
 class RateLimitError(APIError):
-    """429: rate limit or quota exhausted; ``retry_after`` carries the server's hint."""
+    """429: rate limit or quota exhausted; ``retry_after`` carries the server's hint.
+
+    ``quota_kind`` says which kind of quota refused the request (:mod:`tweetgen.quotas`:
+    ``per-minute``, ``per-day``, ``tokens-per-minute``, ``spend-cap``, ``prepay-depleted``,
+    ``unknown``; ``None`` when the provider could not tell, e.g. a batch's own pause), ``quota_id``
+    the server's name for it, ``resets_at`` when a daily quota comes back (UTC). A quota that no
+    wait of minutes clears (a daily one, a spend cap, no credits) has ``retryable = False`` on the
+    instance and no ``retry_after``: it is never retried, even with ``retry_rate_limits``.
+    """
 
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        quota_kind: str | None = None,
+        quota_id: str | None = None,
+        resets_at: datetime.datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.quota_kind = quota_kind
+        self.quota_id = clip(quota_id, 200) if quota_id is not None else None
+        self.resets_at = resets_at
 
 
 class ModelNotFoundError(APIError):

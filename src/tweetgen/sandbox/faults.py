@@ -6,6 +6,10 @@ Grammar: comma-separated steps, each ``KIND[:ARG][*COUNT]``. Kinds:
 - ``ok``: a normal answer; ``ok:SECONDS`` answers after a delay (latency)
 - ``400`` ... ``599``: that status with a real Gemini error body; ``429:26s`` adds RetryInfo
   ``retryDelay`` 26s, ``503:retry-after=2`` a ``Retry-After: 2`` header
+- ``429day``, ``429tpm``, ``429spend``, ``429prepay``: 429 RESOURCE_EXHAUSTED for a spent daily
+  quota (QuotaFailure ``GenerateRequestsPerDayPerProjectPerModel-FreeTier`` and a short RetryInfo,
+  ``429day:33s`` by default), the input tokens per minute, a spend cap, depleted prepaid credits
+  (:func:`tweetgen.sandbox.quota.gemini_quota_fault`)
 - ``invalid-key``: 400 INVALID_ARGUMENT with ErrorInfo ``API_KEY_INVALID``
 - ``echo-key``: 400 whose message repeats the key the client sent (for redaction tests)
 - ``drop``: send the start of a 200 answer, then close the connection (dropped mid-response)
@@ -28,6 +32,8 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .quota import QUOTA_FAULTS
 
 __all__ = ["ERROR_BODIES", "Fault", "FaultScript", "parse_faults"]
 
@@ -71,12 +77,25 @@ class Fault:
     retry_delay: str | None = None
     retry_after: str | None = None
     seconds: float = 0.0
+    #: a quota fault's kind of quota (``per-day``, ``spend-cap``...; see ``QUOTA_FAULTS``)
+    quota: str | None = None
 
 
-_STEP = re.compile(r"^(?P<kind>[a-z-]+|\d{3})(?::(?P<arg>[^*]+))?(?:\*(?P<count>\d+))?$")
+_STEP = re.compile(r"^(?P<kind>[a-z-]+|\d{3}[a-z]*)(?::(?P<arg>[^*]+))?(?:\*(?P<count>\d+))?$")
+
+
+def _quota_fault(kind: str, arg: str | None, text: str) -> Fault:
+    if kind not in QUOTA_FAULTS:
+        known = ", ".join(QUOTA_FAULTS)
+        raise ValueError(f"unknown fault {text!r}; the quota faults are {known}")
+    if arg is not None and (kind != "429day" or not re.fullmatch(r"\d+(\.\d+)?s", arg)):
+        raise ValueError(f"fault {text!r}: only 429day takes an argument, a delay like 33s")
+    return Fault("status", 429, retry_delay=arg, quota=QUOTA_FAULTS[kind])
 
 
 def _fault(kind: str, arg: str | None, text: str) -> Fault:
+    if kind[:3].isdigit() and not kind.isdigit():
+        return _quota_fault(kind, arg, text)
     if kind.isdigit():
         status = int(kind)
         if not 400 <= status <= 599:

@@ -1,4 +1,6 @@
-"""The sandbox's project quota (``sandbox serve --quota-rpm N`` / ``--quota-rps N``).
+"""The sandbox's project quota (``sandbox serve --quota-rpm N`` / ``--quota-rps N`` /
+``--quota-rpd N``), and the 429 bodies of the quota faults (``429day``, ``429tpm``, ``429spend``,
+``429prepay``).
 
 Gemini's limits apply per Google Cloud project: every key and every connection of the project draws
 on one quota, and a request above it is answered ``429 RESOURCE_EXHAUSTED`` with a
@@ -19,6 +21,10 @@ How it counts (decided here; Gemini's documentation does not say):
   rounded *up* to the millisecond, so a client that waits exactly that long is admitted (if no one
   else took the slot first). Written as a protobuf Duration (``"26s"``, ``"0.25s"``), which
   :func:`tweetgen.hints.parse_duration` reads back to the same number.
+- **A daily quota answers a short retryDelay**, as the real API does (langchain-google #1445: a
+  per-day 429 says "retry in 33s"): the seconds to the next minute of the wait, never the hours
+  until the window frees. Its window is a sliding day, not Pacific midnight (a client must not rely
+  on either: it reads the quotaId, :mod:`tweetgen.quotas`).
 - The sandbox checks the quota after a request is found well formed and its key accepted (a 400 or
   an invalid key consumes nothing) and before the fault script, so a scripted ``503`` still spends
   a slot; a refused request is answered at once (no ``--latency``).
@@ -41,11 +47,14 @@ from typing import Any
 
 __all__ = [
     "MAX_LIMIT",
+    "QUOTA_FAULTS",
     "Quota",
     "QuotaStats",
     "chat_quota_error",
+    "chat_quota_fault",
     "format_delay",
     "gemini_quota_error",
+    "gemini_quota_fault",
 ]
 
 #: the largest quota accepted, per window (above it the number is a typo, not a quota)
@@ -136,6 +145,11 @@ class Quota:
     def per_minute(cls, limit: float, **options: Any) -> Quota:
         """``limit`` requests per minute (``--quota-rpm``)."""
         return cls(limit, 60.0, **options)
+
+    @classmethod
+    def per_day(cls, limit: float, **options: Any) -> Quota:
+        """``limit`` requests per day (``--quota-rpd``): 429s with Gemini's per-day quotaId."""
+        return cls(limit, 86400.0, **options)
 
     @classmethod
     def per_second(cls, limit: float, **options: Any) -> Quota:
@@ -229,8 +243,9 @@ def _unit(quota: Quota) -> str:
 
 
 def gemini_quota_error(quota: Quota, delay: float, model: str) -> dict[str, Any]:
-    """Gemini's 429 body for a spent project quota: QuotaFailure, Help and RetryInfo."""
-    retry = format_delay(delay)
+    """Gemini's 429 body for a spent project quota: QuotaFailure, Help and RetryInfo (a daily
+    quota's retryDelay is short, as the real API's)."""
+    retry = format_delay(delay if quota.window < 86400 else max(1.0, delay % 60))
     message = (
         "You exceeded your current quota, please check your plan and billing details. For more "
         f"information on this error, head to: {RATE_LIMITS_URL}.\n* Quota exceeded for metric: "
@@ -284,3 +299,54 @@ def chat_quota_error(
         "x-ratelimit-reset-requests": retry,
     }
     return body, headers
+
+
+#: the quota faults of a fault script (``429day`` ...) and the kind of quota each one is
+QUOTA_FAULTS = {
+    "429day": "per-day",
+    "429tpm": "tokens-per-minute",
+    "429spend": "spend-cap",
+    "429prepay": "prepay-depleted",
+}
+_INPUT_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count"
+_PREPAY_MESSAGE = (  # a real body's message (quoted in public logs); the body has no details
+    "Your prepayment credits are depleted. Please go to AI Studio at https://ai.studio/projects to "
+    "manage your project and billing. Learn more at "
+    "https://ai.google.dev/gemini-api/docs/billing#prepay. "
+)
+_SPEND_MESSAGE = (  # UNCONFIRMED: no real body of a spend-cap refusal was found; words assumed
+    "Your project has reached its spend cap. Please go to AI Studio at https://ai.studio/projects "
+    "to manage your project's spend cap and billing."
+)
+
+
+def gemini_quota_fault(kind: str, model: str, retry_delay: str | None = None) -> dict[str, Any]:
+    """Gemini's 429 body for a quota fault of a script (``kind``: a :data:`QUOTA_FAULTS` value):
+    a daily or token quota with its QuotaFailure and a short RetryInfo (``retry_delay``, "33s" by
+    default), or the message-only bodies of depleted credits and a spend cap."""
+    if kind in ("prepay-depleted", "spend-cap"):
+        message = _PREPAY_MESSAGE if kind == "prepay-depleted" else _SPEND_MESSAGE
+        return {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}}
+    tokens = kind == "tokens-per-minute"
+    quota = Quota(
+        250_000 if tokens else 250,
+        60.0 if tokens else 86400.0,
+        quota_id="GenerateContentInputTokensPerModelPerMinute-FreeTier" if tokens else None,
+    )
+    body = gemini_quota_error(quota, 33.0, model)
+    if tokens:
+        body["error"]["details"][0]["violations"][0]["quotaMetric"] = _INPUT_METRIC
+        body["error"]["message"] = body["error"]["message"].replace(QUOTA_METRIC, _INPUT_METRIC)
+    if retry_delay:
+        body["error"]["details"][-1]["retryDelay"] = retry_delay
+    return body
+
+
+def chat_quota_fault(kind: str, model: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The OpenAI-compatible 429 of a quota fault: ``insufficient_quota`` for credits and spend
+    caps (what OpenAI answers for both), ``rate_limit_exceeded`` for the rest."""
+    if kind in ("prepay-depleted", "spend-cap"):
+        message = _PREPAY_MESSAGE if kind == "prepay-depleted" else _SPEND_MESSAGE
+        error = {"message": message, "type": "insufficient_quota", "param": None}
+        return {"error": {**error, "code": "insufficient_quota"}}, {}
+    return chat_quota_error(Quota(250, 86400.0), 33.0, model)
