@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .. import events
+from .. import events, pricing
 from ..config import DEFAULT_MAX_RESPONSE_BYTES, Secret
 from ..errors import (
     APIError,
@@ -32,7 +32,7 @@ from ..errors import (
 from ..logs import register_secret
 from ._body import ACCEPT_ENCODING, Answer, TooLargeError, aread, decoded, read
 from ._deadline import ATTEMPT_DEADLINE, Bound, install_deadline_backend
-from .base import GenerationRequest, GenerationResult
+from .base import GenerationRequest, GenerationResult, Usage
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -142,6 +142,8 @@ class HTTPProvider(ABC):
         self._client_lock = threading.Lock()
         self._aclient: httpx.AsyncClient | None = None
         self._parsed: tuple[str, httpx.URL] | None = None
+        #: (url, genai-prices' price list for it), found on the first answer
+        self._price_list: tuple[str, str | None] | None = None
 
     def __repr__(self) -> str:
         key = "***" if self._key is not None else "None"
@@ -241,9 +243,44 @@ class HTTPProvider(ABC):
             result = self.parse_response(answer.content, status_code=response.status_code)
         except TweetGenError as error:
             error.latency_ms = latency_ms
+            usage = getattr(error, "usage", None)
+            if isinstance(usage, Usage):  # an answer refused but billed (all thoughts, no text)
+                setattr(error, "cost_usd", self._cost(usage, None, None))  # noqa: B010
             raise
+        result = self._priced(result, latency_ms)
         events.request_succeeded(response.status_code, latency_ms, result)
-        return result.with_latency(latency_ms)
+        return result
+
+    def _cost(self, usage: Usage, tier: str | None, response_model: str | None) -> float | None:
+        """What an answer with ``usage`` cost in dollars (:mod:`tweetgen.pricing`), or None."""
+        if self._price_list is None or self._price_list[0] != self.url:
+            self._price_list = (self.url, pricing.price_list_for(self.url))
+        price_list = self._price_list[1]
+        if price_list is None:
+            return None
+        return pricing.cost_usd(
+            self.model, usage, tier=tier, response_model=response_model, provider=price_list
+        )
+
+    def _priced(self, result: GenerationResult, latency_ms: float) -> GenerationResult:
+        """``result`` with its latency and its cost in dollars (None: the model's price is
+        unknown), in one copy (what ``with_latency`` alone did before)."""
+        cost = result.cost_usd
+        if cost is None:
+            cost = self._cost(result.usage, result.service_tier, result.model_version)
+        return GenerationResult(
+            result.texts,
+            result.provider,
+            result.model,
+            result.finish_reasons,
+            result.usage,
+            result.model_version,
+            result.response_id,
+            result.status_code,
+            latency_ms,
+            result.service_tier,
+            cost,
+        )
 
     def _failed(self, error: Exception, started: float, bound: Bound) -> TweetGenError:
         if isinstance(error, TweetGenError):
