@@ -296,6 +296,26 @@ def _fleet(
     return summary, failed
 
 
+def _gemini_batch(args: argparse.Namespace, generator: Any, store: Any, ledger: Any) -> Any:
+    """Send the rows not yet done to one Gemini batch job and store its good answers (the sync
+    run that follows calls the rest); what the job did."""
+    from .gbatchrun import GeminiBatchRun
+
+    run = GeminiBatchRun(
+        generator, store, ledger, deadline=args.batch_deadline, retry_failed=args.retry_failed
+    )
+    outcome = run.run()
+    for line in outcome.lines():
+        print(f"tweetgen: {line}", file=sys.stderr)
+    return outcome
+
+
+def _interrupted(ledger: Any) -> Any:
+    from .batchsummary import BatchSummary
+
+    return BatchSummary(total=ledger.count, interrupted=True)
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """One tweet per input row: resumable, in input order, every row's outcome in the store."""
     from .batchrows import RowLedger
@@ -322,7 +342,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         generator = _generator(args, _observers(args, store, stack), stop, 1 / planned)
         _prepare(args, job, generator, ledger)
         workers = _workers(args, planned, ledger)
-        if workers == 1 and store.backend == "sqlite":  # the run lock: one process, as ever
+        via = _gemini_batch(args, generator, store, ledger) if args.via == "gemini-batch" else None
+        if via is not None and via.interrupted:  # the job goes on; a rerun collects it
+            summary = _interrupted(ledger)
+        elif workers == 1 and store.backend == "sqlite":  # the run lock: one process, as ever
             if early is not None:
                 early[1].begin(None, keep=0)
             summary = _run(args, generator, store, ledger, stop)
