@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import InputError
+from .spend import Spend, render_lines, summarize_spend
 from .store import AttemptRow, CallRow, Store, utc_iso
 
 __all__ = [
@@ -90,6 +91,9 @@ class Stats:
     failures_by_type: Mapping[str, int] = field(default_factory=dict)
     latency: tuple[LatencyRow, ...] = ()
     latency_histogram: Mapping[str, int] = field(default_factory=dict)
+    thought_tokens: int = 0
+    #: what the calls cost in US dollars (:mod:`tweetgen.spend`)
+    spend: Spend = field(default_factory=Spend)
 
     @property
     def success_rate(self) -> float | None:
@@ -133,11 +137,13 @@ class Stats:
             "regenerations": self.regenerations,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "thought_tokens": self.thought_tokens,
             "errors_by_status": dict(self.errors_by_status),
             "errors_by_type": dict(self.errors_by_type),
             "failures_by_type": dict(self.failures_by_type),
             "latency_ms": [r.to_dict() for r in self.latency],
             "latency_histogram_ms": dict(self.latency_histogram),
+            "spend": self.spend.to_dict(),
         }
 
 
@@ -200,7 +206,7 @@ def summarize(
     calls: Iterable[CallRow], attempts: Iterable[AttemptRow], *, since: datetime | None = None
 ) -> Stats:
     """The figures of some stored calls and their attempts (a pure function of the rows)."""
-    rows = list(calls)
+    rows, attempt_rows = list(calls), list(attempts)
     latencies: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
     buckets = dict.fromkeys((label for label, _ in LATENCY_BUCKETS_MS), 0)
     for row in rows:
@@ -208,7 +214,7 @@ def summarize(
             latencies[(row.provider, row.model)].append(row.latency_ms)
             buckets[_bucket(row.latency_ms)] += 1
     ok = [r for r in rows if r.ok]
-    by_status, by_type = _attempt_errors(attempts)
+    by_status, by_type = _attempt_errors(attempt_rows)
     return Stats(
         since=utc_iso(since) if since else None,
         first_call=min((r.created_at for r in rows), default=None),
@@ -224,11 +230,13 @@ def summarize(
         regenerations=sum(r.regenerations for r in rows),
         input_tokens=sum(r.input_tokens for r in rows),
         output_tokens=sum(r.output_tokens for r in rows),
+        thought_tokens=sum(r.thought_tokens for r in rows),
         errors_by_status=by_status,
         errors_by_type=by_type,
         failures_by_type=_by_count(Counter(r.error_type or "unknown" for r in rows if not r.ok)),
         latency=_latency_rows(latencies),
         latency_histogram=buckets,
+        spend=summarize_spend(rows, attempt_rows),
     )
 
 
@@ -335,6 +343,7 @@ def _summary(stats: Stats) -> list[str]:
         _line("attempts", stats.attempts),
         _line("regenerations", stats.regenerations),
         _line("tokens in / out", f"{stats.input_tokens} / {stats.output_tokens}"),
+        _line("thinking tokens", stats.thought_tokens),
         _line("retry overhead (waiting)", f"{stats.waited_seconds:.2f} s", per_call),
     ]
 
@@ -375,6 +384,7 @@ def render_text(stats: Stats) -> str:
         _counts("Failed attempts by error type", stats.errors_by_type),
         _counts("Failed calls by error type", stats.failures_by_type),
         _latency(stats),
+        render_lines(stats.spend),
     ]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
