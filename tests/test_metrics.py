@@ -102,6 +102,49 @@ def test_503_then_success_counts_the_call_its_attempts_retry_wait_and_tokens(
     assert value(samples, "tweetgen_regenerations_total") == 0
 
 
+def test_costs_are_counted_by_tier_and_unknown_costs_apart(obs: PrometheusObserver) -> None:
+    flex = success(1)
+    flex.thought_tokens, flex.cost_usd, flex.service_tier = 200, 0.00125, "flex"
+    standard = success(1)
+    standard.cost_usd = 0.0025  # no tier said: standard
+    odd = success(1)
+    odd.cost_usd, odd.service_tier = 0.5, "Some-New-Tier"
+    unknown = success(1)
+    unknown.cost_usd = None
+    replay(obs, trace(), [server_error(), flex])  # the failed attempt cost 0: not counted
+    for attempt in (standard, odd, unknown):
+        replay(obs, trace(), [attempt])
+    samples = scrape(obs)
+    assert value(samples, "tweetgen_cost_usd_total", tier="flex") == pytest.approx(0.00125)
+    assert value(samples, "tweetgen_cost_usd_total", tier="standard") == pytest.approx(0.0025)
+    assert value(samples, "tweetgen_cost_usd_total", tier="other") == pytest.approx(0.5)
+    assert value(samples, "tweetgen_cost_unknown_total", tier="standard") == 1
+    assert value(samples, "tweetgen_tokens_total", direction="thinking") == 200
+    tiers = {dict(labels)["tier"] for name, labels in samples if name.startswith("tweetgen_cost")}
+    assert tiers == {"flex", "standard", "other"}
+
+
+def test_a_priced_sandbox_call_is_counted_in_dollars(obs: PrometheusObserver) -> None:
+    pytest.importorskip("genai_prices")
+    recorder = Recorder()
+    with SandboxServer() as server:
+        provider = GeminiProvider(
+            api_key="k", model="gemini-2.5-flash", base_url=server.url, name="sandbox"
+        )
+        settings = load_settings(env={}, dotenv_path=None)
+        with TweetGenerator(provider=provider, settings=settings, observers=[obs, recorder]) as gen:
+            gen.generate("Python")
+    attempt = recorder.calls[0].attempts[-1]
+    # gemini-2.5-flash: $0.30 in, $2.50 out (thinking included) per million tokens
+    thought = attempt.thought_tokens
+    cost = (attempt.input_tokens * 0.30 + (attempt.output_tokens + thought) * 2.50) / 1e6
+    labels = {"provider": "sandbox", "model": "gemini-2.5-flash", "tier": "standard"}
+    samples = scrape(obs)
+    key = ("tweetgen_cost_usd_total", frozenset(labels.items()))
+    assert samples[key] == pytest.approx(cost, rel=1e-9)
+    assert cost > 0
+
+
 def test_durations_land_in_llm_sized_buckets(obs: PrometheusObserver) -> None:
     replay(obs, trace(), [server_error(), success()])
     samples = scrape(obs)
@@ -251,6 +294,7 @@ def assert_matches(samples: Samples, call: CallTrace) -> None:
         == call.attempts[1].output_tokens
         > 0
     )
+    assert value(samples, "tweetgen_cost_unknown_total", tier="standard") == 1  # model m: no price
     assert call.latency_ms is not None
     assert value(samples, "tweetgen_call_duration_seconds_sum", outcome="ok") == pytest.approx(
         call.latency_ms / 1000

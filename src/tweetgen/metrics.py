@@ -16,7 +16,9 @@ Metrics (all carry ``provider`` and ``model`` unless said otherwise)::
     tweetgen_retries_denied_total                     retries the retry budget refused
     tweetgen_regenerations_total                      calls re-asked: the tweet broke the rules
     tweetgen_retry_wait_seconds_total                 time spent waiting between attempts
-    tweetgen_tokens_total{direction}                  input / output tokens
+    tweetgen_tokens_total{direction}                  input / output / thinking tokens
+    tweetgen_cost_usd_total{tier}                     US dollars the priced answers cost
+    tweetgen_cost_unknown_total{tier}                 answers whose cost is unknown (no price)
     tweetgen_call_duration_seconds{outcome}           histogram of whole calls
     tweetgen_attempt_duration_seconds{outcome}        histogram of single attempts
     tweetgen_circuit_state{breaker}                   0 closed, 1 open, 2 half_open (breaker only)
@@ -48,6 +50,7 @@ from .trace import AttemptTrace, CallTrace, Observer
 
 __all__ = [
     "CIRCUIT_STATES",
+    "COST_TIERS",
     "DURATION_BUCKETS",
     "MetricsServer",
     "PrometheusObserver",
@@ -63,11 +66,19 @@ DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 CIRCUIT_STATES = {"closed": 0, "open": 1, "half_open": 2}
 
 _MODEL = ("provider", "model")
+#: the ``tier`` label's values (anything else an API says is ``other``: the label stays bounded)
+COST_TIERS = frozenset({"standard", "flex", "priority", "batch"})
 
 
 def _label(value: object) -> str:
     """A label value: ``none`` for a missing status code or error type."""
     return "none" if value is None else str(value)
+
+
+def _tier(value: str | None) -> str:
+    """The ``tier`` label: what the answer said (none said: standard), from a bounded set."""
+    tier = (value or "standard").lower()
+    return tier if tier in COST_TIERS else "other"
 
 
 def _outcome(ok: bool) -> str:
@@ -97,7 +108,15 @@ class PrometheusObserver(Observer):
             "tweetgen_retry_wait_seconds", "Seconds spent waiting between attempts."
         )
         self.tokens = self._counter(
-            "tweetgen_tokens", "Tokens by direction (input / output).", "direction"
+            "tweetgen_tokens", "Tokens by direction (input / output / thinking).", "direction"
+        )
+        self.cost = self._counter(
+            "tweetgen_cost_usd", "US dollars the priced answers cost, by service tier.", "tier"
+        )
+        self.cost_unknown = self._counter(
+            "tweetgen_cost_unknown",
+            "Answers whose cost is unknown (a model without a known price), by service tier.",
+            "tier",
         )
         self.call_duration = self._histogram(
             "tweetgen_call_duration_seconds",
@@ -134,13 +153,19 @@ class PrometheusObserver(Observer):
             self.retry_wait.labels(call.provider, call.model).inc(attempt.delay_before)
 
     def attempt_finished(self, call: CallTrace, attempt: AttemptTrace) -> None:
-        """Count the attempt, its tokens and its duration."""
+        """Count the attempt, its tokens, its cost and its duration."""
         labels = (call.provider, call.model)
         self.attempts.labels(*labels, _label(attempt.status_code), _label(attempt.error_type)).inc()
         if attempt.input_tokens:
             self.tokens.labels(*labels, "input").inc(attempt.input_tokens)
         if attempt.output_tokens:
             self.tokens.labels(*labels, "output").inc(attempt.output_tokens)
+        if attempt.thought_tokens:
+            self.tokens.labels(*labels, "thinking").inc(attempt.thought_tokens)
+        if attempt.cost_usd:
+            self.cost.labels(*labels, _tier(attempt.service_tier)).inc(attempt.cost_usd)
+        elif attempt.cost_usd is None and attempt.ok:
+            self.cost_unknown.labels(*labels, _tier(attempt.service_tier)).inc()
         if attempt.latency_ms is not None:
             self.attempt_duration.labels(*labels, _outcome(attempt.ok)).observe(
                 attempt.latency_ms / 1000
