@@ -20,6 +20,7 @@ from pathlib import Path
 import _report
 import baseline
 import batch_throughput
+import cost
 import failure_modes
 import fleet_limits
 import logging_cost
@@ -38,6 +39,7 @@ STAGES = (
     "logging",
     "storms",
     "failures",
+    "cost",
     "baseline",
     "batch",
     "store",
@@ -56,6 +58,7 @@ REPORT_ORDER = (
     "failures",
     "store",
     "fleet",
+    "cost",
 )
 
 
@@ -101,6 +104,9 @@ class Suite:
     def store(self) -> Section:
         return store_backends.run(self.config, self.workdir)
 
+    def cost(self) -> Section:
+        return cost.run(self.config, self.workdir)
+
     def fleet(self) -> Section:
         section: Section = fleet_limits.run(self.config, self.workdir)
         return section
@@ -116,6 +122,7 @@ class Suite:
             "batch": self.batch,
             "store": self.store,
             "fleet": self.fleet,
+            "cost": self.cost,
         }
         return stages[name]
 
