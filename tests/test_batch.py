@@ -81,7 +81,7 @@ def test_300_topics_with_random_503s(tmp_path: Path) -> None:
     attempts = sum(r["attempts"] for r in records)
     assert attempts == requests
     assert attempts > 300  # some 503s were retried
-    summary = result.stderr.splitlines()[-2]
+    summary = next(line for line in result.stderr.splitlines() if " rows: " in line)
     retries = attempts - 300
     assert summary.startswith(
         f"tweetgen: 300 rows: 300 ok, 0 failed, 0 already done; {retries} retries;"

@@ -30,16 +30,17 @@ from .batchrows import (
     prepared_rows,
     shown_inputs,
 )
-from .batchsummary import BatchSummary, failure_kind
+from .batchsummary import BatchSummary, failure_kind, quota_stop, stops_batch
 from .errors import (
     CircuitOpenError,
     TweetGenError,
 )
 from .generator import TweetGenerator
+from .quotas import FINAL_KINDS
 from .results import Tweet
 from .store import CallRecord, CallRow, Store, StoreError, idempotency_key
 from .throttle import BatchStop, ThrottledProvider, unless_stopping
-from .trace import CallContext
+from .trace import CallContext, CallTrace, Observer
 
 __all__ = [
     "MAX_SHOWN_CHARS",
@@ -113,6 +114,28 @@ def write_output(
     return write_records(path, output_records(rows, store), fmt=fmt)
 
 
+class _Spend(Observer):
+    """Counts every finished call of a run and its cost into the run's summary: the sum of its
+    attempts' ``cost_usd`` (a failed attempt costs 0), unknown when one attempt's price is."""
+
+    def __init__(self, summary: BatchSummary) -> None:
+        self.summary = summary
+
+    def call_finished(self, call: CallTrace) -> None:
+        if not call.attempts:
+            return
+        costs = [attempt.cost_usd for attempt in call.attempts]
+        known = [c for c in costs if c is not None]
+        self.summary.spend(sum(known) if len(known) == len(costs) else None)
+
+
+def _watch_spend(generator: TweetGenerator, summary: BatchSummary) -> None:
+    """Count the generator's calls into ``summary`` (one spend observer per generator: a later run
+    on the same generator replaces an earlier run's)."""
+    kept = tuple(o for o in generator.observers if not isinstance(o, _Spend))
+    generator.observers = (*kept, _Spend(summary))
+
+
 class _Runner:
     """One batch run: schedules rows under a semaphore, counts outcomes, stops cleanly on a
     signal."""
@@ -137,6 +160,7 @@ class _Runner:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.on_progress = on_progress
         self.fatal: StoreError | None = None
+        _watch_spend(generator, self.summary)
 
     def _context(self, prepared: PreparedRow, key: str | None = None) -> CallContext:
         return CallContext(key or prepared.key, self.batch_id, prepared.row.number)
@@ -169,14 +193,26 @@ class _Runner:
             events.batch_stopped("the store cannot write", str(error))
         self.stopping.set()
 
+    def _stop_for_quota(self, error: TweetGenError) -> None:
+        """A quota no wait clears (a daily one, a spend cap, no credits): stop scheduling at once;
+        calls in flight end (their waits end now), rows not attempted stay pending."""
+        if self.summary.quota_stop is None:
+            self.summary.quota_stop = quota_stop(error, self.generator.provider.model)
+            events.batch_stopped(f"quota: {getattr(error, 'quota_kind', None)}", str(error))
+        self.stopping.set()
+
     def _earlier(self, key: str) -> str | None:
         """``done`` or ``failed`` when an earlier run settled this row (a failed one runs again only
-        with ``retry_failed``; a row that only waited for an open circuit always runs again);
-        ``None`` otherwise."""
+        with ``retry_failed``; a row that only waited for an open circuit, or failed on a spent
+        daily quota, a spend cap or depleted credits, always runs again); ``None`` otherwise."""
         if self.store.done(key) is not None:
             return "done"
         latest = None if self.retry_failed else self.store.latest(key)
-        if latest is not None and latest.error_type not in ("InputError", "CircuitOpenError"):
+        if (
+            latest is not None
+            and latest.error_type not in ("InputError", "CircuitOpenError")
+            and latest.quota_kind not in FINAL_KINDS
+        ):
             return "failed"
         return None
 
@@ -193,6 +229,8 @@ class _Runner:
         except TweetGenError as error:
             self._failed(error)
             self.summary.retries += max(0, (error.attempts or 1) - 1)
+            if stops_batch(error):
+                self._stop_for_quota(error)
         except asyncio.CancelledError:
             self.summary.abandoned += 1
             raise
