@@ -52,9 +52,11 @@ class _Batch:
     """A batch of ``count`` rows prepared as ``tweetgen batch`` prepares them, its store, and a
     generator on the sandbox whose waits are fake."""
 
-    def __init__(self, tmp_path: Path, server: SandboxServer, count: int) -> None:
+    def __init__(
+        self, tmp_path: Path, server: SandboxServer, count: int, db: str | None = None
+    ) -> None:
         self.time = FakeTime()
-        self.store = Store(tmp_path / "t.db")
+        self.store = Store(db or tmp_path / "t.db")
         provider = GeminiProvider(api_key=KEY, model=MODEL, base_url=server.url)
         self.generator = TweetGenerator(
             provider=provider,
@@ -104,8 +106,10 @@ class _Batch:
 
 
 @contextlib.contextmanager
-def _batch(tmp_path: Path, server: SandboxServer, count: int) -> Iterator[_Batch]:
-    batch = _Batch(tmp_path, server, count)
+def _batch(
+    tmp_path: Path, server: SandboxServer, count: int, db: str | None = None
+) -> Iterator[_Batch]:
+    batch = _Batch(tmp_path, server, count, db)
     try:
         yield batch
     finally:
@@ -212,6 +216,23 @@ def test_a_rerun_after_the_job_was_collected_submits_nothing(tmp_path: Path) -> 
     assert len(server.batches.submissions) == 1
 
 
+def test_on_a_postgresql_store_the_job_is_kept_and_collected_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    options = BatchOptions(polls=2)
+    with SandboxServer(batch=options) as server, _batch(tmp_path, server, 4, postgres_url) as batch:
+        first = batch.via_batch()
+        again = batch.via_batch()
+        jobs = batch.store.query("SELECT job_name, state FROM gemini_batch_jobs")
+        tiers = batch.tiers()
+    assert first.answered == 4
+    assert again.job_name is None
+    assert [tuple(job) for job in jobs] == [
+        (server.batches.submissions[0], "BATCH_STATE_SUCCEEDED")
+    ]
+    assert tiers == {"batch": 4}
+
+
 def test_poll_schedule_from_the_environment() -> None:
     assert PollSchedule.from_env({}) == PollSchedule(5.0, 1.5, 60.0)
     quick = PollSchedule.from_env({"TWEETGEN_BATCH_POLL_SECONDS": "0.5"})
@@ -281,6 +302,60 @@ def test_a_thousand_rows_sigkilled_while_polling_resume_the_same_job(
     assert state is not None
     assert state[0][0] == "BATCH_STATE_SUCCEEDED"
     assert json.loads(state[0][1])["collected"] is True
+
+
+def test_the_command_cancels_at_its_deadline_and_generates_the_rest(tmp_path: Path) -> None:
+    _topics(tmp_path / "in.csv", 8)
+    with SandboxServer(batch=BatchOptions(outcome="pending")) as server:
+        result = subprocess.run(
+            _command(tmp_path, "--batch-deadline", "0.3"),
+            env=_env(server),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        submissions, cancels = server.batches.submissions, server.batches.cancels
+        sync_calls = sum(r.path.endswith(":generateContent") for r in server.requests)
+    assert result.returncode == 0, result.stderr
+    assert cancels == submissions
+    assert len(submissions) == 1
+    assert sync_calls == 8
+    assert "passed its deadline" in result.stderr
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok"] * 8
+    tiers = store_rows(tmp_path / "t.db", TIERS)
+    assert tiers is not None
+    assert "batch" not in {tier for tier, _ in tiers}
+
+
+def test_sigterm_while_polling_leaves_the_job_for_the_rerun(
+    tmp_path: Path, children: Children
+) -> None:
+    _topics(tmp_path / "in.csv", 5)
+    with SandboxServer(batch=BatchOptions(outcome="pending")) as server:
+        env = _env(server)
+        first = children.start(
+            _command(tmp_path),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until(lambda: server.batches.gets >= 2, what="the job polled", process=first)
+        first.send_signal(signal.SIGTERM)
+        _, stopped = first.communicate(timeout=60)
+        server.batches.options = BatchOptions(polls=1)
+        rerun = subprocess.run(
+            _command(tmp_path), env=env, capture_output=True, text=True, timeout=120
+        )
+        submissions, cancels = server.batches.submissions, server.batches.cancels
+    assert first.returncode == 130
+    assert "goes on at Google" in stopped
+    assert "rerun" in stopped
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(submissions) == 1
+    assert cancels == []
+    assert store_rows(tmp_path / "t.db", TIERS) == [("batch", 5)]
 
 
 def test_the_offline_sandbox_takes_a_batch_job_without_a_key(
