@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tweetgen.errors import NetworkError
 from tweetgen.gbatch import BatchClient, JobState
+from tweetgen.gbatchrun import GeminiBatchRun
 from tweetgen.providers.gemini import GeminiProvider
 from tweetgen.sandbox import SandboxServer
 from tweetgen.sandbox.batches import BatchOptions
@@ -241,3 +243,22 @@ def test_under_a_path_prefix() -> None:
     with SandboxServer(prefix="/gemini", batch=options) as server, _client(server) as client:
         job = client.get(client.create("prefixed", _inline(["a"])).name)
     assert job.state == "BATCH_STATE_SUCCEEDED"
+
+
+def test_a_create_whose_answer_was_lost_is_found_by_its_display_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created = BatchClient.create
+
+    def lost(self: BatchClient, display: str, source: dict[str, Any]) -> JobState:
+        if display == "sent":  # the job was made; only its answer went missing
+            created(self, display, source)
+        raise NetworkError("network error (ReadError): the connection was reset")
+
+    monkeypatch.setattr(BatchClient, "create", lost)
+    run: Any = None  # _create reads nothing of its run
+    with SandboxServer() as server, _client(server) as client:
+        job = GeminiBatchRun._create(run, client, "sent", _inline(["a"]))
+        with pytest.raises(NetworkError, match=r"not submitted .* --via sync"):
+            GeminiBatchRun._create(run, client, "never sent", _inline(["b"]))
+    assert server.batches.submissions == [job.name]

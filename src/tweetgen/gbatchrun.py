@@ -197,13 +197,22 @@ class GeminiBatchRun:
         return record
 
     def _create(self, client: BatchClient, display: str, source: dict[str, Any]) -> JobState:
+        """Submit the job; a create whose answer was lost is looked for by its display name before
+        the error is believed (a job submitted but never polled would run, and bill, unseen)."""
         try:
-            return client.create(display, source)
-        except (NetworkError, RequestTimeoutError, ServerError):
-            found = client.find(display)  # the job may exist though its answer was lost
-            if found is None:
-                raise
-            return found
+            try:
+                return client.create(display, source)
+            except (NetworkError, RequestTimeoutError, ServerError):
+                found = client.find(display)
+                if found is None:
+                    raise
+                return found
+        except TweetGenError as error:
+            error.add_to_message(
+                "; the Gemini batch job was not submitted (no row was called): rerun the same "
+                "command, or use --via sync"
+            )
+            raise
 
     # --- wait -----------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Files APIs (:mod:`.batches`, :mod:`.files`) and OpenAI's chat, offline."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import socket
@@ -208,13 +209,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, route.answer(body, kind if kind != "hang" else "ok"))
 
 
-def _models(path: str, prefix: str) -> tuple[int, dict[str, Any]] | None:
-    """The models listing (``GET v1beta/models``), when :mod:`.models` is there to answer it."""
+@functools.cache
+def _models_answer() -> Any:
+    """``answer_models`` of :mod:`.models`, or ``None`` while that module is not there."""
     try:
         from .models import answer_models  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the models listing lands separately
+    except ImportError:  # the models listing lands separately (issue 15)
         return None
-    answered: tuple[int, dict[str, Any]] | None = answer_models(path, prefix)
+    return answer_models
+
+
+def _models(path: str, prefix: str) -> tuple[int, dict[str, Any]] | None:
+    """The models listing (``GET v1beta/models``), when :mod:`.models` is there to answer it."""
+    answer = _models_answer()
+    answered: tuple[int, dict[str, Any]] | None = answer(path, prefix) if answer else None
     return answered
 
 
