@@ -84,6 +84,14 @@ def _unavailable() -> httpx.Response:
     return httpx.Response(503, content=json.dumps(body).encode())
 
 
+def _all_thoughts() -> httpx.Response:
+    body = {
+        "candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}],
+        "usageMetadata": {"promptTokenCount": 5, "thoughtsTokenCount": 1024},
+    }
+    return httpx.Response(200, content=json.dumps(body).encode())
+
+
 def _provider(name: str, script: list[Callable[[], httpx.Response]]) -> GeminiProvider:
     """A provider whose server answers from ``script`` in turn (the last answer repeats)."""
     answers = iter(script)
@@ -143,6 +151,10 @@ def _scenarios(fake: FakeTime) -> None:
     _generator(fake, _provider("g", [lambda: _answer(TOO_LONG), lambda: _answer(VALID)])).generate(
         "python"
     )
+    _generator(fake, _provider("g", [_all_thoughts, lambda: _answer(VALID)])).generate("python")
+    _generator(
+        fake, _provider("g", [_unavailable, lambda: _answer(VALID)]), service_tier="flex"
+    ).generate("python")
     try:
         raise RuntimeError("a bug")
     except RuntimeError as error:

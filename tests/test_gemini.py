@@ -510,7 +510,7 @@ def test_request_url_headers_and_body(
     assert KEY not in str(request.url)
     assert "key" not in request.url.params
     assert request.headers["content-type"] == "application/json"
-    assert json.loads(request.content) == build_body(REQUEST)
+    assert json.loads(request.content) == build_body(REQUEST, model=MODEL)
     assert (result.text, result.provider, result.model) == ("the answer", "gemini", MODEL)
     assert result.latency_ms >= 0
 

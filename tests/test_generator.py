@@ -157,7 +157,13 @@ def test_variants_are_distinct_valid_and_from_one_call(sandbox_server: SandboxSe
     with _generator(sandbox_server) as generator:
         tweets = generator.generate_variants("Open source", "casual", 25, n=3, seed=4)
     assert len(sandbox_server.requests) == 1
-    assert sandbox_server.requests[0].body["generationConfig"]["candidateCount"] == 3  # type: ignore[index]
+    config = sandbox_server.requests[0].body["generationConfig"]  # type: ignore[index]
+    assert config["candidateCount"] == 1  # one candidate holding a JSON array of the three
+    assert config["responseMimeType"] == "application/json"
+    assert (config["responseJsonSchema"]["minItems"], config["responseJsonSchema"]["maxItems"]) == (
+        3,
+        3,
+    )
     assert 1 <= len(tweets) <= 3
     assert len({t.text for t in tweets}) == len(tweets)
     assert all(t.valid and t.words <= 25 and t.attempts == 1 for t in tweets)
@@ -168,7 +174,8 @@ def test_variants_are_distinct_valid_and_from_one_call(sandbox_server: SandboxSe
 def test_variants_ask_again_for_the_missing_ones() -> None:
     with SandboxServer(faults="long") as server, _generator(server) as generator:
         tweets = generator.generate_variants("Open source", n=2)
-        counts = [r.body["generationConfig"]["candidateCount"] for r in server.requests]  # type: ignore[index]
+        schemas = [r.body["generationConfig"]["responseJsonSchema"] for r in server.requests]  # type: ignore[index]
+    counts = [schema["minItems"] for schema in schemas]
     assert counts[0] == 2
     assert len(counts) == 2
     assert len(tweets) >= 1

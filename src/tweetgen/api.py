@@ -67,6 +67,9 @@ def generate(
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     shared: str | None = None,
+    thinking: str | None = None,
+    service_tier: str | None = None,
+    flex_fallback: bool = True,
     sleep: Sleep | None = None,
 ) -> Tweet:
     """Generate a :class:`Tweet` (text plus provider, model, attempts, latency, usage)."""
@@ -103,6 +106,9 @@ def generate(
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
         shared=shared,
+        thinking=thinking,
+        service_tier=service_tier,
+        flex_fallback=flex_fallback,
     )
     with borrowed(client, sleep) as generator:
         return generator.generate_request(request)
@@ -140,6 +146,9 @@ def generate_tweet(
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     shared: str | None = None,
+    thinking: str | None = None,
+    service_tier: str | None = None,
+    flex_fallback: bool = True,
     sleep: Sleep | None = None,
 ) -> str:
     """A tweet's text, transient failures retried ``max_retries`` times (the seed's API)."""
@@ -176,6 +185,9 @@ def generate_tweet(
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
         shared=shared,
+        thinking=thinking,
+        service_tier=service_tier,
+        flex_fallback=flex_fallback,
     )
     with borrowed(client, sleep) as generator:
         return generator.generate_request(request).text
@@ -214,6 +226,9 @@ def generate_variants(
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     shared: str | None = None,
+    thinking: str | None = None,
+    service_tier: str | None = None,
+    flex_fallback: bool = True,
     sleep: Sleep | None = None,
 ) -> list[Tweet]:
     """Up to ``n`` different valid tweets, best first."""
@@ -251,6 +266,9 @@ def generate_variants(
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
         shared=shared,
+        thinking=thinking,
+        service_tier=service_tier,
+        flex_fallback=flex_fallback,
     )
     with borrowed(client, sleep) as generator:
         return generator._drive(request, generator._variants_plan)
@@ -290,6 +308,9 @@ def generate_thread(
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     shared: str | None = None,
+    thinking: str | None = None,
+    service_tier: str | None = None,
+    flex_fallback: bool = True,
     sleep: Sleep | None = None,
 ) -> Thread:
     """A numbered thread of valid tweets (``numbering=False``: no ``1/5``)."""
@@ -328,6 +349,9 @@ def generate_thread(
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
         shared=shared,
+        thinking=thinking,
+        service_tier=service_tier,
+        flex_fallback=flex_fallback,
     )
     with borrowed(client, sleep) as generator:
         return generator._drive(request, generator._thread_plan)

@@ -55,6 +55,9 @@ async def agenerate(
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     shared: str | None = None,
+    thinking: str | None = None,
+    service_tier: str | None = None,
+    flex_fallback: bool = True,
     sleep: AsyncSleep | None = None,
 ) -> Tweet:
     """The async twin of :func:`~tweetgen.api.generate`."""
@@ -91,6 +94,9 @@ async def agenerate(
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
         shared=shared,
+        thinking=thinking,
+        service_tier=service_tier,
+        flex_fallback=flex_fallback,
     )
     async with one_async(client, sleep) as generator:
         return await generator.agenerate_request(request)
@@ -128,6 +134,9 @@ async def agenerate_tweet(
     retry_rate_limits: bool = False,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     shared: str | None = None,
+    thinking: str | None = None,
+    service_tier: str | None = None,
+    flex_fallback: bool = True,
     sleep: AsyncSleep | None = None,
 ) -> str:
     """The async twin of :func:`~tweetgen.api.generate_tweet`."""
@@ -164,6 +173,9 @@ async def agenerate_tweet(
         retry_rate_limits=retry_rate_limits,
         max_retry_after=max_retry_after,
         shared=shared,
+        thinking=thinking,
+        service_tier=service_tier,
+        flex_fallback=flex_fallback,
     )
     async with one_async(client, sleep) as generator:
         return (await generator.agenerate_request(request)).text

@@ -95,6 +95,8 @@ def _generator(
         timeout=args.timeout,
         max_response_bytes=args.max_response_bytes,
         shared=getattr(args, "shared", None),  # --shared, else TWEETGEN_SHARED: the fleet's limits
+        thinking=getattr(args, "thinking", None),  # else TWEETGEN_THINKING, else low
+        service_tier=getattr(args, "service_tier", None),  # else TWEETGEN_SERVICE_TIER
     )
     _setup_logging(args)
     spec = args.provider or settings.provider or "auto"

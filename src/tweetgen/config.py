@@ -59,6 +59,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "openai_base_url": ("OPENAI_BASE_URL",),
     "openai_model": ("TWEETGEN_OPENAI_MODEL",),
     "shared": ("TWEETGEN_SHARED",),
+    "thinking": ("TWEETGEN_THINKING",),
+    "service_tier": ("TWEETGEN_SERVICE_TIER",),
+    "flex_fallback": ("TWEETGEN_FLEX_FALLBACK",),
 }
 #: every variable the settings read (a cache of resolved settings keys on their values)
 ENVIRONMENT_VARIABLES = tuple(var for names in _ENV.values() for var in names)
@@ -107,6 +110,12 @@ class Settings:
     openai_model: str = DEFAULT_OPENAI_MODEL
     #: a postgresql:// URL: limits, breaker and budget shared with every process naming it
     shared: str | None = field(default=None, repr=False)
+    #: how much the model may think (off, low, medium, high, auto; None: tweetgen's default, low)
+    thinking: str | None = None
+    #: the service tier asked for (standard, flex, priority; None: standard)
+    service_tier: str | None = None
+    #: a shed flex call is asked again at standard
+    flex_fallback: bool = True
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -183,6 +192,10 @@ def load_settings(
     for secret in ("api_key", "openai_api_key"):
         if isinstance(values.get(secret), str):
             values[secret] = Secret(str(values[secret]))
+    if "flex_fallback" in values:
+        from .configwords import parse_switch
+
+        values["flex_fallback"] = parse_switch(values["flex_fallback"], sources["flex_fallback"])
     try:
         settings = Settings(**values, sources=sources)  # type: ignore[arg-type]
     except TypeError as exc:
@@ -351,6 +364,9 @@ def _validated(settings: Settings) -> Settings:
             )
     _check_url(settings, "openai_base_url", "OpenAI-compatible base URL", DEFAULT_OPENAI_BASE_URL)
     _check_shared(settings)
+    from .configwords import check_choices
+
+    check_choices(settings)
     return replace(
         settings,
         base_url=settings.base_url.rstrip("/"),

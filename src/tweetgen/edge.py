@@ -102,6 +102,13 @@ class ClientOptions:
     retry_rate_limits: bool = False
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     shared: str | None = field(default=None, repr=False)  # a URL may hold a password
+    #: how much the model may think (off, low, medium, high, auto; None: TWEETGEN_THINKING, else
+    #: low)
+    thinking: str | None = None
+    #: standard, flex or priority (None: TWEETGEN_SERVICE_TIER, else standard)
+    service_tier: str | None = None
+    #: a shed flex call is asked again at standard
+    flex_fallback: bool = True
 
     def __post_init__(self) -> None:
         provider = self.provider
@@ -123,6 +130,8 @@ class ClientOptions:
             self.model,
             self.timeout,
             self.shared,
+            self.thinking,
+            self.service_tier,
         )
         try:
             key = (given, environment_key())
@@ -137,6 +146,8 @@ class ClientOptions:
                 model=self.model,
                 timeout=self.timeout,
                 shared=self.shared,
+                thinking=self.thinking,
+                service_tier=self.service_tier,
             )
             if key is not None:
                 if (
@@ -183,6 +194,7 @@ class ClientOptions:
             retry_budget=budget,
             sleep=sleep,
             async_sleep=async_sleep,
+            flex_fallback=None if self.flex_fallback else False,  # on: TWEETGEN_FLEX_FALLBACK says
         )
 
 

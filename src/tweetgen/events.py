@@ -82,6 +82,12 @@ CIRCUIT_CLOSED = Event("Circuit closed", INFO, _BREAKER_FIELDS)
 PROVIDER_FALLBACK = Event(
     "Provider fallback", WARNING, ("from_provider", "to_provider", "error_type", "exception")
 )
+THOUGHTS_EXHAUSTED = Event(
+    "Thinking spent the answer",
+    WARNING,
+    ("thought_tokens", "thinking", "next_thinking", "max_output_tokens", "recovery"),
+)
+FLEX_SHED = Event("Flex request shed", WARNING, ("status_code", "error_type", "exception"))
 TWEET_REJECTED = Event(
     "Tweet rejected",
     WARNING,
@@ -111,6 +117,8 @@ SCHEMA: Mapping[str, Event] = {
         CIRCUIT_HALF_OPEN,
         CIRCUIT_CLOSED,
         PROVIDER_FALLBACK,
+        THOUGHTS_EXHAUSTED,
+        FLEX_SHED,
         TWEET_REJECTED,
         ROW_UNPREPARED,
         ROW_FAILED,
@@ -230,6 +238,33 @@ def provider_fallback(from_provider: str, to_provider: str, error: BaseException
             PROVIDER_FALLBACK,
             from_provider=from_provider,
             to_provider=to_provider,
+            error_type=type(error).__name__,
+            exception=redact_text(str(error)),
+        )
+
+
+def thoughts_exhausted(
+    thought_tokens: int, thinking: str, next_thinking: str, max_output_tokens: int, recovery: int
+) -> None:
+    """``Thinking spent the answer``: the model wrote no text, its output tokens all spent on
+    thoughts; asked again with ``next_thinking`` and ``max_output_tokens`` (recovery N, from 0)."""
+    if _on(THOUGHTS_EXHAUSTED):
+        _emit(
+            THOUGHTS_EXHAUSTED,
+            thought_tokens=thought_tokens,
+            thinking=thinking,
+            next_thinking=next_thinking,
+            max_output_tokens=max_output_tokens,
+            recovery=recovery,
+        )
+
+
+def flex_shed(error: BaseException) -> None:
+    """``Flex request shed``: the flex tier refused the call; it is asked again at standard."""
+    if _on(FLEX_SHED):
+        _emit(
+            FLEX_SHED,
+            status_code=getattr(error, "status_code", None),
             error_type=type(error).__name__,
             exception=redact_text(str(error)),
         )

@@ -7,7 +7,6 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -15,12 +14,12 @@ import structlog
 
 from . import calls, events
 from .config import Settings, load_settings
-from .errors import ConfigurationError, TweetGenError, TweetValidationError
-from .logs import contains_secret, redact_text
+from .errors import ConfigurationError, TweetGenError
+from .plans import thread_plan, variants_plan
 from .prompts import TemplateRegistry, default_registry
 from .providers.base import GenerationRequest, GenerationResult, Provider
 from .providers.factory import build_providers, falls_back
-from .request import TweetRequest
+from .request import NOT_A_THREAD, TweetRequest
 from .resilience import (
     DEFAULT_RETRY_RESERVE,
     BreakerRegistry,
@@ -36,16 +35,17 @@ from .retry import (
     retry_with_custom_backoff,
     retry_with_tenacity,
 )
+from .structured import instruction, supports_json
+from .thinking import ThoughtsExhaustedError, check_level, think_less
+from .tiers import acall_at_tier, call_at_tier, check_tier
 from .trace import CallContext, CallTrace, Observer, current_trace
 from .tweets import (
     TweetCheck,
     check_tweet,
     clean_tweet,
-    number_thread,
     rank_candidates,
-    split_thread,
-    thread_counters,
 )
+from .verdicts import call_cost, no_secret, no_valid
 
 __all__ = ["DEFAULT_REGENERATIONS", "DEFAULT_RETRY_RESERVE", "TweetGenerator", "log_breaker_change"]
 
@@ -81,6 +81,9 @@ class TweetGenerator(calls.TweetGenerator):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         shared: str | None = None,
+        thinking: str | None = None,
+        service_tier: str | None = None,
+        flex_fallback: bool | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ConfigurationError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -89,6 +92,17 @@ class TweetGenerator(calls.TweetGenerator):
                 f"regenerations must be an integer >= 0, got {regenerations!r}"
             )
         self.settings = settings or load_settings()
+        for problem in (check_level(thinking, ""), check_tier(service_tier, "")):
+            if problem:
+                raise ConfigurationError(problem)
+        #: the thinking level sent (None: the provider's default, :data:`DEFAULT_THINKING`)
+        self.thinking = self.settings.thinking if thinking is None else thinking
+        tier = self.settings.service_tier if service_tier is None else service_tier
+        #: the service tier asked for (None: standard, no field sent)
+        self.service_tier = None if tier == "standard" else tier
+        self.flex_fallback = (
+            self.settings.flex_fallback if flex_fallback is None else bool(flex_fallback)
+        )
         if isinstance(provider, str) or provider is None:
             chain = build_providers(
                 self.settings, provider, transport=transport, async_transport=async_transport
@@ -98,6 +112,8 @@ class TweetGenerator(calls.TweetGenerator):
         if not chain:
             raise ConfigurationError("a generator needs at least one provider")
         self.providers: tuple[Provider, ...] = tuple(chain)
+        #: variants and threads come as one JSON array (every provider takes a JSON schema)
+        self.structured = supports_json(self.providers)
         self.policy = policy or RetryPolicy()
         self.engine = engine
         self.regenerations = regenerations
@@ -194,23 +210,43 @@ class TweetGenerator(calls.TweetGenerator):
                 return self._finished(trace, value)
 
     def _attempt(self, request: GenerationRequest) -> GenerationResult:
+        recoveries = 0
+        while True:
+            try:
+                return self._attempt_once(request)
+            except ThoughtsExhaustedError as error:  # less thinking, or more room: bounded
+                request = think_less(request, error, recoveries)
+                recoveries += 1
+
+    async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
+        recoveries = 0
+        while True:
+            try:
+                return await self._aattempt_once(request)
+            except ThoughtsExhaustedError as error:
+                request = think_less(request, error, recoveries)
+                recoveries += 1
+
+    def _attempt_once(self, request: GenerationRequest) -> GenerationResult:
         run = retry_with_tenacity if self.engine == "tenacity" else retry_with_custom_backoff
         for index, provider in enumerate(self.providers):
             with self._link(index, provider) as options:
-                return run(
-                    functools.partial(provider.generate, request), sleep=self._sleep, **options
-                )
+                call: Callable[[], GenerationResult] = functools.partial(provider.generate, request)
+                if request.service_tier is not None:
+                    call = call_at_tier(provider.generate, request, self.flex_fallback)
+                return run(call, sleep=self._sleep, **options)
         raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
-    async def _aattempt(self, request: GenerationRequest) -> GenerationResult:
+    async def _aattempt_once(self, request: GenerationRequest) -> GenerationResult:
         run = aretry_with_tenacity if self.engine == "tenacity" else aretry_with_custom_backoff
         for index, provider in enumerate(self.providers):
             with self._link(index, provider) as options:
-                return await run(
-                    functools.partial(provider.agenerate, request),
-                    sleep=self._async_sleep,
-                    **options,
+                call: Callable[[], Awaitable[GenerationResult]] = functools.partial(
+                    provider.agenerate, request
                 )
+                if request.service_tier is not None:
+                    call = acall_at_tier(provider.agenerate, request, self.flex_fallback)
+                return await run(call, sleep=self._async_sleep, **options)
         raise AssertionError("unreachable: the last provider's error is raised")  # pragma: no cover
 
     @contextmanager
@@ -238,23 +274,34 @@ class TweetGenerator(calls.TweetGenerator):
         """Re-raise ``error`` unless the chain has a next provider and the error is worth it."""
         if index + 1 >= len(self.providers) or not falls_back(error):
             raise error
+        if isinstance(error, ThoughtsExhaustedError):  # asked again with less thinking instead
+            raise error
         events.provider_fallback(self.providers[index].name, self.providers[index + 1].name, error)
 
     # --- plans --------------------------------------------------------------------------------
 
-    def _ask(self, request: TweetRequest, feedback: Sequence[str], n: int = 1) -> GenerationRequest:
+    def _ask(
+        self, request: TweetRequest, feedback: Sequence[str], n: int = 1, *, items: int = 0
+    ) -> GenerationRequest:
         prompt = request.render(self.templates)
+        if items:
+            prompt += instruction(items, request.thread != NOT_A_THREAD)
         if feedback:
             prompt += "\nYour previous answer was rejected: " + "; ".join(feedback) + ". Try again."
         return GenerationRequest(
-            prompt=prompt, seed=request.seed, temperature=request.temperature, candidate_count=n
+            prompt=prompt,
+            seed=request.seed,
+            temperature=request.temperature,
+            candidate_count=n,
+            thinking=self.thinking,
+            service_tier=self.service_tier,
+            json_items=items,
         )
 
-    def _checks(self, request: TweetRequest, result: GenerationResult) -> list[TweetCheck]:
+    def _checks(self, request: TweetRequest, texts: Sequence[str]) -> list[TweetCheck]:
         rules = request.rules()
         checks = [
-            _no_secret(check_tweet(request.finish(clean_tweet(text)), rules))
-            for text in result.texts
+            no_secret(check_tweet(request.finish(clean_tweet(text)), rules)) for text in texts
         ]
         return rank_candidates(checks, target_words=request.max_words)
 
@@ -268,72 +315,17 @@ class TweetGenerator(calls.TweetGenerator):
         best: TweetCheck | None = None
         for round_ in range(self.regenerations + 1):
             result = yield self._ask(request, best.reasons if best else ())
-            best = self._checks(request, result)[0]
+            best = self._checks(request, result.texts)[0]
             if best.valid:
                 return self._tweet(request, trace, best, result, round_)
             self._rejected(trace, best.reasons, best, round_)
-        raise _no_valid(best, self.regenerations)
+        raise no_valid(best, self.regenerations)
 
     def _variants_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[list[Tweet]]:
-        kept: dict[str, Tweet] = {}
-        # this round's best invalid candidate: its reasons go back
-        rejected: TweetCheck | None = None
-        last_rejected: TweetCheck | None = None
-        for round_ in range(self.regenerations + 1):
-            feedback = rejected.reasons if rejected else ()
-            result = yield self._ask(request, feedback, request.variants - len(kept))
-            checks = self._checks(request, result)
-            for check in (c for c in checks if c.valid):
-                key = " ".join(check.text.casefold().split())
-                kept.setdefault(key, self._tweet(request, trace, check, result, round_))
-            rejected = next((c for c in checks if not c.valid), None)
-            if len(kept) >= request.variants:
-                break
-            if rejected is not None:
-                last_rejected = rejected
-                self._rejected(trace, rejected.reasons, rejected, round_)
-        if not kept:
-            raise _no_valid(last_rejected, self.regenerations)
-        ranked = sorted(kept.values(), key=lambda t: abs(t.words - request.max_words))
-        return ranked[: request.variants]
+        return variants_plan(self, request, trace)
 
     def _thread_plan(self, request: TweetRequest, trace: CallTrace) -> Plan[Thread]:
-        """The whole thread from one call, numbered ``1/5`` unless ``numbering`` is off.
-
-        The prompt and the check agree on every tweet's words: the model is asked for ``max_words``
-        (less one when a link is appended) and told not to number the tweets; the appended counter
-        counts in the 280 characters, as X counts it, not in ``max_words``, as a reader reads it (a
-        page number). So a model that writes the words it was asked for passes at any ``max_words``.
-        """
-        reasons: list[str] = []
-        worst: TweetCheck | None = None
-        for round_ in range(self.regenerations + 1):
-            result = yield self._ask(request, reasons)
-            parts = [request.finish(p) for p in split_thread(result.text)]
-            counters = [""] * len(parts)
-            if request.numbering and len(parts) == request.thread:
-                parts, counters = number_thread(parts), thread_counters(len(parts))
-            rules = request.rules()
-            checks = [
-                _no_secret(check_tweet(p, rules, counter=c))
-                for p, c in zip(parts, counters, strict=True)
-            ]
-            reasons = [f"tweet {i}: {r}" for i, c in enumerate(checks, 1) for r in c.reasons]
-            if len(parts) != request.thread:
-                reasons.insert(0, f"that thread had {len(parts)} tweets; it needs {request.thread}")
-            if not reasons:
-                tweets = tuple(self._tweet(request, trace, c, result, round_) for c in checks)
-                return Thread(
-                    tweets, result.provider, result.model, 0, 0.0, trace.request_id, round_
-                )
-            worst = next((c for c in checks if not c.valid), checks[0] if checks else None)
-            self._rejected(trace, reasons, worst, round_)
-        raise TweetValidationError(
-            f"no thread passed the tweet rules after {self.regenerations} regeneration(s): "
-            f"{'; '.join(reasons)}",
-            best=worst.text if worst else None,
-            reasons=tuple(reasons),
-        )
+        return thread_plan(self, request, trace)
 
     def _tweet(
         self,
@@ -358,7 +350,7 @@ class TweetGenerator(calls.TweetGenerator):
             words=check.words,
             model_version=result.model_version,
             service_tier=result.service_tier,
-            cost_usd=_cost(trace),
+            cost_usd=call_cost(trace),
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -380,29 +372,3 @@ class TweetGenerator(calls.TweetGenerator):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _cost(trace: CallTrace) -> float | None:
-    """The call's cost so far: every attempt's (None when one is unknown)."""
-    costs = [a.cost_usd for a in trace.attempts]
-    return None if None in costs else sum(c for c in costs if c is not None)
-
-
-def _no_secret(check: TweetCheck) -> TweetCheck:
-    """A tweet that repeats a configured key (a server echoing it) is never valid: it would publish
-    the key. Its text is redacted so the key goes nowhere (logs, store, the error's best text)."""
-    if not contains_secret(check.text):
-        return check
-    return replace(
-        check, text=redact_text(check.text), reasons=(*check.reasons, "it contains an API key")
-    )
-
-
-def _no_valid(best: TweetCheck | None, regenerations: int) -> TweetValidationError:
-    reasons = best.reasons if best else ("no candidate came back",)
-    return TweetValidationError(
-        f"no candidate passed the tweet rules after {regenerations} regeneration(s): "
-        f"{'; '.join(reasons)}",
-        best=best.text if best else None,
-        reasons=reasons,
-    )

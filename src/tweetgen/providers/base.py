@@ -18,6 +18,12 @@ class GenerationRequest:
     max_output_tokens: int = 1024
     candidate_count: int = 1
     seed: int | None = None
+    #: how much the model may think (:data:`tweetgen.thinking.LEVELS`; None: the default, unsaid)
+    thinking: str | None = None
+    #: the service tier asked for (flex, priority; None: standard)
+    service_tier: str | None = None
+    #: ask for a JSON array of this many strings (structured output; 0: plain text)
+    json_items: int = 0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,19 +16,50 @@ from ..errors import (
     InvalidResponseError,
     clip,
 )
+from ..thinking import DEFAULT_THINKING, ThoughtsExhaustedError, output_room, thinking_config
+from ._body import Answer
 from ._http import HTTPProvider, json_object, server_text, token_count
 from .base import GenerationRequest, GenerationResult, Usage
 from .gemini_errors import error_from_response
 
-__all__ = ["GeminiProvider", "build_body", "error_from_response", "parse_response"]
+__all__ = [
+    "SERVICE_TIERS",
+    "TIER_HEADER",
+    "GeminiProvider",
+    "build_body",
+    "error_from_response",
+    "json_schema",
+    "parse_response",
+]
 
 BLOCKING_FINISH_REASONS = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 )
 
 
-def build_body(request: GenerationRequest) -> dict[str, Any]:
-    """The JSON body of a ``generateContent`` call (camelCase, optional fields only when set)."""
+#: the request's ``serviceTier`` for each tier asked for (standard: the field is left out); the
+#: REST reference's example sends the enum's name, ``"FLEX"``
+SERVICE_TIERS = {"flex": "FLEX", "priority": "PRIORITY"}
+#: the response header that names the tier which answered (``x-gemini-service-tier: standard``)
+TIER_HEADER = "x-gemini-service-tier"
+_SAID_TIER: contextvars.ContextVar[str | None] = contextvars.ContextVar("tier", default=None)
+
+
+def json_schema(items: int) -> dict[str, Any]:
+    """The ``responseJsonSchema`` of an answer that is exactly ``items`` tweets."""
+    return {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": items,
+        "maxItems": items,
+    }
+
+
+def build_body(request: GenerationRequest, *, model: str | None = None) -> dict[str, Any]:
+    """The JSON body of a ``generateContent`` call (camelCase, optional fields only when set).
+
+    With ``model``, the thinking level (the request's, else :data:`DEFAULT_THINKING`) becomes
+    that model family's ``thinkingConfig`` (:mod:`tweetgen.thinking`)."""
     config: dict[str, Any] = {
         "maxOutputTokens": request.max_output_tokens,
         "candidateCount": request.candidate_count,
@@ -36,12 +68,23 @@ def build_body(request: GenerationRequest) -> dict[str, Any]:
         config["temperature"] = request.temperature
     if request.seed is not None:
         config["seed"] = request.seed
+    if model is not None:
+        level = request.thinking or DEFAULT_THINKING
+        thinking = thinking_config(model, level)
+        if thinking is not None:
+            config["thinkingConfig"] = thinking
+            config["maxOutputTokens"] = output_room(model, level, request.max_output_tokens)
+    if request.json_items:
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = json_schema(request.json_items)
     body: dict[str, Any] = {
         "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
         "generationConfig": config,
     }
     if request.system_instruction:
         body["systemInstruction"] = {"parts": [{"text": request.system_instruction}]}
+    if request.service_tier in SERVICE_TIERS:
+        body["serviceTier"] = SERVICE_TIERS[request.service_tier]
     return body
 
 
@@ -109,6 +152,14 @@ def parse_response(
             if reason == "MAX_TOKENS"
             else ""
         )
+        usage = _usage(data)
+        if reason == "MAX_TOKENS" and usage.thought_tokens > 0:
+            raise ThoughtsExhaustedError(
+                f"the model spent its output tokens on thinking ({usage.thought_tokens} thought "
+                "tokens) and wrote no text (finishReason MAX_TOKENS)",
+                thought_tokens=usage.thought_tokens,
+                usage=usage,
+            )
         raise EmptyResponseError(
             f"the model returned no text (finishReason {reason or 'missing'}){hint}",
             finish_reason=reason or None,
@@ -122,6 +173,7 @@ def parse_response(
         model_version=server_text(data.get("modelVersion")),
         response_id=server_text(data.get("responseId")),
         status_code=status_code,
+        service_tier=_SAID_TIER.get(),
     )
 
 
@@ -130,6 +182,8 @@ class GeminiProvider(HTTPProvider):
 
     _key: Secret
     base_url_setting = "GEMINI_BASE_URL"
+    #: variants and threads are asked for as a JSON array (``responseJsonSchema``)
+    structured_output = True
 
     def __init__(
         self,
@@ -159,13 +213,28 @@ class GeminiProvider(HTTPProvider):
             max_response_bytes=max_response_bytes,
         )
         self.api_version = api_version
+        self._tiered = False  # a service tier was asked for: read the tier header of answers
 
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._key.reveal(), "content-type": "application/json"}
 
     def build_body(self, request: GenerationRequest) -> dict[str, Any]:
         """The ``generateContent`` body (see the module function)."""
-        return build_body(request)
+        if request.service_tier is not None:
+            self._tiered = True
+        return build_body(request, model=self.model)
+
+    def _finish(self, answer: Answer, started: float) -> GenerationResult:
+        """The answer, its service tier read from the response header once a tier was asked for
+        (no header lookup on the other calls)."""
+        if not self._tiered:
+            return super()._finish(answer, started)
+        said = answer.response.headers.get(TIER_HEADER)
+        token = _SAID_TIER.set(said.strip().lower()[:20] if said else None)
+        try:
+            return super()._finish(answer, started)
+        finally:
+            _SAID_TIER.reset(token)
 
     def parse_response(self, content: bytes, *, status_code: int) -> GenerationResult:
         """Parse a ``generateContent`` answer (see the module function)."""

@@ -15,6 +15,12 @@ Decisions where the servers or the error tree leave room:
 - ``Usage.output_tokens`` excludes reasoning tokens (``thought_tokens``), as Gemini's count does.
 - The token limit goes in ``max_tokens`` (what every local server reads); OpenAI's reasoning models
   want ``max_completion_tokens`` instead: pass ``max_tokens_field="max_completion_tokens"``.
+- ``reasoning_effort`` is sent only for a thinking level the caller set (``--thinking``,
+  ``TWEETGEN_THINKING``, ``thinking=``), never by default: models without reasoning (and many local
+  servers) refuse the field. ``off`` is ``minimal``, ``auto`` sends nothing.
+- ``service_tier`` (``flex``, ``priority``) only when asked for; standard sends nothing.
+- Structured output (``response_format`` ``json_schema``, an object holding a ``tweets`` array) only
+  with ``structured_output=True``: not every compatible server accepts it.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ __all__ = [
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _RETRIED_4XX = frozenset({408, 409})
 _BLOCKED = "content_filter"
+#: a thinking level's ``reasoning_effort`` (``auto``: none sent)
+_EFFORTS = {"off": "minimal", "low": "low", "medium": "medium", "high": "high"}
 
 
 def build_body(
@@ -77,7 +85,25 @@ def build_body(
         body["temperature"] = request.temperature
     if request.seed is not None:
         body["seed"] = request.seed
+    if request.thinking in _EFFORTS:
+        body["reasoning_effort"] = _EFFORTS[request.thinking]
+    if request.service_tier in ("flex", "priority"):
+        body["service_tier"] = request.service_tier
+    if request.json_items:
+        body["response_format"] = _response_format(request.json_items)
     return body
+
+
+def _response_format(items: int) -> dict[str, Any]:
+    """A JSON schema answer: ``{"tweets": [...]}`` (OpenAI wants an object at the root)."""
+    tweets = {"type": "array", "items": {"type": "string"}, "minItems": items, "maxItems": items}
+    schema = {
+        "type": "object",
+        "properties": {"tweets": tweets},
+        "required": ["tweets"],
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": "tweets", "schema": schema}}
 
 
 def _count(data: object, key: str) -> int:
@@ -308,6 +334,7 @@ class OpenAIProvider(HTTPProvider):
         async_transport: httpx.AsyncBaseTransport | None = None,
         max_tokens_field: str = "max_tokens",
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        structured_output: bool = False,
     ) -> None:
         if max_tokens_field not in MAX_TOKENS_FIELDS:
             raise ConfigurationError(
@@ -315,6 +342,8 @@ class OpenAIProvider(HTTPProvider):
             )
         self.base_url = base_url.rstrip("/")
         self.max_tokens_field = max_tokens_field
+        #: variants and threads asked for as a JSON schema (``response_format``)
+        self.structured_output = structured_output
         super().__init__(
             api_key=api_key or None,
             model=model,

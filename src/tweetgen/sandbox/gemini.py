@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,8 +10,29 @@ from typing import Any
 from .composer import answer_text, read_prompt
 from .faults import ERROR_BODIES, Fault
 from .quota import Quota, gemini_quota_error
+from .thoughts import thinking_problem, thoughts_spent
 
-__all__ = ["GeminiRoute", "config_error", "error_body", "success_body"]
+__all__ = [
+    "BAD_JSON",
+    "CUT_JSON",
+    "SHED_FLEX",
+    "GeminiRoute",
+    "config_error",
+    "error_body",
+    "success_body",
+]
+
+#: prompt markers (put one in a topic) that script an answer without a fault script: the first
+#: structured answer is not JSON, or is cut mid-array (MAX_TOKENS); every flex request is shed
+BAD_JSON = "sandbox:bad-json"
+CUT_JSON = "sandbox:cut-json"
+SHED_FLEX = "sandbox:shed-flex"
+#: what tweetgen adds to a prompt it asks again (a regenerated answer is not broken again)
+RETRY_MARK = "Your previous answer was rejected"
+#: the sandbox's answer to a shed flex request (the real wording is not documented)
+SHED_MESSAGE = (
+    "The model is overloaded at the flex service tier. Please retry later or at the standard tier."
+)
 
 
 def error_body(
@@ -24,37 +46,91 @@ def error_body(
     return {"error": error}
 
 
-def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> dict[str, Any]:
-    """A Gemini success body whose candidates the composer wrote from the request's prompt."""
-    body = body or {}
+def _prompt(body: dict[str, Any]) -> str:
     try:
-        prompt = "".join(
+        return "".join(
             p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", [])
         )
     except (AttributeError, TypeError):
-        prompt = ""
+        return ""
+
+
+def _json_items(config: dict[str, Any]) -> int:
+    """How many strings the request's ``responseJsonSchema`` asks for (0: plain text)."""
+    schema = config.get("responseJsonSchema")
+    if config.get("responseMimeType") != "application/json" or not isinstance(schema, dict):
+        return 0
+    count = schema.get("minItems", schema.get("maxItems", 1))
+    return count if isinstance(count, int) and 0 < count <= 50 else 1
+
+
+def _answers(kind: str, prompt: str, seed: int | None, count: int, items: int) -> list[str]:
+    """Each candidate's text: the composer's tweets, or (structured output) a JSON array of
+    ``items`` strings: a thread's tweets, or that many variants."""
+    facts = read_prompt(prompt)
+    if not items:
+        return [answer_text(kind, facts, seed, i) for i in range(count)]
+    texts = []
+    for i in range(count):
+        if facts.thread:
+            tweets = answer_text(kind, facts, seed, i).split("\n---\n")
+        else:
+            tweets = [answer_text(kind, facts, seed, i * items + j) for j in range(items)]
+        texts.append(json.dumps(tweets, ensure_ascii=False))
+    return _scripted_json(prompt, texts)
+
+
+def _scripted_json(prompt: str, texts: list[str]) -> list[str]:
+    """A first answer (no feedback in the prompt yet) broken as the prompt's marker asks:
+    ``sandbox:bad-json`` (not JSON) or ``sandbox:cut-json`` (cut mid-array)."""
+    if RETRY_MARK in prompt:
+        return texts
+    if BAD_JSON in prompt:
+        return ["Here are your tweets: [" + t[1:40] for t in texts]
+    if CUT_JSON in prompt:
+        return [t[: max(2, len(t) // 2)] for t in texts]
+    return texts
+
+
+def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> dict[str, Any]:
+    """A Gemini success body whose candidates the composer wrote from the request's prompt; a
+    thinking model spends thought tokens (:mod:`tweetgen.sandbox.thoughts`), and an answer whose
+    thoughts leave no room within ``maxOutputTokens`` is an all-thoughts ``MAX_TOKENS`` answer."""
+    body = body or {}
+    prompt = _prompt(body)
     config = body.get("generationConfig") or {}
     count = int(config.get("candidateCount") or 1)
     seed = config.get("seed") if isinstance(config.get("seed"), int) else None
-    facts = read_prompt(prompt)
-    texts = [answer_text(kind, facts, seed, i) for i in range(count)]
+    texts = _answers(kind, prompt, seed, count, _json_items(config))
+    out_tokens = sum(len(text.split()) for text in texts) * 4 // 3
+    in_tokens = max(1, len(prompt.split()) * 4 // 3)
+    thoughts = thoughts_spent(model, config, f"{prompt}\x00{seed}")
+    limit = config.get("maxOutputTokens")
+    limit = limit if isinstance(limit, int) and limit > 0 else 65536
+    reason = "STOP"
+    if thoughts and thoughts + out_tokens > limit:
+        thoughts, out_tokens, reason = limit, 0, "MAX_TOKENS"
+    elif CUT_JSON in prompt and RETRY_MARK not in prompt and _json_items(config):
+        reason = "MAX_TOKENS"
     candidates = [
         {
             "content": {"role": "model", "parts": [{"text": text}]},
-            "finishReason": "STOP",
+            "finishReason": reason,
             "index": i,
         }
         for i, text in enumerate(texts)
     ]
-    out_tokens = sum(len(text.split()) for text in texts) * 4 // 3
-    in_tokens = max(1, len(prompt.split()) * 4 // 3)
+    if not out_tokens:
+        candidates = [{"content": {"role": "model"}, "finishReason": reason, "index": 0}]
+    usage: dict[str, Any] = {"promptTokenCount": in_tokens}
+    if out_tokens:
+        usage["candidatesTokenCount"] = out_tokens
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    usage["totalTokenCount"] = in_tokens + out_tokens + thoughts
     return {
         "candidates": candidates,
-        "usageMetadata": {
-            "promptTokenCount": in_tokens,
-            "candidatesTokenCount": out_tokens,
-            "totalTokenCount": in_tokens + out_tokens,
-        },
+        "usageMetadata": usage,
         "modelVersion": model,
         "responseId": f"sandbox-{abs(hash((prompt, seed))) % 10**12}",
     }
@@ -88,8 +164,12 @@ class GeminiRoute:
     def invalid(self, body: object) -> tuple[int, dict[str, Any]] | None:
         if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
             return 400, error_body(400, "Invalid JSON payload received. 'contents' is required.")
-        problem = config_error(body)
-        return (400, error_body(400, problem)) if problem else None
+        problem = config_error(body) or thinking_problem(self.model, body.get("generationConfig"))
+        if problem:
+            return 400, error_body(400, problem)
+        if body.get("serviceTier") == "FLEX" and SHED_FLEX in _prompt(body):
+            return 503, error_body(503, SHED_MESSAGE)
+        return None
 
     def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         message = None
