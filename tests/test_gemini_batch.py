@@ -6,14 +6,12 @@ call at a time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,27 +97,22 @@ class _Batch:
     def tiers(self) -> dict[str | None, int]:
         return {tier: int(n) for tier, n in self.store.query(TIERS)}
 
-    def close(self) -> None:
+    def __enter__(self) -> _Batch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.ledger.close()
         self.store.close()
         self.generator.close()
 
 
-@contextlib.contextmanager
-def _batch(
-    tmp_path: Path, server: SandboxServer, count: int, db: str | None = None
-) -> Iterator[_Batch]:
-    batch = _Batch(tmp_path, server, count, db)
-    try:
-        yield batch
-    finally:
-        batch.close()
+_batch = _Batch
 
 
 def test_a_job_past_its_deadline_is_cancelled_and_finished_synchronously(tmp_path: Path) -> None:
     with SandboxServer(batch=BatchOptions(outcome="pending")) as server:
         with _batch(tmp_path, server, 12) as batch:
-            outcome = batch.via_batch(deadline=300.0)
+            outcome = batch.via_batch(deadline=900.0)
             summary = batch.sync()
             tiers = batch.tiers()
             sleeps = batch.time.sleeps
@@ -133,8 +126,11 @@ def test_a_job_past_its_deadline_is_cancelled_and_finished_synchronously(tmp_pat
     # the polls back off from 5 s by 1.5x, capped at 60 s, and stop at the deadline
     assert sleeps[:4] == [5.0, 7.5, 11.25, 16.875]
     assert max(sleeps) == 60.0
-    assert sum(sleeps) == pytest.approx(300.0)
+    assert sum(sleeps) == pytest.approx(900.0)
     assert any("passed its deadline" in line and "--batch-deadline" in line for line in batch.said)
+    progress = [line for line in batch.said if "next check in" in line]  # on change, every 10th
+    assert progress[0].endswith("pending, 0 of 12 answered; next check in 5 s")
+    assert (len(progress), len(sleeps)) == (2, 20)
 
 
 @pytest.mark.parametrize(
@@ -193,16 +189,17 @@ def test_inline_or_an_uploaded_file_by_size(tmp_path: Path, limit: int | None, s
 
 
 def test_a_request_in_the_job_is_the_body_the_sync_path_sends(tmp_path: Path) -> None:
-    with SandboxServer(batch=BatchOptions(polls=1)) as server:
-        with _batch(tmp_path, server, 1) as batch:
-            batch.via_batch()
-            prepared = next(batch.ledger.rows())
-            batch.store.query("DELETE FROM calls")  # forget the answer: the sync path calls again
-            batch.sync()
-        (key, in_job), sent = server.batches.jobs["batches/sandbox000001"].requests[0], None
-        sent = next(r.body for r in server.requests if r.path.endswith(":generateContent"))
+    options = BatchOptions(polls=1)
+    with SandboxServer(batch=options) as server, _batch(tmp_path, server, 1) as batch:
+        batch.via_batch()
+        prepared = next(batch.ledger.rows())
+        with batch.store.transaction() as tx:  # forget the answer: the sync path calls again
+            tx.execute("DELETE FROM calls")
+        batch.sync()
+        key, in_job = server.batches.jobs[server.batches.submissions[0]].requests[0]
+    sent = [r.body for r in server.requests if r.path.endswith(":generateContent")]
     assert key == {"key": prepared.key}
-    assert in_job == sent
+    assert sent == [in_job]
 
 
 def test_a_rerun_after_the_job_was_collected_submits_nothing(tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ class GeminiBatchRun:
         self.sleep, self.clock, self.say = sleep, clock, say
         self.table = JobTable(store)
         self.outcome = GeminiBatchOutcome()
+        self._seen: tuple[str, int] | None = None
 
     def run(self) -> GeminiBatchOutcome:
         """Submit (or resume) the job, wait for it, collect its answers."""
@@ -229,7 +230,7 @@ class GeminiBatchRun:
                 return self._cancel(client, record)
             delay = min(self.poll.delay(polls), max(record.deadline_at - now, 0.0))
             if job is not None:
-                self._progress(job, delay)
+                self._progress(job, delay, polls)
             polls += 1
             self.sleep(delay)
 
@@ -246,9 +247,15 @@ class GeminiBatchRun:
             self.table.update(record, now)
         return job
 
-    def _progress(self, job: JobState, delay: float) -> None:
+    def _progress(self, job: JobState, delay: float, polls: int) -> None:
+        """Say how the job is doing when that changed, and every tenth poll (a day of polls at
+        60 s would be 1,440 lines)."""
         total = job.stats.get("requestCount", 0)
         done = job.stats.get("successfulRequestCount", 0) + job.stats.get("failedRequestCount", 0)
+        seen = (job.state, done)
+        if seen == self._seen and polls % 10:
+            return
+        self._seen = seen
         counts = f", {done} of {total} answered" if total else ""
         word = state_word(job.state)
         self.say(f"gemini batch job {job.name}: {word}{counts}; next check in {delay:.3g} s")
