@@ -35,12 +35,12 @@ DISCOUNTED_TIERS = ("flex", "batch")
 
 @dataclass(frozen=True)
 class SpendRow:
-    """The calls of one model or one UTC day: how many, what the priced ones cost, how many
-    could not be priced."""
+    """The calls of one model or one UTC day: how many, what the priced ones cost (None when none
+    could be priced), how many could not be priced."""
 
     key: str
     calls: int
-    cost_usd: float
+    cost_usd: float | None
     unknown: int
 
     def to_dict(self, name: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class SpendRow:
         return {
             name: self.key,
             "calls": self.calls,
-            "cost_usd": round(self.cost_usd, 9),
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 9),
             "unknown_calls": self.unknown,
         }
 
@@ -107,21 +107,19 @@ class Spend:
         }
 
 
-def dollars(value: float) -> str:
-    """Dollars to a millionth of a dollar (a tweet costs fractions of a cent): ``$0.000743``."""
-    return f"${value:,.6f}"
+def dollars(value: float | None) -> str:
+    """Dollars to a millionth of a dollar (a tweet costs fractions of a cent): ``$0.000743``;
+    ``unknown`` for None."""
+    return "unknown" if value is None else f"${value:,.6f}"
+
+
+def _row(key: str, calls: Sequence[CallRow]) -> SpendRow:
+    costs = [c.cost_usd for c in calls if c.cost_usd is not None]
+    return SpendRow(key, len(calls), sum(costs) if costs else None, len(calls) - len(costs))
 
 
 def _rows(groups: Mapping[str, Sequence[CallRow]]) -> tuple[SpendRow, ...]:
-    return tuple(
-        SpendRow(
-            key,
-            len(calls),
-            sum(c.cost_usd for c in calls if c.cost_usd is not None),
-            sum(1 for c in calls if c.cost_usd is None),
-        )
-        for key, calls in sorted(groups.items())
-    )
+    return tuple(_row(key, calls) for key, calls in sorted(groups.items()))
 
 
 def _price_list(provider: str) -> str:
@@ -200,7 +198,7 @@ def _row_lines(title: str, rows: Sequence[SpendRow]) -> list[str]:
 
 
 def _line(label: str, value: str, note: str = "") -> str:
-    return _clip(f"  {label:<24}{value:>14}  {note}".rstrip(), _WIDTH)
+    return _clip(f"  {label:<24}{value:>10}  {note}".rstrip(), _WIDTH)
 
 
 def render_lines(spend: Spend) -> list[str]:
