@@ -209,7 +209,8 @@ def render_lines(spend: Spend) -> list[str]:
         _line("cost unknown", str(spend.unknown_calls), "calls (a model without a known price)"),
     ]
     for saving in spend.savings:
-        note = f"{saving.answers} answers; {dollars(saving.standard_usd)} at standard"
+        answers = f"{saving.answers} answer{'' if saving.answers == 1 else 's'}"
+        note = f"{answers}; {dollars(saving.standard_usd)} at standard"
         lines.append(_line(f"saved by {saving.tier}", dollars(saving.saved_usd), note))
     if spend.by_model:
         lines += ["", *_row_lines("model", spend.by_model)]
