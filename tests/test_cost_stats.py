@@ -8,6 +8,7 @@ import dataclasses
 import json
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -223,3 +224,20 @@ def test_an_answer_refused_but_billed_carries_its_cost() -> None:
     assert raised.value.cost_usd == pytest.approx(  # type: ignore[attr-defined]
         by_hand("gemini-2.5-flash", 50, 0, 1000)
     )
+
+
+def test_the_tweet_and_the_success_event_carry_the_answers_cost(
+    tmp_path: Path, events: Any, sandbox_server: SandboxServer
+) -> None:
+    fake = FakeTime()
+    with Store(str(tmp_path / "t.db")) as store:
+        with _generator(sandbox_server.url, "gemini-2.5-pro", store, fake) as generator:
+            tweet = generator.generate("Python", "casual", 20)
+        attempts = list(store.attempts())
+    costs = [
+        by_hand("gemini-2.5-pro", a.input_tokens, a.output_tokens, a.thought_tokens)
+        for a in attempts
+    ]
+    assert tweet.cost_usd == pytest.approx(sum(costs), rel=1e-9)  # regenerations included
+    succeeded = [e for e in events() if e["event"] == "API request successful"]
+    assert [e["cost_usd"] for e in succeeded] == [pytest.approx(c, rel=1e-9) for c in costs]
