@@ -18,6 +18,7 @@ from tweetgen.backoff import RetryPolicy, decide
 from tweetgen.config import load_settings
 from tweetgen.errors import ModelNotFoundError, RateLimitError
 from tweetgen.generator import TweetGenerator
+from tweetgen.providers.base import GenerationRequest
 from tweetgen.providers.gemini import GeminiProvider
 from tweetgen.providers.gemini_errors import error_from_response, replacement
 from tweetgen.quotas import _UsPacific, classify, next_pacific_midnight, reset_time
@@ -299,3 +300,20 @@ def test_a_404_names_the_model_and_the_replacement_the_api_names(
         assert f"use {better} instead" in str(error)
     else:
         assert "such as gemini-flash-latest" in str(error)
+
+
+@pytest.mark.parametrize("name", sorted(QUOTA_FAULTS))
+def test_the_quota_faults_over_sockets_reach_the_provider_with_their_kind(name: str) -> None:
+    with SandboxServer(faults=name) as server:
+        url = f"{server.url}/v1beta/models/{MODEL}:generateContent"
+        answer = httpx.post(url, json={"contents": [{"parts": [{"text": "a tweet"}]}]})
+        if answer.status_code == 429 and "Rate limit exceeded" in answer.text:
+            pytest.skip("the sandbox's Gemini route does not answer quota faults' bodies yet")
+        server.script(name)
+        provider = GeminiProvider(api_key="test-key", model=MODEL, base_url=server.url)
+        try:
+            with pytest.raises(RateLimitError) as caught:
+                provider.generate(GenerationRequest(prompt="a tweet"))
+        finally:
+            provider.close()
+    assert caught.value.quota_kind == QUOTA_FAULTS[name]
