@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tweetgen.errors import NetworkError
+from tweetgen.errors import AuthenticationError, NetworkError, ServerError
 from tweetgen.gbatch import BatchClient, JobState
 from tweetgen.gbatchrun import GeminiBatchRun
 from tweetgen.providers.gemini import GeminiProvider
@@ -262,3 +262,32 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_display_name(
         with pytest.raises(NetworkError, match=r"not submitted .* --via sync"):
             GeminiBatchRun._create(run, client, "never sent", _inline(["b"]))
     assert server.batches.submissions == [job.name]
+
+
+def test_a_failed_poll_is_tried_again_unless_the_key_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_gemini_batch import _Batch
+
+    read = BatchClient.get
+    failures: list[Exception] = [ServerError("HTTP 503: overloaded", status_code=503)]
+
+    def flaky(self: BatchClient, name: str) -> JobState:
+        if failures:
+            raise failures.pop(0)
+        return read(self, name)
+
+    monkeypatch.setattr(BatchClient, "get", flaky)
+    with SandboxServer(batch=BatchOptions(polls=1)) as server, _Batch(tmp_path, server, 3) as batch:
+        outcome = batch.via_batch()
+        failures.append(AuthenticationError("HTTP 403: permission denied", status_code=403))
+        with batch.store.transaction() as tx:  # the rows again, as if never collected
+            tx.execute("DELETE FROM calls")
+            tx.execute("DELETE FROM gemini_batch_jobs")
+        with pytest.raises(AuthenticationError):
+            batch.via_batch()
+        kept = batch.store.query("SELECT details FROM gemini_batch_jobs")
+    assert outcome.answered == 3
+    assert any("failed (HTTP 503" in line and "trying again" in line for line in batch.said)
+    assert len(server.batches.submissions) == 2
+    assert json.loads(kept[0][0]).get("collected") is None  # a rerun polls that job again
