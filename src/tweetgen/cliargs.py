@@ -330,7 +330,7 @@ def _add_provider(parser: argparse.ArgumentParser) -> None:
         "--thinking",
         choices=("off", "low", "medium", "high", "auto"),
         help="how much the model may think before it writes: off, low, medium, high, or auto "
-        "(the model's own default) (default: TWEETGEN_THINKING, else low)",
+        "(the model's own default) (default: TWEETGEN_THINKING, else off)",
     )
     parser.add_argument(
         "--service-tier",

@@ -95,7 +95,7 @@ def _generator(
         timeout=args.timeout,
         max_response_bytes=args.max_response_bytes,
         shared=getattr(args, "shared", None),  # --shared, else TWEETGEN_SHARED: the fleet's limits
-        thinking=getattr(args, "thinking", None),  # else TWEETGEN_THINKING, else low
+        thinking=getattr(args, "thinking", None),  # else TWEETGEN_THINKING, else off
         service_tier=getattr(args, "service_tier", None),  # else TWEETGEN_SERVICE_TIER
     )
     _setup_logging(args)

@@ -110,7 +110,7 @@ class Settings:
     openai_model: str = DEFAULT_OPENAI_MODEL
     #: a postgresql:// URL: limits, breaker and budget shared with every process naming it
     shared: str | None = field(default=None, repr=False)
-    #: how much the model may think (off, low, medium, high, auto; None: tweetgen's default, low)
+    #: how much the model may think (off, low, medium, high, auto; None: tweetgen's default, off)
     thinking: str | None = None
     #: the service tier asked for (standard, flex, priority; None: standard)
     service_tier: str | None = None

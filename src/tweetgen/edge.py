@@ -103,7 +103,7 @@ class ClientOptions:
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     shared: str | None = field(default=None, repr=False)  # a URL may hold a password
     #: how much the model may think (off, low, medium, high, auto; None: TWEETGEN_THINKING, else
-    #: low)
+    #: off)
     thinking: str | None = None
     #: standard, flex or priority (None: TWEETGEN_SERVICE_TIER, else standard)
     service_tier: str | None = None

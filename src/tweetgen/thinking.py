@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 LEVELS = ("off", "low", "medium", "high", "auto")
-#: the level used when none is set (measured on the sandbox: see docs/performance.md)
-DEFAULT_THINKING = "low"
+#: the level used when none is set: a tweet needs no reasoning, and thoughts bill at the output
+#: rate (bench/thinking_spend.py: 91 tokens a tweet at off against 488 at low on 2.5 Flash)
+DEFAULT_THINKING = "off"
 #: new tries after an all-thoughts answer (one level down each, then more room)
 MAX_RECOVERIES = 2
 #: the most output tokens a recovery asks for
