@@ -22,7 +22,7 @@ def test_the_store_names_its_backend_and_where_it_is(any_store: Store, any_targe
     assert any_store.backend == ("postgresql" if "://" in any_target else "sqlite")
     assert any_store.where == str(any_store) == any_target  # no password in these targets
     assert repr(any_store) == f"Store({any_target!r})"
-    assert any_store.schema_version == SCHEMA_VERSION == 3
+    assert any_store.schema_version == SCHEMA_VERSION == 4
 
 
 def test_a_transaction_commits_its_rows_and_returns_rows_by_name_and_index(

@@ -100,6 +100,25 @@ _V3 = (
     )""",
 )
 
+#: issue 16: the review page's decisions. ``reviews`` holds each reviewed call's state, its text
+#: as edited (NULL: the generated text) and the call a regeneration replaced; ``review_events``
+#: every decision and edit with its time, the state and text before and after
+_V4 = (
+    """CREATE TABLE reviews (
+        call_id INTEGER PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'approved', 'rejected', 'replaced')),
+        text TEXT, replaces INTEGER, updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX reviews_state ON reviews (state, call_id)",
+    """CREATE TABLE review_events (
+        id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL, action TEXT NOT NULL, old_state TEXT, new_state TEXT,
+        old_text TEXT, new_text TEXT, details TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX review_events_call ON review_events (call_id, id)",
+)
+
 _POSTGRES_WORDS = (
     (
         re.compile(r"\bid INTEGER PRIMARY KEY\b"),
@@ -141,11 +160,16 @@ def _v3(connection: Any) -> None:
     _run(connection, _V3)
 
 
+def _v4(connection: Any) -> None:
+    """Create the review page's ``reviews`` and ``review_events``."""
+    _run(connection, _V4)
+
+
 #: a SQLite connection or a PostgreSQL transaction (``execute(sql)``; the latter has ``dialect``)
 Migration = Callable[[Any], None]
 #: Migration ``n`` (1-based) takes a store from schema version ``n - 1`` to ``n``; append, never
 #: edit.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
