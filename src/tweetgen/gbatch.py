@@ -114,11 +114,12 @@ class BatchClient:
         self.base = provider.url[: provider.url.index(marker)]
         self.model = provider.model
         self._provider = provider
-        timeout = httpx.Timeout(
-            max(provider.timeout, _LONG_TIMEOUT), connect=provider.connect_timeout
-        )
+        long = httpx.Timeout(max(provider.timeout, _LONG_TIMEOUT), connect=provider.connect_timeout)
+        #: a poll, a cancel, a list: the provider's own timeout (a create, an upload and a download
+        #: move megabytes and take the long one)
+        self._short = httpx.Timeout(provider.timeout, connect=provider.connect_timeout)
         self._client = httpx.Client(
-            timeout=timeout,
+            timeout=long,
             headers=provider._headers(),  # the key's header: never logged
             transport=provider._transport,
         )
@@ -159,18 +160,19 @@ class BatchClient:
         return JobState.parse(self._json("POST", url, json=body))
 
     def get(self, name: str) -> JobState:
-        return JobState.parse(self._json("GET", f"{self.base}/v1beta/{name}"))
+        url = f"{self.base}/v1beta/{name}"
+        return JobState.parse(self._json("GET", url, timeout=self._short))
 
     def cancel(self, name: str) -> None:
-        self._json("POST", f"{self.base}/v1beta/{name}:cancel")
+        self._json("POST", f"{self.base}/v1beta/{name}:cancel", timeout=self._short)
 
     def find(self, display_name: str, *, pages: int = 10) -> JobState | None:
         """The newest listed job with this display name (a create whose answer was lost)."""
         token, found = "", None
         for _ in range(pages):
-            page = self._json(
-                "GET", f"{self.base}/v1beta/batches", params={"pageSize": 100, "pageToken": token}
-            )
+            query = {"pageSize": 100, "pageToken": token}
+            url = f"{self.base}/v1beta/batches"
+            page = self._json("GET", url, params=query, timeout=self._short)
             for item in page.get("operations") or ():
                 job = JobState.parse(item)
                 found = job if job.display_name == display_name else found
