@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -190,12 +190,15 @@ async def download(request: Request) -> Response:
     return Response(text, media_type=media, headers=headers)
 
 
+def _is_api(request: Request) -> bool:
+    """Whether the request went to the JSON API (``/TOKEN/api/...``)."""
+    return request.url.path.split("/")[2:3] == ["api"]
+
+
 async def refused(request: Request, error: Exception) -> Response:
     assert isinstance(error, ReviewError)
     app: ReviewApp = request.app.state.review
-    if request.url.path.startswith(request.scope.get("root_path", "") + "/api/"):
-        from starlette.responses import JSONResponse
-
+    if _is_api(request):
         return JSONResponse({"error": error.message}, error.status, headers=_SECURITY)
     return app.message(request, error.message, error.status)
 
@@ -203,9 +206,7 @@ async def refused(request: Request, error: Exception) -> Response:
 async def store_failed(request: Request, error: Exception) -> Response:
     app: ReviewApp = request.app.state.review
     text = f"the store could not answer: {error}"
-    if request.url.path.startswith(request.scope.get("root_path", "") + "/api/"):
-        from starlette.responses import JSONResponse
-
+    if _is_api(request):
         return JSONResponse({"error": text}, 503, headers=_SECURITY)
     return app.message(request, text, 503)
 

@@ -10,10 +10,14 @@ gracefully (uvicorn's handlers, in the main thread): requests in flight get
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..store import Store
 from .regenerate import EngineFactory, default_engine
@@ -23,6 +27,28 @@ __all__ = ["GRACE_SECONDS", "MAX_CONNECTIONS", "ReviewServer"]
 MAX_CONNECTIONS = 64
 GRACE_SECONDS = 5.0
 HOST = "127.0.0.1"
+
+
+def _quiet_server(uvicorn: Any) -> Any:
+    """uvicorn's Server whose SIGINT/SIGTERM handlers stop it and are then restored, without
+    raising the signal again afterwards (uvicorn's own does, ending the process with the signal):
+    stopping the review page is its normal end, exit 0."""
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 @dataclass
@@ -64,7 +90,7 @@ class ReviewServer:
             lifespan="off",
             server_header=False,
         )
-        return uvicorn.Server(config)
+        return _quiet_server(uvicorn)(config)
 
     @property
     def url(self) -> str:
