@@ -201,3 +201,11 @@ def test_the_cli_flag_and_variable_reach_the_body(
     err = capsys.readouterr().err
     assert "TWEETGEN_SERVICE_TIER" in err
     assert _tiers(server) == ["FLEX", "PRIORITY", None]
+
+
+def test_the_sandbox_names_the_tier_that_answered_as_the_api_does() -> None:
+    from tweetgen.sandbox.gemini import GeminiRoute
+
+    route = GeminiRoute(MODEL, "v1beta")
+    assert route.answer_headers({"serviceTier": "FLEX"}) == {"x-gemini-service-tier": "flex"}
+    assert route.answer_headers({}) == {"x-gemini-service-tier": "standard"}

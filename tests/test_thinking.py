@@ -253,3 +253,57 @@ def test_the_cli_flag_reaches_the_request_body(
     capsys.readouterr()
     budgets = [c["thinkingConfig"]["thinkingBudget"] for c in _sent(server)]
     assert budgets == [0, 8192]
+
+
+def test_the_module_calls_take_the_level(clean_env: Path) -> None:
+    import tweetgen
+    from tweetgen.sandbox import default_sandbox
+
+    server = default_sandbox()
+    text = tweetgen.generate_tweet(
+        "tea", provider="sandbox", model="gemini-2.5-flash", thinking="medium"
+    )
+    assert text.strip()  # the seed's call returns the text
+    assert server.requests[-1].body["generationConfig"]["thinkingConfig"] == {  # type: ignore[index]
+        "thinkingBudget": 2048
+    }
+    call = tweetgen.agenerate_tweet(
+        "tea", provider="sandbox", model="gemini-2.5-flash", thinking="off"
+    )
+    assert asyncio.run(call).strip()
+    assert server.requests[-1].body["generationConfig"]["thinkingConfig"] == {  # type: ignore[index]
+        "thinkingBudget": 0
+    }
+
+
+def test_thought_parts_are_never_the_tweet(sandbox_server: SandboxServer) -> None:
+    """With ``includeThoughts`` the sandbox answers ``thought: true`` parts, as Gemini does; they
+    are no part of the text, and an answer of thoughts only is an all-thoughts answer."""
+    import httpx
+
+    from tweetgen.providers.gemini import parse_response
+
+    url = f"{sandbox_server.url}/v1beta/models/gemini-3-flash-preview:generateContent"
+    texts, exhausted = [], 0
+    for seed in range(12):
+        body = {
+            "contents": [{"parts": [{"text": "Write a casual tweet about tea."}]}],
+            "generationConfig": {
+                "seed": seed,
+                "maxOutputTokens": 1024,
+                "thinkingConfig": {"thinkingLevel": "high", "includeThoughts": True},
+            },
+        }
+        answer = httpx.post(url, json=body)
+        parts = answer.json()["candidates"][0]["content"]["parts"]
+        assert parts[0]["thought"] is True
+        try:
+            result = parse_response(answer.content, provider="gemini", model="m")
+        except ThoughtsExhaustedError:
+            exhausted += 1
+            assert len(parts) == 1
+            continue
+        texts.append(result.text)
+    assert exhausted
+    assert texts
+    assert all("Planning" not in text for text in texts)

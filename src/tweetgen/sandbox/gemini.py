@@ -112,7 +112,7 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
         thoughts, out_tokens, reason = limit, 0, "MAX_TOKENS"
     elif CUT_JSON in prompt and RETRY_MARK not in prompt and _json_items(config):
         reason = "MAX_TOKENS"
-    candidates = [
+    candidates: list[dict[str, Any]] = [
         {
             "content": {"role": "model", "parts": [{"text": text}]},
             "finishReason": reason,
@@ -122,6 +122,12 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     ]
     if not out_tokens:
         candidates = [{"content": {"role": "model"}, "finishReason": reason, "index": 0}]
+    if thoughts and (config.get("thinkingConfig") or {}).get("includeThoughts") is True:
+        topic = read_prompt(prompt).topic
+        summary = {"text": f"**Planning** a tweet about {topic}", "thought": True}
+        for candidate in candidates:
+            content = candidate["content"]
+            content["parts"] = [summary, *content.get("parts", [])]
     usage: dict[str, Any] = {"promptTokenCount": in_tokens}
     if out_tokens:
         usage["candidatesTokenCount"] = out_tokens
@@ -199,6 +205,12 @@ class GeminiRoute:
 
     def answer(self, body: dict[str, Any] | None, kind: str) -> dict[str, Any]:
         return success_body(body, self.model, kind)
+
+    def answer_headers(self, body: dict[str, Any] | None) -> dict[str, str]:
+        """The headers of a success answer: the tier that answered, as the API names it
+        (``x-gemini-service-tier``). Sent once the server passes them on with the answer."""
+        tier = (body or {}).get("serviceTier")
+        return {"x-gemini-service-tier": str(tier).lower() if tier else "standard"}
 
     def blocked(self) -> dict[str, Any]:
         return {
