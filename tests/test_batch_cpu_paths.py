@@ -45,3 +45,70 @@ def test_a_local_worker_sizes_its_connections_from_the_commands_concurrency(
     # full cost more CPU per row; no second metrics server; half of --rpm and --tpm
     assert built == {"pool": 50, "metrics": None, "share": 0.5}
     assert idle.closed
+
+
+class _Clock:
+    """``time`` for the fleet runner: ``monotonic`` moves only when told (or by a slow read)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def _runner(store: Any, queue: Any) -> Any:
+    from tweetgen import TweetGenerator
+    from tweetgen.batchfleet import FleetRunner
+    from tweetgen.config import load_settings
+    from tweetgen.providers.gemini import GeminiProvider
+    from tweetgen.throttle import BatchStop
+
+    provider = GeminiProvider(api_key="test-key-123", model="m", base_url="http://127.0.0.1:9")
+    generator = TweetGenerator(provider=provider, settings=load_settings(env={}, dotenv_path=None))
+    return FleetRunner(
+        generator,
+        store,
+        BatchStop(),
+        queue,
+        concurrency=2,
+        retry_failed=False,
+        on_progress=lambda summary: None,
+    )
+
+
+@pytest.mark.parametrize(("read_seconds", "next_after"), [(0.002, 1.0), (0.1, 5.0)])
+def test_the_batchs_progress_is_read_less_often_when_reading_it_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_seconds: float, next_after: float
+) -> None:
+    from tweetgen import batchfleet
+    from tweetgen.batchqueue import BatchQueue
+    from tweetgen.store import Store
+
+    clock = _Clock()
+    monkeypatch.setattr(batchfleet, "time", clock)
+    with Store(tmp_path / "t.db") as store:
+        queue = BatchQueue(store, "b1", worker="w", lease=30.0)
+        queue.load([(n, f"key-{n}", "{}") for n in range(1, 4)], 3, {})
+        queue.finish([c.number for c in queue.claim(2)])
+        reads: list[int] = []
+        real_state = queue.state
+
+        def state(*, done: bool = True) -> Any:
+            found = real_state(done=done)
+            if done:
+                reads.append(found.done)
+                clock.now += read_seconds  # the read of the whole batch took this long
+            return found
+
+        monkeypatch.setattr(queue, "state", state)
+        runner = _runner(store, queue)
+        runner._refresh()
+        assert reads == [2]
+        assert runner.summary.batch_done == 2
+        clock.now += next_after - 0.01
+        runner._refresh()
+        assert len(reads) == 1  # not yet: 1 s, or 50 times as long as the last read took
+        clock.now += 0.02
+        runner._refresh()
+        assert len(reads) == 2
