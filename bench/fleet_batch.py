@@ -4,7 +4,9 @@
 ``python bench/fleet_batch.py [--rows 2000] [--repeats 3]``: the sandbox (its own process) answers
 after 50 ms, concurrency 50, so the ideal wall time is ``rows x 0.05 / 50`` s. Prints, per mode, the
 wall time (median of the repeats), its fraction of ideal, the client's CPU per row (the command and
-its local workers) and the sandbox's CPU per row (it shares the cores).
+its local workers) and the sandbox's CPU per row (it shares the cores), and each mode's wall time
+and client CPU as ratios to the bare-httpx baseline's in the same command (other work on the same
+cores moves the absolute figures more than the ratios).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from batch_throughput import CONCURRENCY, LATENCY, BatchRun, raw_batch, tweetgen
 __all__ = ["main"]
 
 Runner = Callable[[int, Path], BatchRun]
+BARE = "bare httpx.AsyncClient, one process"
 
 
 def _modes(latency: float) -> dict[str, Runner]:
@@ -31,9 +34,7 @@ def _modes(latency: float) -> dict[str, Runner]:
     return {
         "tweetgen batch (default workers)": tweetgen(()),
         "tweetgen batch --workers 1": tweetgen(("--workers", "1")),
-        "bare httpx.AsyncClient, one process": lambda rows, work: raw_batch(
-            rows, latency, CONCURRENCY, work
-        ),
+        BARE: lambda rows, work: raw_batch(rows, latency, CONCURRENCY, work),
     }
 
 
@@ -57,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.rows} rows, {args.latency * 1e3:.0f} ms answers, concurrency {CONCURRENCY}, "
           f"{cores} cores; ideal {ideal:.2f} s; {args.repeats} runs each, alternating")  # fmt: skip
     header = f"{'run':40} {'wall (median)':>14} {'of ideal':>9} {'client CPU/row':>15}"
-    print(header + f" {'sandbox CPU/row':>16} {'ok':>6}")
+    print(header + f" {'sandbox CPU/row':>16} {'ok':>6}  {'vs bare: wall':>13} {'CPU':>5}")
+    bare = runs[BARE]
+    bare_wall = statistics.median(r.child.wall for r in bare)
+    bare_cpu = statistics.median(r.child.cpu / r.rows * 1e3 for r in bare)
     for mode, done in runs.items():
         wall = statistics.median(r.child.wall for r in done)
         cpu = statistics.median(r.child.cpu / r.rows * 1e3 for r in done)
@@ -65,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         walls = ", ".join(f"{r.child.wall:.2f}" for r in done)
         print(
             f"{mode:40} {wall:>12.2f} s {ideal / wall:>9.2f} {cpu:>12.2f} ms "
-            f"{server:>13.2f} ms {min(r.ok for r in done):>6}  ({walls})"
+            f"{server:>13.2f} ms {min(r.ok for r in done):>6}  {wall / bare_wall:>12.2f}x "
+            f"{cpu / bare_cpu:>4.2f}x  ({walls})"
         )
     return 0
 

@@ -30,7 +30,9 @@ async def _one(
     async with gate:
         response = await client.post(endpoint, json=body)
     response.raise_for_status()
-    return str(response.json()["candidates"][0]["content"]["parts"][0]["text"])
+    candidate = response.json()["candidates"][0]
+    parts = candidate.get("content", {}).get("parts") or [{}]  # none: thinking spent the tokens
+    return str(parts[0].get("text", ""))
 
 
 async def _run(topics: list[str], base_url: str, concurrency: int) -> list[str]:
@@ -53,7 +55,8 @@ def main() -> None:
     texts = asyncio.run(_run(topics, args.base_url, args.concurrency))
     with args.output.open("w", encoding="utf-8") as out:
         for topic, text in zip(topics, texts, strict=True):
-            out.write(json.dumps({"topic": topic, "text": text, "status": "ok"}) + "\n")
+            status = "ok" if text else "failed"
+            out.write(json.dumps({"topic": topic, "text": text, "status": status}) + "\n")
 
 
 if __name__ == "__main__":
