@@ -95,6 +95,7 @@ def test_each_tweet_shows_its_checks_provider_model_cost_and_retries(store):
     assert f'id="approve-{broken}"' in html
     button = html[html.index(f'id="approve-{broken}"') :].split(">", 1)[0]
     assert "disabled" in button
+    assert f'hx-post="/{TOKEN}/calls/{broken}/approve"' in button  # under the token
 
 
 def test_approve_reject_reset_are_stored_with_their_events(store):

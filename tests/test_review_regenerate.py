@@ -12,34 +12,23 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from browser.reviewdata import add_batch, tweet_text
+from browser.reviewdata import add_batch, sandbox_engine, tweet_text
 from conftest import wait_until
 from starlette.testclient import TestClient
 
-from tweetgen.config import load_settings
-from tweetgen.generator import TweetGenerator
 from tweetgen.review import queries
 from tweetgen.review.actions import decide
 from tweetgen.review.app import create_app
 from tweetgen.review.regenerate import MAX_RUNNING, Jobs
 from tweetgen.sandbox import SandboxServer
-from tweetgen.store import CallRow, Store
-from tweetgen.trace import Observer
+from tweetgen.store import Store
 
 TOKEN = "test-token-regen"
 
 
 def engine_for(url: str, slept: list[float]):
     """The default engine's construction, pointed at a loopback sandbox, sleeping on a list."""
-
-    def build(row: CallRow, observer: Observer) -> TweetGenerator:
-        env = {"GEMINI_API_KEY": "test-key-123", "GEMINI_BASE_URL": url}
-        settings = load_settings(env=env, dotenv_path=None, model=row.model)
-        return TweetGenerator(
-            provider=row.provider, settings=settings, observers=[observer], sleep=slept.append
-        )
-
-    return build
+    return sandbox_engine(url, slept.append)
 
 
 def _finish(c: TestClient, started: str) -> tuple[str, dict]:

@@ -4,12 +4,14 @@ would leave them (ok and failed calls, retried attempts, known and unknown costs
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from tweetgen.store import CallRecord, Store, utc_iso
+from tweetgen.store import CallRecord, CallRow, Store, utc_iso
+from tweetgen.trace import Observer
 
-__all__ = ["AttemptSpec", "add_batch", "add_call", "record", "tweet_text"]
+__all__ = ["AttemptSpec", "add_batch", "add_call", "record", "sandbox_engine", "tweet_text"]
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 #: (status code, error type, latency ms, delay before) of one attempt
@@ -122,3 +124,21 @@ def add_batch(
         )
         for n in range(1, rows + 1)
     ]
+
+
+def sandbox_engine(
+    url: str, sleep: Callable[[float], object]
+) -> Callable[[CallRow, Observer], Any]:
+    """The review's default engine construction pointed at a sandbox on loopback (a fake key),
+    its waits on ``sleep`` (the tests never sleep for real)."""
+    from tweetgen.config import load_settings
+    from tweetgen.generator import TweetGenerator
+
+    def build(row: CallRow, observer: Observer) -> TweetGenerator:
+        env = {"GEMINI_API_KEY": "test-key-123", "GEMINI_BASE_URL": url}
+        settings = load_settings(env=env, dotenv_path=None, model=row.model)
+        return TweetGenerator(
+            provider=row.provider, settings=settings, observers=[observer], sleep=sleep
+        )
+
+    return build
