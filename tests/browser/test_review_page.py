@@ -198,6 +198,7 @@ def test_the_readme_screenshot(page, store):
         page.fill(f"#text-{ids[2]}", "This edit runs on and on " * 12)
         page.wait_for_selector(f"#approve-{ids[2]}[disabled]")
         page.click(f"#call-{ids[3]} details summary")
+        page.evaluate("() => window.scrollTo(0, 0)")
         target.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(target), full_page=False)
         _open(page, server.url + "dashboard")

@@ -7,6 +7,7 @@ XML-escaped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -27,30 +28,34 @@ class Series:
     values: Sequence[float | None]
 
 
-def _nice(peak: float) -> float:
-    """A round top for the y axis at or above ``peak``."""
+def _nice(peak: float, integer: bool) -> float:
+    """A round top for the y axis at or above ``peak`` (a multiple of 4 for counts, so the
+    quarter lines fall on whole numbers)."""
     if peak <= 0:
-        return 1.0
-    step = 10 ** len(str(int(peak))) / 10 if peak >= 1 else 0.1
-    while step * 10 < peak:
-        step *= 10
-    top = step
-    while top < peak:
-        top += step
-    return top
+        return 4.0 if integer else 1.0
+    if integer:
+        return float(max(4, math.ceil(peak / 4) * 4))
+    magnitude = 10 ** math.floor(math.log10(peak))
+    return float(next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= peak))
 
 
-def _frame(title: str, summary: str, body: list[str], top: float, unit: str) -> str:
+def _label(value: float, unit: str, integer: bool) -> str:
+    text = f"{value:,.0f}" if integer else f"{value:g}"
+    return unit + text if unit == "$" else text
+
+
+def _frame(
+    title: str, summary: str, body: list[str], top: float, unit: str, integer: bool
+) -> str:
     plot_h = HEIGHT - _TOP - _BOTTOM
     grid = []
     for k in range(5):
         value = top * k / 4
         y = _TOP + plot_h - plot_h * k / 4
-        label = f"{value:,.0f}" if top >= 10 else f"{value:,.2f}"
         grid.append(
             f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{WIDTH - _RIGHT}" y2="{y:.1f}" class="grid"/>'
             f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">'
-            f"{escape(unit + label if unit == '$' else label)}</text>"
+            f"{escape(_label(value, unit, integer))}</text>"
         )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -76,7 +81,8 @@ def bars(title: str, counts: Mapping[str, float], *, unit: str = "") -> str:
     labels = list(counts)
     if not labels:
         return f'<p class="empty">{escape(title)}: nothing recorded yet.</p>'
-    top = _nice(max(counts.values()))
+    integer = unit != "$" and all(float(v).is_integer() for v in counts.values())
+    top = _nice(max(counts.values()), integer)
     plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
     step = plot_w / len(labels)
     body = []
@@ -92,7 +98,7 @@ def bars(title: str, counts: Mapping[str, float], *, unit: str = "") -> str:
     summary = ", ".join(
         f"{label}: {f'${v:,.6f}' if unit == '$' else f'{v:,.0f}'}" for label, v in counts.items()
     )
-    return _frame(title, summary, body, top, unit)
+    return _frame(title, summary, body, top, unit, integer)
 
 
 def lines(title: str, labels: Sequence[str], series: Sequence[Series], *, unit: str = "") -> str:
@@ -100,7 +106,7 @@ def lines(title: str, labels: Sequence[str], series: Sequence[Series], *, unit: 
     values = [v for s in series for v in s.values if v is not None]
     if not labels or not values:
         return f'<p class="empty">{escape(title)}: nothing recorded yet.</p>'
-    top = _nice(max(values))
+    top = _nice(max(values), False)
     plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
     step = plot_w / max(len(labels) - 1, 1)
     body = []
@@ -126,4 +132,4 @@ def lines(title: str, labels: Sequence[str], series: Sequence[Series], *, unit: 
         )
         for s in series
     )
-    return _frame(title, summary, body, top, unit)
+    return _frame(title, summary, body, top, unit, False)
