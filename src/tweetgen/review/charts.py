@@ -44,9 +44,7 @@ def _label(value: float, unit: str, integer: bool) -> str:
     return unit + text if unit == "$" else text
 
 
-def _frame(
-    title: str, summary: str, body: list[str], top: float, unit: str, integer: bool
-) -> str:
+def _frame(title: str, summary: str, body: list[str], top: float, unit: str, integer: bool) -> str:
     plot_h = HEIGHT - _TOP - _BOTTOM
     grid = []
     for k in range(5):
