@@ -302,3 +302,15 @@ def test_without_genai_prices_every_cost_is_unknown(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "genai_prices.data", None)  # import fails (Python 3.10)
     assert cost_usd("gemini-2.5-flash", Usage(input_tokens=1)) is None
     assert price_list_for("https://api.openai.com/v1/x") is None
+
+
+def test_a_price_genai_prices_cannot_compute_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genai_prices.types import ModelPrice
+
+    def refuse(self: object, usage: object) -> None:
+        raise ValueError("Invalid usage data")
+
+    monkeypatch.setattr(ModelPrice, "calc_price", refuse)
+    usage = Usage(input_tokens=10, output_tokens=2)
+    assert cost_usd("deepseek-chat", usage, provider="deepseek") is None  # priced by genai-prices
+    assert cost_usd("gemini-2.5-flash", usage) == pytest.approx(hand(FLASH, 10, 2))  # fast path
