@@ -40,29 +40,43 @@ MAX_PAGE_SIZE = 500
 STATES = ("pending", "approved", "rejected")
 _TOP = 2**62  # above every id: the first page's cursor
 
-_LISTED = """
-WITH firsts AS (
-    SELECT batch_id, MIN(id) AS first_id FROM calls WHERE batch_id IS NOT NULL GROUP BY batch_id
-)
-SELECT c.id, c.batch_id, c.row_number, c.created_at, c.provider, c.model, c.topic, c.tone,
-       c.inputs_json, c.text, c.attempts, c.regenerations, c.latency_ms, c.input_tokens,
+_COLUMNS = """c.id, c.batch_id, c.row_number, c.created_at, c.provider, c.model, c.topic,
+       c.tone, c.inputs_json, c.text, c.attempts, c.regenerations, c.latency_ms, c.input_tokens,
        c.output_tokens, c.thought_tokens, c.service_tier, c.cost_usd,
-       COALESCE(f.first_id, c.id) AS grp, COALESCE(c.row_number, 0) AS rn,
-       COALESCE(v.state, 'pending') AS state, v.text AS edited, v.replaces AS replaces,
-       v.updated_at AS reviewed_at
-FROM calls c
-LEFT JOIN firsts f ON f.batch_id = c.batch_id
-LEFT JOIN reviews v ON v.call_id = c.id
-WHERE c.status = 'ok' AND (v.state IS NULL OR v.state <> 'replaced')
-"""
-_PAGE_SQL = (
-    "SELECT * FROM (" + _LISTED + ") listed "  # noqa: S608 - constant text, values are parameters
-    "WHERE (grp < ? OR (grp = ? AND (rn > ? OR (rn = ? AND id > ?)))) "
-    "AND (? = '' OR state = ?) ORDER BY grp DESC, rn ASC, id ASC LIMIT ?"
+       COALESCE(c.row_number, 0) AS rn, COALESCE(v.state, 'pending') AS state,
+       v.text AS edited, v.replaces AS replaces, v.updated_at AS reviewed_at"""
+_LISTED = (
+    "c.status = 'ok' AND (v.state IS NULL OR v.state <> 'replaced') "
+    "AND (? = '' OR COALESCE(v.state, 'pending') = ?)"
+)
+#: a batch's group key: its first call's id (failed and replaced calls count: it never moves)
+_GROUPS_SQL = (
+    "SELECT batch_id, MIN(id) AS first_id FROM calls WHERE batch_id IS NOT NULL GROUP BY batch_id"
+)
+# constant text below; every value is a parameter
+_FROM = " FROM calls c LEFT JOIN reviews v ON v.call_id = c.id WHERE "
+_BATCH_SQL = (
+    "SELECT "
+    + _COLUMNS
+    + ", CAST(? AS BIGINT) AS grp"
+    + _FROM
+    + "c.batch_id = ? AND "
+    + _LISTED
+    + " AND (COALESCE(c.row_number, 0) > ? OR (COALESCE(c.row_number, 0) = ? AND c.id > ?)) "
+    "ORDER BY COALESCE(c.row_number, 0), c.id LIMIT ?"
+)
+_SINGLES_SQL = (
+    "SELECT "
+    + _COLUMNS
+    + ", c.id AS grp"
+    + _FROM
+    + "c.batch_id IS NULL AND c.id < ? AND "
+    + _LISTED
+    + " ORDER BY c.id DESC LIMIT ?"
 )
 _ONE_SQL = (
-    _LISTED.replace("WHERE c.status = 'ok' AND (v.state IS NULL OR v.state <> 'replaced')", "")
-    + "WHERE c.id = ?"
+    "SELECT " + _COLUMNS + ", COALESCE((SELECT MIN(f.id) FROM calls f "  # noqa: S608
+    "WHERE f.batch_id = c.batch_id), c.id) AS grp" + _FROM + "c.id = ?"
 )
 _COUNTS_SQL = (
     "SELECT COALESCE(v.state, 'pending') AS state, COUNT(*) AS n FROM calls c "
@@ -243,8 +257,7 @@ def page(
     if state and state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}, not {state[:20]!r}")
     at = after or Cursor()
-    params = (at.group, at.group, at.row, at.row, at.id, state, state, size + 1)
-    rows = store.query(_PAGE_SQL, params)
+    rows = _rows(store, at, size + 1, state)
     more = len(rows) > size
     rows = rows[:size]
     histories = _histories(store, [int(r["id"]) for r in rows])
@@ -254,10 +267,41 @@ def page(
     return Page(items, cursor, state)
 
 
+def _rows(store: Store, at: Cursor, need: int, state: str) -> list[Row]:
+    """Up to ``need`` listed rows after ``at``: the rest of the cursor's batch, then the groups
+    below it, newest first, each batch's rows read through its index (no scan of the whole list).
+    """
+    firsts = sorted(
+        ((int(r["first_id"]), str(r["batch_id"])) for r in store.query(_GROUPS_SQL)), reverse=True
+    )
+    batch_of = dict(firsts)
+    found: list[Row] = []
+
+    def batch(first: int, row: int, last: int) -> None:
+        params = (first, batch_of[first], state, state, row, row, last, need - len(found))
+        found.extend(store.query(_BATCH_SQL, params))
+
+    if at.group in batch_of:
+        batch(at.group, at.row, at.id)
+    singles = list(store.query(_SINGLES_SQL, (at.group, state, state, need)))
+    for first, _ in firsts:
+        if first >= at.group:
+            continue
+        while singles and int(singles[0]["id"]) > first and len(found) < need:
+            found.append(singles.pop(0))
+        if len(found) >= need:
+            break
+        batch(first, -1, -1)
+        if len(found) >= need:
+            break
+    found.extend(singles[: need - len(found)])
+    return found
+
+
 def item(store: Store, call_id: int) -> Item | None:
     """One call as the review shows it (whatever its state), or None when there is no such call
     or it failed."""
-    rows = store.query(_ONE_SQL, (call_id,))
+    rows = store.query(_ONE_SQL, (call_id,))  # whatever its state
     if not rows or rows[0]["text"] is None:
         return None
     return _item(rows[0], _histories(store, [call_id])[call_id])
