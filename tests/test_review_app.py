@@ -258,3 +258,60 @@ def test_the_dashboard_draws_the_stats(store):
     assert figures["calls"] == compute_stats(store).calls == 4
     assert figures["latency_over_time"][0]["calls"] == 3
     assert figures["spend"]["by_day"][0]["day"] == "2026-11-30"
+
+
+def test_pages_follow_the_groups_with_singles_between_batches_and_a_state_filter(store):
+    import random
+
+    rng = random.Random(16)
+    expected_groups: list[list[int]] = []
+    for n in range(12):
+        if rng.random() < 0.5:
+            expected_groups.append([add_call(store, f"Single {n} #s")])
+        else:
+            expected_groups.append(add_batch(store, f"batch-{n}", rng.randint(1, 6)))
+    states = {}
+    c = client(store)
+    for group in expected_groups:
+        for call in group:
+            states[call] = rng.choice(["pending", "approve", "reject"])
+            if states[call] != "pending":
+                c.post(f"/{TOKEN}/calls/{call}/{states[call]}")
+    in_order = [call for group in reversed(expected_groups) for call in group]
+    named = {"approve": "approved", "reject": "rejected", "pending": "pending"}
+    for state in ("", "pending", "approved", "rejected"):
+        want = [i for i in in_order if not state or named[states[i]] == state]
+        for size in (1, 3, 7):
+            got, after = [], ""
+            while True:
+                page = api(c, f"calls?limit={size}&state={state}&after={after}")
+                assert len(page["items"]) <= size
+                got += [i["id"] for i in page["items"]]
+                if page["next"] is None:
+                    break
+                after = page["next"]
+            assert got == want, (state, size)
+
+
+def test_run_takes_the_commands_arguments(tmp_path, capsys):
+    import argparse
+
+    from tweetgen.reviewcmd import add_arguments, run
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--db", str(tmp_path / "none.db"), "--no-browser"])
+    assert (args.port, args.no_browser) == (0, True)
+    assert run(args) == 2
+    assert "no store at" in capsys.readouterr().err
+
+
+def test_a_thread_is_checked_tweet_by_tweet_and_not_regenerated_here(store):
+    thread = add_call(store, "First tweet of two #a\n---\n" + "word " * 30)
+    c = client(store)
+    item = api(c, f"calls/{thread}")
+    assert item["check"]["tweets"] == 2
+    assert item["check"]["reasons"] == ["tweet 2: that was 30 words; the limit is 25"]
+    refused = c.post(f"/{TOKEN}/api/calls/{thread}/regenerate")
+    assert refused.status_code == 422
+    assert "is a thread" in refused.json()["error"]

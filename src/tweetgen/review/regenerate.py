@@ -24,6 +24,7 @@ from ..request import TweetRequest
 from ..store import CallRow, Store
 from ..trace import AttemptTrace, CallContext, CallTrace, Observer
 from .actions import ReviewError, link_regeneration
+from .checks import THREAD_SEPARATOR
 
 __all__ = ["MAX_KEPT", "MAX_RUNNING", "Engine", "Job", "JobObserver", "Jobs", "default_engine"]
 
@@ -141,6 +142,12 @@ class Jobs:
         if replaced and replaced[0]["state"] == "replaced":
             raise ReviewError(f"tweet {call_id} was replaced already; review the new one", 409)
         row = CallRow(**{k: rows[0][k] for k in CallRow.__dataclass_fields__})
+        if THREAD_SEPARATOR in (row.text or ""):
+            raise ReviewError(
+                f"call {call_id} is a thread; the page regenerates single tweets (run "
+                "tweetgen thread again for a new thread)",
+                422,
+            )
         with self._lock:
             running = [j for j in self._jobs.values() if j.state == "running"]
             if any(j.call_id == call_id for j in running):
