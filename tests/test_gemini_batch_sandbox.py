@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tweetgen.errors import AuthenticationError, NetworkError, ServerError
+from tweetgen.errors import AuthenticationError, BadRequestError, NetworkError, ServerError
 from tweetgen.gbatch import BatchClient, JobState
 from tweetgen.gbatchrun import GeminiBatchRun
 from tweetgen.providers.gemini import GeminiProvider
@@ -291,3 +291,35 @@ def test_a_failed_poll_is_tried_again_unless_the_key_is_refused(
     assert any("failed (HTTP 503" in line and "trying again" in line for line in batch.said)
     assert len(server.batches.submissions) == 2
     assert json.loads(kept[0][0]).get("collected") is None  # a rerun polls that job again
+
+
+def test_a_run_killed_before_the_create_answered_finds_its_job_on_the_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_gemini_batch import _Batch
+
+    create = BatchClient.create
+
+    def killed(self: BatchClient, display: str, source: dict[str, Any]) -> JobState:
+        create(self, display, source)
+        raise KeyboardInterrupt  # the process ends before the create's answer is kept
+
+    def refused(self: BatchClient, display: str, source: dict[str, Any]) -> JobState:
+        raise BadRequestError("HTTP 400: Request contains an invalid argument.", status_code=400)
+
+    with SandboxServer(batch=BatchOptions(polls=1)) as server, _Batch(tmp_path, server, 3) as batch:
+        monkeypatch.setattr(BatchClient, "create", refused)
+        with pytest.raises(BadRequestError):
+            batch.via_batch()
+        refused_rows = batch.store.query("SELECT COUNT(*) FROM gemini_batch_jobs")[0][0]
+        monkeypatch.setattr(BatchClient, "create", killed)
+        with pytest.raises(KeyboardInterrupt):
+            batch.via_batch()
+        kept = [tuple(row) for row in batch.store.query("SELECT state FROM gemini_batch_jobs")]
+        monkeypatch.setattr(BatchClient, "create", create)
+        outcome = batch.via_batch()
+    assert refused_rows == 0
+    assert kept == [("SUBMITTING",)]
+    assert outcome.answered == 3
+    assert server.batches.submissions == [outcome.job_name]
+    assert any(f"resuming job {outcome.job_name}" in line for line in batch.said)

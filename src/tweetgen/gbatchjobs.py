@@ -13,10 +13,21 @@ from typing import Any
 from .errors import ConfigurationError
 from .storeschema import utc_iso
 
-__all__ = ["POLL_ENV", "GeminiBatchOutcome", "JobRecord", "JobTable", "PollSchedule", "state_word"]
+__all__ = [
+    "POLL_ENV",
+    "SUBMITTING",
+    "GeminiBatchOutcome",
+    "JobRecord",
+    "JobTable",
+    "PollSchedule",
+    "state_word",
+]
 
 #: the environment variable with the first poll interval in seconds (tests use a tiny one)
 POLL_ENV = "TWEETGEN_BATCH_POLL_SECONDS"
+#: the state of a job being submitted: its ``job_name`` is still its display name until the
+#: create's answer names it (a run killed in between finds it by that name)
+SUBMITTING = "SUBMITTING"
 _WORDS = {
     "BATCH_STATE_PENDING": "pending",
     "BATCH_STATE_RUNNING": "running",
@@ -156,6 +167,24 @@ class JobTable:
                     utc_iso(record.deadline_at),
                     json.dumps(record.details, sort_keys=True),
                 ),
+            )
+
+    def rename(self, record: JobRecord, name: str, state: str, at: float) -> None:
+        """Give a job being submitted the name and state the create answered."""
+        with self.store.transaction() as tx:
+            tx.execute(
+                "UPDATE gemini_batch_jobs SET job_name = ?, state = ?, updated_at = ? "
+                "WHERE batch_id = ? AND job_name = ?",
+                (name, state, utc_iso(at), record.batch_id, record.job_name),
+            )
+        record.job_name, record.state = name, state
+
+    def remove(self, record: JobRecord) -> None:
+        """Forget a job that was never made."""
+        with self.store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM gemini_batch_jobs WHERE batch_id = ? AND job_name = ?",
+                (record.batch_id, record.job_name),
             )
 
     def update(self, record: JobRecord, at: float) -> None:

@@ -9,8 +9,10 @@ The steps, each a method of :class:`GeminiBatchRun`:
    ``--retry-failed``), each as ``{"key": idempotency key, "request": the generateContent body the
    synchronous path would send}`` (the generator's prompt, the provider's ``build_body``), inline
    below ``inline_limit`` (20 MB), else as an uploaded JSONL file;
-2. *keep*: the job's name in the store (``gemini_batch_jobs``) before anything waits for it, so a
-   rerun of the same batch (same rows: same batch id) polls it again instead of submitting twice;
+2. *keep*: the job in the store (``gemini_batch_jobs``) before the create is sent (as
+   ``SUBMITTING``, under its unique display name) and under its name once the create answers, so a
+   rerun of the same batch (same rows: same batch id) polls it again instead of submitting twice,
+   even after a kill between the create and its answer (the job is then found by display name);
 3. *wait*: poll with a growing interval (``TWEETGEN_BATCH_POLL_SECONDS``, 5 s by default, growing
    1.5x to 12 times that); at the deadline (``--batch-deadline``, from the job's creation, kept in
    the store) the job is cancelled;
@@ -18,7 +20,8 @@ The steps, each a method of :class:`GeminiBatchRun`:
    matched to rows by key, parsed and checked as ``generateContent`` answers are.
 
 A create whose answer is lost (network, timeout, 5xx) is looked for by its display name before the
-error is believed, so an answer lost on the way back does not leave a job nobody polls.
+error is believed, so an answer lost on the way back does not leave a job nobody polls; a create
+refused removes the job from the store (a rerun submits).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from .gbatch import BatchClient, JobState, is_transient
 from .gbatchanswers import judge
 from .gbatchjobs import (
     POLL_ENV,
+    SUBMITTING,
     GeminiBatchOutcome,
     JobRecord,
     JobTable,
@@ -121,7 +125,7 @@ class GeminiBatchRun:
     def run(self) -> GeminiBatchOutcome:
         """Submit (or resume) the job, wait for it, collect its answers."""
         with BatchClient(self.provider) as client:
-            record = self.table.open_job(self.ledger.batch_id)
+            record = self._resumed(client, self.table.open_job(self.ledger.batch_id))
             if record is None:
                 record = self._submit(client)
                 if record is None:
@@ -186,15 +190,33 @@ class GeminiBatchRun:
                 details["file"] = client.upload(path, display)
                 source = {"fileName": details["file"]}
             created = self.clock()
-            job = self._create(client, display, source)
-        record = JobRecord(
-            self.ledger.batch_id, job.name, job.state, created, created + self.deadline, details
-        )
-        self.table.add(record)
+            details["display_name"] = display
+            record = JobRecord(
+                self.ledger.batch_id, display, SUBMITTING, created, created + self.deadline, details
+            )
+            self.table.add(record)  # before the create: a kill after it finds the job by name
+            try:
+                job = self._create(client, display, source)
+            except TweetGenError:
+                self.table.remove(record)  # not submitted: a rerun submits
+                raise
+        self.table.rename(record, job.name, job.state, created)
         self.say(
             f"gemini batch: submitted {count} rows as job {job.name} ({details['source']}); "
             f"waiting for it, at most {self.deadline:g} s"
         )
+        return record
+
+    def _resumed(self, client: BatchClient, record: JobRecord | None) -> JobRecord | None:
+        """The job to resume; one whose create a killed run sent without keeping its answer is
+        looked for by its display name (not found: it was never made, and is submitted again)."""
+        if record is None or record.state != SUBMITTING:
+            return record
+        found = client.find(record.job_name)
+        if found is None:
+            self.table.remove(record)
+            return None
+        self.table.rename(record, found.name, found.state, self.clock())
         return record
 
     def _create(self, client: BatchClient, display: str, source: dict[str, Any]) -> JobState:
