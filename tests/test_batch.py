@@ -99,6 +99,22 @@ def test_300_topics_with_random_503s(tmp_path: Path) -> None:
     assert figures["errors_by_status"] == {"503": retries}
 
 
+def _workers_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (its local workers), where Linux tells."""
+    with contextlib.suppress(OSError, ValueError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (an orphan that exited may stay a zombie of init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
 def test_sigkill_then_rerun_completes_without_paying_twice(
     tmp_path: Path, children: Children
 ) -> None:
@@ -117,8 +133,14 @@ def test_sigkill_then_rerun_completes_without_paying_twice(
             what="40 ok rows in t.db",
             process=process,
         )
+        workers = _workers_of(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=PROGRESS_TIMEOUT)
+        # its local workers learn that it is gone and end; one may still store an answer it had
+        # (paid for, so kept): count what is done once they have ended
+        wait_until(
+            lambda: not any(_running(pid) for pid in workers), what="the killed command's workers"
+        )
     assert process.returncode == -signal.SIGKILL
     before = {
         key for (key,) in _db(tmp_path, "SELECT idempotency_key FROM calls WHERE status = 'ok'")
