@@ -26,6 +26,7 @@ import fleet_limits
 import logging_cost
 import per_call
 import retry_storms
+import review_page
 import startup
 import store_backends
 from _common import Config, Section
@@ -40,6 +41,7 @@ STAGES = (
     "storms",
     "failures",
     "cost",
+    "review",
     "baseline",
     "batch",
     "store",
@@ -59,6 +61,7 @@ REPORT_ORDER = (
     "store",
     "fleet",
     "cost",
+    "review",
 )
 
 
@@ -107,6 +110,9 @@ class Suite:
     def cost(self) -> Section:
         return cost.run(self.config, self.workdir)
 
+    def review(self) -> Section:
+        return review_page.run(self.config, self.workdir)
+
     def fleet(self) -> Section:
         section: Section = fleet_limits.run(self.config, self.workdir)
         return section
@@ -123,6 +129,7 @@ class Suite:
             "store": self.store,
             "fleet": self.fleet,
             "cost": self.cost,
+            "review": self.review,
         }
         return stages[name]
 

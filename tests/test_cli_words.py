@@ -425,6 +425,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         {},
         "argument --batch-deadline: expected a number of seconds above 0",
     ),
+    ("review-port", ("review", "--port", "70000"), {}, "argument --port"),
     (
         "lease",
         (*B, "--lease", "0"),
@@ -563,6 +564,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
 #: flags that take no value a user could get wrong, or whose only bad values are covered by another
 #: case
 NO_BAD_VALUE = {
+    "--no-browser",
     "--help",
     "--version",
     "--quiet",
@@ -801,7 +803,7 @@ def test_the_help_constants_agree_with_the_library() -> None:
 @pytest.mark.parametrize(
     ("args", "prog", "error"),
     [
-        ((), "tweetgen", "choose a command: generate, thread, batch, stats, demo or sandbox"),
+        ((), "tweetgen", "choose a command: generate, thread, batch, stats, models, review, demo or sandbox"),
         (("bogus",), "tweetgen", "argument COMMAND: invalid choice: 'bogus'"),
         (("generate",), "tweetgen generate", "the following arguments are required: --topic"),
         (

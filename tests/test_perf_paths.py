@@ -185,7 +185,7 @@ def test_with_latency_is_replace_of_every_field() -> None:
         ("a", "b"), "p", "m", ("STOP", "X"), Usage(1, 2, 3, 6), "v", "id", 201
     )
     assert result.with_latency(12.5) == dataclasses.replace(result, latency_ms=12.5)
-    assert len(dataclasses.fields(GenerationResult)) == 9  # a new field must be copied there too
+    assert len(dataclasses.fields(GenerationResult)) == 11  # a new field must be copied there too
 
 
 def test_cached_prompts_follow_tones_templates_and_values() -> None:

@@ -235,7 +235,7 @@ def _summarise(args: argparse.Namespace, job: _Job, summary: Any, written: int |
     if summary.store_error is not None:
         raise summary.store_error
     failed = summary.failed or summary.still_failed
-    if failed:
+    if failed and not summary.quota_stop:
         again = [w for w in getattr(args, "argv", []) if w != "--retry-failed"]
         print(
             f"tweetgen: to call the failed rows again: "

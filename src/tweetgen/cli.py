@@ -40,6 +40,7 @@ from .clihelp import FAULT_KINDS as FAULT_KINDS
 from .clisandbox import add_sandbox
 from .errors import ConfigurationError, TweetGenError
 from .exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .reviewcmd import add_arguments as review_arguments
 
 __all__ = ["main"]
 
@@ -259,6 +260,18 @@ def _parser() -> _Parser:
     )
     _add_logging(models)
 
+    review = command(
+        "review",
+        "[--db PATH|URL] [--port PORT] [--no-browser]",
+        "Review generated tweets in a local web page: approve, reject, edit (checked as X counts), "
+        "regenerate, export as CSV or JSON Lines; a dashboard of tweetgen stats. Served on "
+        "127.0.0.1 only, behind a random token in the printed URL (pip install "
+        "'tweetgen[review]').",
+        EXIT_CODES,
+    )
+    review_arguments(review)
+    _add_logging(review)
+
     add_sandbox(parser, command)
     return parser
 
@@ -278,7 +291,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
-        parser.error("choose a command: generate, thread, batch, stats, demo or sandbox")
+        parser.error(
+            "choose a command: generate, thread, batch, stats, models, review, demo or sandbox"
+        )
     name = args.command
     if name == "sandbox":
         if args.sandbox_command is None:

@@ -147,6 +147,7 @@ EXAMPLES = {
     "stats": ["tweetgen stats", "tweetgen stats --db tweetgen.db --since 1h --json"],
     "demo": ["tweetgen demo", "tweetgen demo --log-file demo.log"],
     "models": ["tweetgen models", "tweetgen models --json"],
+    "review": ["tweetgen review", "tweetgen review --db tweetgen.db --no-browser"],
     "sandbox": ["tweetgen sandbox serve --port 8765"],
     "sandbox serve": [
         "tweetgen sandbox serve --port 8765 --faults '503*2,ok,429:26s'",

@@ -335,6 +335,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """``tweetgen review``: see :mod:`tweetgen.reviewcmd` (it sets up logging itself)."""
+    from .reviewcmd import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
     "thread": cmd_thread,
@@ -343,4 +350,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
     "models": cmd_models,
+    "review": cmd_review,
 }

@@ -69,6 +69,12 @@ class AttemptTrace:
                 getattr(outcome, "message", None) or str(outcome) or self.error_type
             )
             self.quota_kind = getattr(outcome, "quota_kind", None)
+            usage = getattr(outcome, "usage", None)  # an all-thoughts answer was billed
+            if usage is not None:
+                self.input_tokens = getattr(usage, "input_tokens", 0)
+                self.output_tokens = getattr(usage, "output_tokens", 0)
+                self.thought_tokens = getattr(usage, "thought_tokens", 0)
+                self.cost_usd = getattr(outcome, "cost_usd", None)
             return
         usage = getattr(outcome, "usage", None)
         self.input_tokens = getattr(usage, "input_tokens", 0)

@@ -206,7 +206,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "max-tokens":
             self._json(200, route.max_tokens())
         else:
-            self._json(200, route.answer(body, kind if kind != "hang" else "ok"))
+            tier = getattr(route, "answer_headers", None)  # the tier that answered (Gemini)
+            self._json(
+                200,
+                route.answer(body, kind if kind != "hang" else "ok"),
+                headers=tier(body) if tier is not None else None,
+            )
 
 
 @functools.cache
