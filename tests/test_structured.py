@@ -162,3 +162,12 @@ def test_openai_and_thinking_fields_only_when_set() -> None:
     asked = build_body(GenerationRequest("p", thinking="off", service_tier="flex"), model="m")
     assert (asked["reasoning_effort"], asked["service_tier"]) == ("minimal", "flex")
     assert "reasoning_effort" not in build_body(GenerationRequest("p", thinking="auto"), model="m")
+
+
+def test_a_server_that_ignores_the_schema_is_read_as_plain_text() -> None:
+    thread = "Tea calms the mind. #tea\n---\nTea wakes the body. #tea\n---\nTea joins friends. #tea"
+    provider = GeminiProvider(api_key="test-key-123", model=MODEL, transport=_always(thread))
+    with TweetGenerator(provider=provider, settings=Settings()) as generator:
+        result = generator.generate_thread("tea", tweets=3)
+    assert result.tweets[0].text == "Tea calms the mind. #tea 1/3"
+    assert parse_items("One tweet. #tea", 2) == (["One tweet. #tea"], None)

@@ -6,7 +6,9 @@ accepts it (``OpenAIProvider(structured_output=True)``), ``response_format`` ``j
 prompt says it too, so a server that ignores the schema still knows the shape.
 
 An answer that is not such an array (invalid JSON, cut by ``MAX_TOKENS`` mid-array, other items) is
-a rejected answer, regenerated with the reason fed back, never an empty result.
+a rejected answer, regenerated with the reason fed back, never an empty result. A plain-text
+answer (no ``[`` at all: a server that ignored the schema) is read as before: a thread split on its
+``---`` lines, a variant as one candidate.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def instruction(items: int, thread: bool) -> str:
 
 def parse_items(text: str, items: int) -> tuple[list[str], str | None]:
     """The strings of a JSON-array answer, and why it was rejected (``None``: it was not)."""
+    if "[" not in text and not text.lstrip().startswith("{"):
+        return [text], None  # plain text from a server that ignored the schema: read as before
     try:
         data = json.loads(text)
     except ValueError as error:
