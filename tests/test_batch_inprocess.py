@@ -312,9 +312,9 @@ def test_a_batch_pool_keeps_as_many_connections_alive_as_calls_may_be_in_flight(
         finally:
             await transport.aclose()
 
-    assert asyncio.run(limits(50)) == [(13, 13)] * 4
-    assert asyncio.run(limits(8)) == [(8, 8)]
-    assert asyncio.run(limits(256)) == [(16, 16)] * 16
+    assert asyncio.run(limits(50)) == [(4, 4)] * 13
+    assert asyncio.run(limits(8)) == [(4, 4)] * 2
+    assert asyncio.run(limits(256)) == [(4, 4)] * 64
 
 
 def test_a_batch_pool_frees_a_connection_when_its_answer_is_read() -> None:
