@@ -28,8 +28,6 @@ from tweetgen.trace import CallTrace
 MODELS = ("gemini-2.5-flash", "gemini-3-flash-preview")
 LEVELS = ("off", "low", "medium", "high", "auto")
 TOPIC = "why unit tests pay for themselves"
-#: the thought tokens of an all-thoughts answer: the whole output limit (1,024 at these levels)
-WASTED = 1024
 
 
 class _Attempts:
@@ -43,10 +41,7 @@ class _Attempts:
             self.attempts += 1
             self.input += attempt.input_tokens
             self.output += attempt.output_tokens
-            self.thought += attempt.thought_tokens
-            if attempt.error_type == "ThoughtsExhaustedError":  # the trace keeps no usage for an
-                self.thought += WASTED  # error: the sandbox spent the whole output limit
-                self.input += call.attempts[-1].input_tokens
+            self.thought += attempt.thought_tokens  # an all-thoughts answer's too (trace.py)
         self.recovered += int(call.scratch.get("thought_recoveries", 0))
 
 

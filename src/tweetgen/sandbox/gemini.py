@@ -92,6 +92,12 @@ def _scripted_json(prompt: str, texts: list[str]) -> list[str]:
     return texts
 
 
+def limit_of(config: dict[str, Any]) -> int:
+    """The request's ``maxOutputTokens`` (the API's own limit when unset)."""
+    limit = config.get("maxOutputTokens")
+    return limit if isinstance(limit, int) and limit > 0 else 65536
+
+
 def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> dict[str, Any]:
     """A Gemini success body whose candidates the composer wrote from the request's prompt; a
     thinking model spends thought tokens (:mod:`tweetgen.sandbox.thoughts`), and an answer whose
@@ -105,8 +111,9 @@ def success_body(body: dict[str, Any] | None, model: str, kind: str = "ok") -> d
     out_tokens = sum(len(text.split()) for text in texts) * 4 // 3
     in_tokens = max(1, len(prompt.split()) * 4 // 3)
     thoughts = thoughts_spent(model, config, f"{prompt}\x00{seed}")
-    limit = config.get("maxOutputTokens")
-    limit = limit if isinstance(limit, int) and limit > 0 else 65536
+    if "thinkingConfig" not in config:  # a client that says nothing of thinking (an older
+        thoughts = min(thoughts, max(0, limit_of(config) - out_tokens - 1))  # one) keeps its text
+    limit = limit_of(config)
     reason = "STOP"
     if thoughts and thoughts + out_tokens > limit:
         thoughts, out_tokens, reason = limit, 0, "MAX_TOKENS"

@@ -11,9 +11,11 @@ the same), log-uniform from 150 to 1,500 tokens. What it spends:
   0.3 (``low``), 0.8 (``medium``) or 1.6 (``high``, also the default when no level is sent).
 - Any other model name: nothing.
 
-When the thoughts leave no room for the answer within ``maxOutputTokens`` the answer is what the
-real API sends: ``finishReason: MAX_TOKENS``, a candidate without parts, ``thoughtsTokenCount``
-counting the whole limit.
+A request without any ``thinkingConfig`` (an older client, a raw body, ``auto`` on Gemini 3) thinks
+as the model's default but always keeps room for its text, so tools written before thinking see
+the sandbox answer as before. With a ``thinkingConfig``, when the thoughts leave no room for the
+answer within ``maxOutputTokens`` the answer is what the real API sends: ``finishReason:
+MAX_TOKENS``, a candidate without parts, ``thoughtsTokenCount`` counting the whole limit.
 """
 
 from __future__ import annotations
