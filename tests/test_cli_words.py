@@ -433,6 +433,12 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "argument --lease: expected a number of seconds above 0",
     ),
     (
+        "serve-quota-rpd",
+        ("sandbox", "serve", "--quota-rpd", "x"),
+        {},
+        "argument --quota-rpd: expected a whole number",
+    ),
+    (
         "serve-quota-rpm",
         ("sandbox", "serve", "--quota-rpm", "-1"),
         {},
@@ -460,7 +466,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "serve-quota-both",
         ("sandbox", "serve", "--port", "0", "--quota-rpm", "60", "--quota-rps", "1"),
         {},
-        "--quota-rpm and --quota-rps: choose one quota, not both",
+        "--quota-rpm and --quota-rps: choose one quota, not several",
     ),
     (
         "serve-metrics",
@@ -803,7 +809,11 @@ def test_the_help_constants_agree_with_the_library() -> None:
 @pytest.mark.parametrize(
     ("args", "prog", "error"),
     [
-        ((), "tweetgen", "choose a command: generate, thread, batch, stats, models, review, demo or sandbox"),
+        (
+            (),
+            "tweetgen",
+            "choose a command: generate, thread, batch, stats, models, review, demo or sandbox",
+        ),
         (("bogus",), "tweetgen", "argument COMMAND: invalid choice: 'bogus'"),
         (("generate",), "tweetgen generate", "the following arguments are required: --topic"),
         (

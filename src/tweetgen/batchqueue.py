@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .quotas import FINAL_KINDS
 from .storeschema import utc_iso
 
 __all__ = ["BatchQueue", "Claimed", "QueueState"]
@@ -242,18 +243,20 @@ class BatchQueue:
 
     def known(self, keys: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         """What the store's calls say of these keys, in one query: per key with a call, whether
-        one succeeded and the error type of the latest."""
+        one succeeded and the error type of the latest (a row stopped by a quota no wait clears
+        reads as one that waited for an open circuit: it always runs again)."""
         found: dict[str, tuple[bool, str | None]] = {}
         if not keys:
             return found
         marks = ", ".join("?" * len(keys))
         sql = (
-            "SELECT idempotency_key, status, error_type FROM calls "  # noqa: S608
+            "SELECT idempotency_key, status, error_type, quota_kind FROM calls "  # noqa: S608
             f"WHERE idempotency_key IN ({marks}) ORDER BY id"
         )
-        for key, status, error_type in self.store.query(sql, list(keys)):
+        for key, status, error_type, quota_kind in self.store.query(sql, list(keys)):
             done = found.get(key, (False, None))[0] or status == "ok"
-            found[key] = (done, error_type)
+            # a spent daily quota, spend cap or credits: runs again, as after an open circuit
+            found[key] = (done, "CircuitOpenError" if quota_kind in FINAL_KINDS else error_type)
         return found
 
     def state(self, *, done: bool = True) -> QueueState:

@@ -76,6 +76,12 @@ def add_sandbox(parser: _Parser, command: Callable[..., _Parser]) -> None:
         help="the same quota per second (for fast tests)",
     )
     serve.add_argument(
+        "--quota-rpd",
+        type=_whole,
+        metavar="N",
+        help="a daily quota: answer 429 with Gemini's per-day quotaId above N requests a day",
+    )
+    serve.add_argument(
         "--metrics-port",
         type=_port,
         metavar="PORT",

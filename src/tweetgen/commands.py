@@ -284,13 +284,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         faults = FaultScript(parse_faults(args.faults), error_rate=args.error_rate, seed=args.seed)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
-    if args.quota_rpm is not None and args.quota_rps is not None:
-        raise ConfigurationError("--quota-rpm and --quota-rps: choose one quota, not both")
-    quota = None
-    for flag, value, make in (
+    quotas = (
         ("--quota-rpm", args.quota_rpm, Quota.per_minute),
         ("--quota-rps", args.quota_rps, Quota.per_second),
-    ):
+        ("--quota-rpd", args.quota_rpd, Quota.per_day),
+    )
+    chosen = [flag for flag, value, _ in quotas if value is not None]
+    if len(chosen) > 1:
+        raise ConfigurationError(f"{' and '.join(chosen)}: choose one quota, not several")
+    quota = None
+    for flag, value, make in quotas:
         try:
             quota = make(value) if value is not None else quota
         except ValueError as error:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .composer import answer_text, read_prompt
 from .faults import Fault
-from .quota import Quota, chat_quota_error
+from .quota import Quota, chat_quota_error, chat_quota_fault
 
 __all__ = ["CHAT_ERRORS", "ChatRoute", "chat_error_body", "chat_success_body"]
 
@@ -154,6 +154,9 @@ class ChatRoute:
 
     def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         """A scripted error status (a ``429:26s`` delay as ``retry-after`` / ``retry-after-ms``)."""
+        if fault.quota is not None:
+            body, quota_headers = chat_quota_fault(fault.quota, self.model)
+            return 429, body, quota_headers
         message = None
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         if fault.retry_delay:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .composer import answer_text, read_prompt
 from .faults import ERROR_BODIES, Fault
-from .quota import Quota, gemini_quota_error
+from .quota import Quota, gemini_quota_error, gemini_quota_fault
 from .thoughts import thinking_problem, thoughts_spent
 
 __all__ = [
@@ -185,6 +185,8 @@ class GeminiRoute:
         return None
 
     def status(self, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+        if fault.quota is not None:  # 429day, 429tpm, 429spend, 429prepay: the real bodies
+            return 429, gemini_quota_fault(fault.quota, self.model, fault.retry_delay), None
         message = None
         if fault.status == 404:
             message = ERROR_BODIES[404][1].format(model=self.model, version=self.version)
