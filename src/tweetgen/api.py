@@ -10,6 +10,7 @@ reused (:mod:`tweetgen.edge`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .api_async import agenerate, agenerate_tweet
 from .backoff import (
@@ -23,6 +24,9 @@ from .edge import _cache as _cache
 from .generator import DEFAULT_REGENERATIONS
 from .request import TweetRequest
 from .results import Thread, Tweet
+
+if TYPE_CHECKING:
+    from .voice import VoiceProfile
 
 __all__ = [
     "agenerate",
@@ -52,6 +56,7 @@ def generate(
     seed: int | None = None,
     temperature: float | None = None,
     extra: dict[str, str] | None = None,
+    voice: str | VoiceProfile | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     api_version: str | None = None,
@@ -88,6 +93,7 @@ def generate(
         seed=seed,
         temperature=temperature,
         extra={} if extra is None else extra,
+        voice=voice,
     )
     client = ClientOptions(
         max_retries,
@@ -131,6 +137,7 @@ def generate_tweet(
     seed: int | None = None,
     temperature: float | None = None,
     extra: dict[str, str] | None = None,
+    voice: str | VoiceProfile | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     api_version: str | None = None,
@@ -167,6 +174,7 @@ def generate_tweet(
         seed=seed,
         temperature=temperature,
         extra={} if extra is None else extra,
+        voice=voice,
     )
     client = ClientOptions(
         max_retries,
@@ -211,6 +219,7 @@ def generate_variants(
     seed: int | None = None,
     temperature: float | None = None,
     extra: dict[str, str] | None = None,
+    voice: str | VoiceProfile | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     api_version: str | None = None,
@@ -248,6 +257,7 @@ def generate_variants(
         seed=seed,
         temperature=temperature,
         extra={} if extra is None else extra,
+        voice=voice,
     )
     client = ClientOptions(
         max_retries,
@@ -293,6 +303,7 @@ def generate_thread(
     seed: int | None = None,
     temperature: float | None = None,
     extra: dict[str, str] | None = None,
+    voice: str | VoiceProfile | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     api_version: str | None = None,
@@ -331,6 +342,7 @@ def generate_thread(
         seed=seed,
         temperature=temperature,
         extra={} if extra is None else extra,
+        voice=voice,
     )
     client = ClientOptions(
         max_retries,

@@ -8,6 +8,7 @@ calls.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .backoff import (
     DEFAULT_BASE_DELAY,
@@ -19,6 +20,9 @@ from .edge import AsyncSleep, ClientOptions, ProviderSpec, one_async
 from .generator import DEFAULT_REGENERATIONS
 from .request import TweetRequest
 from .results import Tweet
+
+if TYPE_CHECKING:
+    from .voice import VoiceProfile
 
 __all__ = ["agenerate", "agenerate_tweet"]
 
@@ -40,6 +44,7 @@ async def agenerate(
     seed: int | None = None,
     temperature: float | None = None,
     extra: dict[str, str] | None = None,
+    voice: str | VoiceProfile | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     api_version: str | None = None,
@@ -76,6 +81,7 @@ async def agenerate(
         seed=seed,
         temperature=temperature,
         extra={} if extra is None else extra,
+        voice=voice,
     )
     client = ClientOptions(
         max_retries,
@@ -119,6 +125,7 @@ async def agenerate_tweet(
     seed: int | None = None,
     temperature: float | None = None,
     extra: dict[str, str] | None = None,
+    voice: str | VoiceProfile | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
     api_version: str | None = None,
@@ -155,6 +162,7 @@ async def agenerate_tweet(
         seed=seed,
         temperature=temperature,
         extra={} if extra is None else extra,
+        voice=voice,
     )
     client = ClientOptions(
         max_retries,

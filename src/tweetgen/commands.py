@@ -210,8 +210,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace, **options: Any) -> int:
     from .request import TweetRequest
 
-    print(TweetRequest(args.topic, args.tone, args.max_words, **options).render(_templates(args)))
+    voice = getattr(args, "voice", None)
+    request = TweetRequest(args.topic, args.tone, args.max_words, voice=voice, **options)
+    print(request.render(_templates(args)))
     return EXIT_OK
+
+
+def _voiced(generator: Any, args: argparse.Namespace, **options: Any) -> Any:
+    """A call with ``--voice``: the request is built here (``TweetGenerator.generate`` and its
+    twins take no voice); a list of tweets, or a thread."""
+    from .request import TweetRequest
+
+    request = TweetRequest(args.topic, args.tone, args.max_words, voice=args.voice, **options)
+    if request.thread:
+        return generator._drive(request, generator._thread_plan)
+    if request.variants != 1:
+        return generator._drive(request, generator._variants_plan)
+    return [generator.generate_request(request)]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -219,7 +234,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args, variants=args.variants, **options)
     with _recording(args) as observers, _generator(args, observers) as generator:
-        if args.variants != 1:
+        if getattr(args, "voice", None):
+            tweets = _voiced(generator, args, variants=args.variants, **options)
+        elif args.variants != 1:
             tweets = generator.generate_variants(
                 args.topic, args.tone, args.max_words, n=args.variants, **options
             )
@@ -243,14 +260,19 @@ def cmd_thread(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args, thread=args.tweets, numbering=args.numbering, **options)
     with _recording(args) as observers, _generator(args, observers) as generator:
-        thread = generator.generate_thread(
-            args.topic,
-            args.tone,
-            args.max_words,
-            tweets=args.tweets,
-            numbering=args.numbering,
-            **options,
-        )
+        if getattr(args, "voice", None):
+            thread = _voiced(
+                generator, args, thread=args.tweets, numbering=args.numbering, **options
+            )
+        else:
+            thread = generator.generate_thread(
+                args.topic,
+                args.tone,
+                args.max_words,
+                tweets=args.tweets,
+                numbering=args.numbering,
+                **options,
+            )
     print(
         json.dumps(thread.to_dict(), ensure_ascii=False) if args.json else "\n\n".join(thread.texts)
     )

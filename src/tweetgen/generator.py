@@ -303,6 +303,11 @@ class TweetGenerator(calls.TweetGenerator):
         checks = [
             no_secret(check_tweet(request.finish(clean_tweet(text)), rules)) for text in texts
         ]
+        if request.voice_spec is not None:  # copies of its posts, repeats of this week's tweets
+            from .voicespec import recent_for, voice_checks
+
+            recent = recent_for(self.observers, request.topic)
+            checks = voice_checks(request.voice_spec, checks, recent)
         return rank_candidates(checks, target_words=request.max_words)
 
     def _rejected(

@@ -88,6 +88,10 @@ def thread_plan(gen: TweetGenerator, request: TweetRequest, trace: CallTrace) ->
             no_secret(check_tweet(p, rules, counter=c))
             for p, c in zip(parts, counters, strict=True)
         ]
+        if request.voice_spec is not None:  # no tweet of the thread copies one of its posts
+            from .voicespec import voice_checks
+
+            checks = voice_checks(request.voice_spec, checks)
         reasons = [f"tweet {i}: {r}" for i, c in enumerate(checks, 1) for r in c.reasons]
         if why:
             reasons.insert(0, why)

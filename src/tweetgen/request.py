@@ -7,10 +7,15 @@ import json
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .prompts import TONES, PromptTemplate, TemplateRegistry
 from .tweets import TweetRules
+
+if TYPE_CHECKING:
+    from .voice import VoiceProfile
+    from .voicespec import VoiceSpec
 
 __all__ = [
     "MAX_THREAD_TWEETS",
@@ -236,6 +241,8 @@ class TweetRequest:
     seed: int | None = None
     temperature: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: a voice name or profile; a :class:`~tweetgen.voicespec.VoiceSpec` once validated
+    voice: VoiceSpec | VoiceProfile | str | None = None
 
     def __post_init__(self) -> None:
         topic, tone, _ = check_input(self.topic, self.tone, self.max_words)
@@ -282,6 +289,10 @@ class TweetRequest:
             raise _invalid(
                 "extra", f"extra template values must be texts by name, got {brief(self.extra)}"
             )
+        if self.voice is not None:  # loaded once here; the spec keeps the profile
+            from .voicespec import VoiceSpec
+
+            object.__setattr__(self, "voice", VoiceSpec.of(self.voice))
 
     @property
     def words_for_model(self) -> int:
@@ -294,6 +305,11 @@ class TweetRequest:
         (checked when the request is built).
         """
         return self.max_words - (1 if self.link else 0)
+
+    @property
+    def voice_spec(self) -> VoiceSpec | None:
+        """The validated voice (None: no voice)."""
+        return self.voice  # type: ignore[return-value]  # a VoiceSpec once validated
 
     def instructions(self) -> str:
         """The option sentences the default templates add after their core instruction."""
@@ -314,6 +330,11 @@ class TweetRequest:
             lines.append(f"Write in {self.language}.")
         if self.link:
             lines.append("Do not include any URL; a link will be appended.")
+        if self.voice_spec is not None:
+            from .voicespec import merge_instructions
+
+            auto, free = self.hashtags == "auto", self.emoji is None
+            lines = merge_instructions(self.voice_spec, lines, auto_hashtags=auto, emoji_free=free)
         return "\n".join(lines)
 
     def render(self, templates: TemplateRegistry) -> str:
@@ -352,13 +373,18 @@ class TweetRequest:
             max_hashtags = AUTO_HASHTAGS
         else:
             max_hashtags = len(self.hashtags) + AUTO_HASHTAGS
-        return TweetRules(
+        rules = TweetRules(
             max_words=self.max_words,
             max_hashtags=max_hashtags,
             banned_phrases=tuple(self.banned_phrases),
             required_text=self.link,
             allow_emoji=self.emoji is not False,
         )
+        if self.voice_spec is None:
+            return rules
+        from .voicespec import voice_rules
+
+        return voice_rules(self.voice_spec, rules, auto_hashtags=self.hashtags == "auto")
 
     def finish(self, text: str) -> str:
         """Append what the request guarantees and the model left out: its hashtags, its link."""

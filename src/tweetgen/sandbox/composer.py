@@ -17,8 +17,10 @@ request are all different, as long as that many whole tweets fit (at every limit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import itertools
 import random
 import re
 import unicodedata
@@ -29,13 +31,17 @@ from .phrases import CLOSERS, EMOJI, OPENERS, SHORT, TOPIC_SHORT
 from .promptfacts import PromptFacts, read_prompt
 
 __all__ = [
+    "ECHO_EXAMPLE",
     "MAX_HASHTAG_LENGTH",
+    "VOICE_MARK",
     "PromptFacts",
     "answer_text",
     "compose",
     "compose_facts",
     "read_prompt",
     "sentences",
+    "voice_examples",
+    "voice_facts",
 ]
 
 #: The longest hashtag the composer writes, ``#`` included: a longer topic gets no hashtag rather
@@ -45,6 +51,13 @@ MAX_HASHTAG_LENGTH = 32
 _LINK_COST = 24
 
 _TOPIC_WORD = re.compile(r"[^\W_]+")
+#: the first line of a voice's part of a prompt (:func:`tweetgen.voice.prompt_block`)
+VOICE_MARK = "Write in the user's voice"
+#: in a prompt with a voice: the first answer echoes the voice's first example (a copy to reject)
+ECHO_EXAMPLE = "sandbox:echo-example"
+_AIM = re.compile(r"^Aim for about (\d+) words", re.MULTILINE)
+_VOICE_TAGS = re.compile(r"^Use (\d+) hashtags per post(?:, such as (?P<tags>[^\n]+?))?\.$", re.M)
+_EXAMPLES = "Examples of the user's posts"
 
 
 def _hashtag(topic: str) -> str:
@@ -177,6 +190,28 @@ def compose(
         topic, tone, max(1, max_words), seed, hashtags, emoji, max_chars, link, tuple(tags)
     )
     return options[variant % len(options)]
+
+
+def voice_facts(prompt: str, facts: PromptFacts) -> PromptFacts:
+    """The facts with a voice's habits, as :mod:`tweetgen.voice` says them: about that many
+    words (within the limit), its hashtags (unless the prompt names its own), one emoji."""
+    if VOICE_MARK not in prompt:
+        return facts
+    aim, tags = _AIM.search(prompt), _VOICE_TAGS.search(prompt)
+    changes: dict[str, object] = {"emoji": facts.emoji or "\nUse one emoji." in prompt}
+    if aim is not None:
+        changes["max_words"] = max(1, min(facts.max_words, int(aim.group(1))))
+    if tags is not None and not facts.tags:
+        named = [t for t in (tags.group("tags") or "").split() if t.startswith("#")]
+        changes["tags"] = tuple(named[: int(tags.group(1))])
+    return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
+
+
+def voice_examples(prompt: str) -> list[str]:
+    """The example posts a voice's part of the prompt shows (``- `` lines after its heading)."""
+    _, found, rest = prompt.partition(_EXAMPLES)
+    lines = rest.splitlines()[1:] if found else []
+    return [line[2:] for line in itertools.takewhile(lambda x: x.startswith("- "), lines)]
 
 
 def compose_facts(facts: PromptFacts, *, seed: int | None = None, variant: int = 0) -> str:

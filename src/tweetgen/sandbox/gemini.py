@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .composer import answer_text, read_prompt
+from .composer import (
+    ECHO_EXAMPLE,
+    VOICE_MARK,
+    answer_text,
+    read_prompt,
+    voice_examples,
+    voice_facts,
+)
 from .faults import ERROR_BODIES, Fault
 from .quota import Quota, gemini_quota_error, gemini_quota_fault
 from .thoughts import thinking_problem, thoughts_spent
@@ -67,9 +74,13 @@ def _json_items(config: dict[str, Any]) -> int:
 def _answers(kind: str, prompt: str, seed: int | None, count: int, items: int) -> list[str]:
     """Each candidate's text: the composer's tweets, or (structured output) a JSON array of
     ``items`` strings: a thread's tweets, or that many variants."""
-    facts = read_prompt(prompt)
+    facts = voice_facts(prompt, read_prompt(prompt))
     if not items:
-        return [answer_text(kind, facts, seed, i) for i in range(count)]
+        retry = RETRY_MARK in prompt
+        if ECHO_EXAMPLE in prompt and not retry and (examples := voice_examples(prompt)):
+            return [examples[0]] * count  # a copy of the voice's example, to be rejected
+        shift = 1 if retry and VOICE_MARK in prompt else 0  # a rejected copy: another tweet
+        return [answer_text(kind, facts, seed, i + shift) for i in range(count)]
     texts = []
     for i in range(count):
         if facts.thread:
