@@ -145,10 +145,17 @@ def test_command_create_show_list_delete_on_the_sandbox(
     )
     out, err = capsys.readouterr()
     assert "voice indie: 20 posts read" in out
-    assert "derived from the habits" in err
+    assert "derived from the habits" not in err
     saved = load_profile("indie", voices)
-    assert saved.notes_source.startswith("habits (")
+    assert saved.notes_source.startswith("model (sandbox/")  # the sandbox answers the notes
+    assert "2 hashtags a post, often #buildinpublic, #indiedev" in saved.notes
     assert saved.banned == ["synergy"]
+    again = _args(voice_command="create", name="quiet", from_file=str(posts), dir=voices)
+    again.no_notes = True
+    assert run(again) == 0
+    assert "derived from the habits: --no-notes" in capsys.readouterr().err
+    assert load_profile("quiet", voices).notes_source == "habits (--no-notes)"
+    assert run(_args(voice_command="delete", name="quiet", dir=voices)) == 0
     assert run(_args(voice_command="show", name="indie", dir=voices)) == 0
     shown = capsys.readouterr().out
     assert "hashtags: 1.95 a post (#buildinpublic, #indiedev)" in shown

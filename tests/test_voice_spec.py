@@ -100,7 +100,7 @@ def test_style_notes_from_the_model_or_why_not() -> None:
     engine = _Engine("Here you go:\n- Short and upbeat\n- Two hashtags at the end\n- No emoji\n")
     notes, why = ask_notes(engine, POSTS)
     assert notes == ["Short and upbeat", "Two hashtags at the end", "No emoji"]
-    assert why == ""
+    assert why == "model (gemini/m)"
     assert "- Note 1: small steps" in engine.asked[0].prompt
     assert ask_notes(_Engine("Small steps. #habits"), POSTS) == (
         [],

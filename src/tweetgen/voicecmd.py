@@ -55,8 +55,8 @@ def parse_notes(answer: str) -> list[str]:
 
 
 def ask_notes(generator: Any, posts: Sequence[str]) -> tuple[list[str], str]:
-    """The model's style notes through ``generator``'s engine, and why there are none (``""``
-    when there are)."""
+    """The model's style notes through ``generator``'s engine, and where they came from
+    (``model (PROVIDER/MODEL)``) or why there are none."""
     from .providers.base import GenerationRequest
 
     shown = "\n".join("- " + " ".join(p.split())[:280] for p in posts[:NOTES_POSTS])
@@ -73,7 +73,7 @@ def ask_notes(generator: Any, posts: Sequence[str]) -> tuple[list[str], str]:
     notes = parse_notes(result.text)
     if not notes:
         return [], f"{result.provider}'s answer was not a list of 3-6 style notes"
-    return notes, ""
+    return notes, f"model ({result.provider}/{result.model})"
 
 
 def _generator(args: argparse.Namespace) -> Any:
@@ -93,7 +93,7 @@ def _create(args: argparse.Namespace) -> int:
         raise ConfigurationError("voice create needs --from FILE with 3-200 of your posts")
     posts = read_posts(args.from_file)
     notes: list[str] = []
-    why = "asked for none (--no-notes)"
+    why = "--no-notes"
     if not getattr(args, "no_notes", False):
         with _generator(args) as generator:
             notes, why = ask_notes(generator, posts)
@@ -104,7 +104,9 @@ def _create(args: argparse.Namespace) -> int:
         banned=getattr(args, "ban", None) or (),
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    if not notes:
+    if notes:
+        profile = _with_source(profile, why)
+    else:
         profile = _with_source(profile, f"habits ({why})")
         print(f"tweetgen: style notes derived from the habits: {why}", file=sys.stderr)
     path = save_profile(profile, args.dir)

@@ -33,6 +33,7 @@ from .promptfacts import PromptFacts, read_prompt
 __all__ = [
     "ECHO_EXAMPLE",
     "MAX_HASHTAG_LENGTH",
+    "NOTES_MARK",
     "VOICE_MARK",
     "PromptFacts",
     "answer_text",
@@ -40,6 +41,7 @@ __all__ = [
     "compose_facts",
     "read_prompt",
     "sentences",
+    "style_notes",
     "voice_examples",
     "voice_facts",
 ]
@@ -53,6 +55,8 @@ _LINK_COST = 24
 _TOPIC_WORD = re.compile(r"[^\W_]+")
 #: the first line of a voice's part of a prompt (:func:`tweetgen.voice.prompt_block`)
 VOICE_MARK = "Write in the user's voice"
+#: how ``tweetgen voice create``'s notes prompt starts (:data:`tweetgen.voicecmd.NOTES_PROMPT`)
+NOTES_MARK = "List 3 to 6 short style notes"
 #: in a prompt with a voice: the first answer echoes the voice's first example (a copy to reject)
 ECHO_EXAMPLE = "sandbox:echo-example"
 _AIM = re.compile(r"^Aim for about (\d+) words", re.MULTILINE)
@@ -205,6 +209,18 @@ def voice_facts(prompt: str, facts: PromptFacts) -> PromptFacts:
         named = [t for t in (tags.group("tags") or "").split() if t.startswith("#")]
         changes["tags"] = tuple(named[: int(tags.group(1))])
     return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
+
+
+def style_notes(prompt: str) -> str:
+    """The answer to ``tweetgen voice create``'s notes prompt: notes measured from the posts it
+    shows (:func:`tweetgen.voice.habit_notes`), one ``- `` line each."""
+    from ..voice import habit_notes, measure
+
+    _, _, rest = prompt.partition("\nPosts:\n")
+    posts = [line[2:] for line in rest.splitlines() if line.startswith("- ") and line[2:].strip()]
+    if not posts:
+        return "- Plain and direct\n- Short sentences\n- No hashtags"
+    return "\n".join(f"- {note}" for note in habit_notes(measure(posts)))
 
 
 def voice_examples(prompt: str) -> list[str]:

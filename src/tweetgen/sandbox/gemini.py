@@ -9,9 +9,11 @@ from typing import Any
 
 from .composer import (
     ECHO_EXAMPLE,
+    NOTES_MARK,
     VOICE_MARK,
     answer_text,
     read_prompt,
+    style_notes,
     voice_examples,
     voice_facts,
 )
@@ -74,6 +76,8 @@ def _json_items(config: dict[str, Any]) -> int:
 def _answers(kind: str, prompt: str, seed: int | None, count: int, items: int) -> list[str]:
     """Each candidate's text: the composer's tweets, or (structured output) a JSON array of
     ``items`` strings: a thread's tweets, or that many variants."""
+    if prompt.startswith(NOTES_MARK) and not items:  # tweetgen voice create's style notes
+        return [style_notes(prompt)] * count
     facts = voice_facts(prompt, read_prompt(prompt))
     if not items:
         retry = RETRY_MARK in prompt
