@@ -140,3 +140,13 @@ def test_with_no_regeneration_left_a_copy_fails_the_call(sandbox_server: Sandbox
         request = TweetRequest("sandbox:echo-example x", voice=profile)
         with pytest.raises(TweetValidationError, match="copies example"):
             generator.generate_request(request)
+
+
+def test_variants_in_a_voice_follow_it_and_none_copies(sandbox_server: SandboxServer) -> None:
+    profile = build_profile("founder", POSTS)
+    with _generator(sandbox_server) as generator:
+        request = TweetRequest("remote work", "casual", 25, variants=3, voice=profile)
+        tweets = generator._drive(request, generator._variants_plan)
+    assert len(tweets) == 3
+    assert all(count_hashtags(t.text) == 2 for t in tweets)
+    assert all(count_words(t.text) <= 10 for t in tweets)

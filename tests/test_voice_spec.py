@@ -109,3 +109,25 @@ def test_style_notes_from_the_model_or_why_not() -> None:
     notes, why = ask_notes(_Engine(ServerError("503 overloaded", status_code=503)), POSTS)
     assert notes == []
     assert why.startswith("the provider failed (ServerError")
+
+
+def test_the_voice_is_part_of_the_prompt_and_the_key(tmp_path: Path) -> None:
+    from tweetgen.prompts import default_registry
+    from tweetgen.request import TweetRequest
+    from tweetgen.storeschema import idempotency_key
+
+    profile = build_profile("steady", POSTS)
+    save_profile(profile, tmp_path)
+    plain = TweetRequest("code review")
+    voiced = TweetRequest("code review", voice=VoiceSpec.of("steady", str(tmp_path)))
+    prompt = voiced.render(default_registry)
+    assert "Write in the user's voice (steady)." in prompt
+    assert "Use at most 2 relevant hashtags." not in prompt
+    assert len(prompt) - len(plain.render(default_registry)) <= 300 * 4
+
+    def key(request: TweetRequest) -> str:
+        return idempotency_key({k: v for k, v in vars(request).items() if k != "extra"}, {})
+
+    other = build_profile("steady", POSTS[:-1])
+    assert len({key(plain), key(voiced), key(TweetRequest("code review", voice=other))}) == 3
+    assert key(voiced) == key(TweetRequest("code review", voice=profile))
