@@ -426,6 +426,18 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
         "argument --batch-deadline: expected a number of seconds above 0",
     ),
     ("review-port", ("review", "--port", "70000"), {}, "argument --port"),
+    ("voice", (*G, "--voice", "ghost"), {}, "--voice: no voice named 'ghost'"),
+    ("batch-voice", (*B, "--voice", "no/such"), {}, "--voice"),
+    ("voice-from", ("voice", "create", "me", "--from", "missing.txt"), {}, "--from"),
+    ("voice-name", ("voice", "show", "bad name!"), {}, "voice"),
+    ("voice-ban", ("voice", "create", "me", "--from", "missing.txt", "--ban", ""), {}, "--from"),
+    ("voice-dir", ("voice", "show", "me", "--dir", "a-file/x"), {}, "a-file is a file"),
+    (
+        "voice-provider",
+        ("voice", "create", "me", "--from", "p.txt", "--provider", "nope"),
+        {},
+        "argument --provider",
+    ),
     (
         "lease",
         (*B, "--lease", "0"),
@@ -570,6 +582,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
 #: flags that take no value a user could get wrong, or whose only bad values are covered by another
 #: case
 NO_BAD_VALUE = {
+    "--no-notes",
     "--no-browser",
     "--help",
     "--version",
@@ -812,7 +825,8 @@ def test_the_help_constants_agree_with_the_library() -> None:
         (
             (),
             "tweetgen",
-            "choose a command: generate, thread, batch, stats, models, review, demo or sandbox",
+            "choose a command: generate, thread, batch, stats, models, review, voice, demo or "
+            "sandbox",
         ),
         (("bogus",), "tweetgen", "argument COMMAND: invalid choice: 'bogus'"),
         (("generate",), "tweetgen generate", "the following arguments are required: --topic"),

@@ -161,6 +161,8 @@ def _prepare(args: argparse.Namespace, job: _Job, generator: Any, ledger: Any) -
 
     settings = {"provider": generator.provider.name, "model": generator.provider.model}
     defaults = {"template": args.template}
+    if getattr(args, "voice", None):
+        defaults["voice"] = args.voice
     rows = read_rows(job.source, args.input_format)
     ledger.keep(prepare(row, settings, defaults) for row in rows)
 
@@ -328,6 +330,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
         return int(run_worker(args, spec))
     job = _job(args)
+    if getattr(args, "voice", None):  # an unknown voice is exit 2 before any call
+        from .voicespec import VoiceSpec
+
+        VoiceSpec.of(args.voice)
     planned = min(args.workers or default_workers(), args.concurrency)
     failed = False
     with (

@@ -52,6 +52,7 @@ _COLUMNS = frozenset(
         "language",
         "link",
         "seed",
+        "voice",
     }
 )
 _TEXT_FIELDS = ("topic", "tone", "audience", "call_to_action", "language", "link")
@@ -156,7 +157,12 @@ def prepare(
     try:
         options = {**(defaults or {}), **_coerce(row.values)}
         request = TweetRequest(**options)
-        inputs = {k: v for k, v in vars(request).items() if k != "extra"}
+        # no voice: the key a row had before voices existed (a batch resumes across the upgrade)
+        inputs = {
+            k: v
+            for k, v in vars(request).items()
+            if k != "extra" and not (k == "voice" and v is None)
+        }
         key = idempotency_key(inputs, settings)
         return PreparedRow(row, key=key, request=request, options=options)
     except InputError as error:

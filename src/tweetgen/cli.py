@@ -38,6 +38,7 @@ from .clihelp import DEFAULT_MAX_RETRY_AFTER as DEFAULT_MAX_RETRY_AFTER
 from .clihelp import EXAMPLES as EXAMPLES
 from .clihelp import FAULT_KINDS as FAULT_KINDS
 from .clisandbox import add_sandbox
+from .clivoice import add_voice
 from .errors import ConfigurationError, TweetGenError
 from .exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .reviewcmd import add_arguments as review_arguments
@@ -187,6 +188,7 @@ def _parser() -> _Parser:
         help="when another run is using the store, wait for it to end instead of stopping (exit 2) "
         "at once",
     )
+    batch.add_argument("--voice", metavar="NAME", help="write in a voice (tweetgen voice list)")
     batch.add_argument(
         "--via",
         choices=("sync", "gemini-batch"),
@@ -272,6 +274,7 @@ def _parser() -> _Parser:
     review_arguments(review)
     _add_logging(review)
 
+    add_voice(parser, command)
     add_sandbox(parser, command)
     return parser
 
@@ -292,7 +295,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.error(
-            "choose a command: generate, thread, batch, stats, models, review, demo or sandbox"
+            "choose a command: generate, thread, batch, stats, models, review, voice, demo or "
+            "sandbox"
         )
     name = args.command
     if name == "sandbox":

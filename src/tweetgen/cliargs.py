@@ -358,9 +358,8 @@ def _add_request(parser: argparse.ArgumentParser, *, max_words: int) -> None:
         help="allow or forbid emoji (default: the model decides)",
     )
     parser.add_argument("--audience", metavar="TEXT", help="who the tweet is for")
-    parser.add_argument(
-        "--cta", dest="call_to_action", metavar="TEXT", help="a call to action to end with"
-    )
+    parser.add_argument("--cta", dest="call_to_action", metavar="TEXT", help="call to action")
+    parser.add_argument("--voice", metavar="NAME", help="write in a voice (tweetgen voice list)")
     parser.add_argument(
         "--language",
         metavar="NAME",

@@ -64,6 +64,8 @@ FLAGS = {
     "shared": "--shared",
     "thinking": "--thinking",
     "service_tier": "--service-tier",
+    "voice": "--voice",
+    "voice_from": "--from",
 }
 
 
@@ -147,6 +149,11 @@ EXAMPLES = {
     "stats": ["tweetgen stats", "tweetgen stats --db tweetgen.db --since 1h --json"],
     "demo": ["tweetgen demo", "tweetgen demo --log-file demo.log"],
     "models": ["tweetgen models", "tweetgen models --json"],
+    "voice": [
+        "tweetgen voice create me --from my-posts.txt",
+        "tweetgen voice show me",
+        'tweetgen generate --topic "code review" --voice me',
+    ],
     "review": ["tweetgen review", "tweetgen review --db tweetgen.db --no-browser"],
     "sandbox": ["tweetgen sandbox serve --port 8765"],
     "sandbox serve": [

@@ -367,6 +367,15 @@ def cmd_review(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_voice(args: argparse.Namespace) -> int:
+    """``tweetgen voice``: see :mod:`tweetgen.voicecmd`."""
+    from .voicecmd import run
+
+    if getattr(args, "voice_command", None):
+        _setup_logging(args)
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
     "thread": cmd_thread,
@@ -376,4 +385,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sandbox": cmd_sandbox,
     "models": cmd_models,
     "review": cmd_review,
+    "voice": cmd_voice,
 }

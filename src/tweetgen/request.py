@@ -72,6 +72,7 @@ SETTING_WORDS = {
     "seed": "the seed",
     "temperature": "the temperature",
     "extra": "the extra template values",
+    "voice": "the voice",
 }
 
 

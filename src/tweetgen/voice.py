@@ -297,7 +297,12 @@ def load_profile(name: str, directory: str | Path | None = None) -> VoiceProfile
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise _unknown(name, directory) from None
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        from .oserrors import explain_path_error
+
+        why = explain_path_error(error, path)
+        raise InputError(f"cannot read the voice {path}: {why}", setting="voice") from None
+    except ValueError as error:
         raise InputError(f"cannot read the voice {path}: {error}", setting="voice") from None
     if not isinstance(data, dict):
         raise InputError(f"{path} is not a tweetgen voice profile", setting="voice")

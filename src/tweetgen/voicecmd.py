@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tweetgen voice ACTION``; a bad input is a sentence on stderr and exit 2."""
     action = _ACTIONS.get(getattr(args, "voice_command", None) or "")
     if action is None:
-        print("tweetgen voice: choose create, list, show or delete", file=sys.stderr)
+        print("tweetgen voice: error: choose create, list, show or delete", file=sys.stderr)
         return EXIT_USAGE
     for name in ("dir", "json", "name", "from_file"):
         if not hasattr(args, name):
@@ -199,14 +199,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         return action(args)
     except ConfigurationError as error:
-        print(f"tweetgen voice: {error}", file=sys.stderr)
+        print(f"tweetgen voice: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
         from .oserrors import explain_path_error
 
         where = voice_dir(args.dir)
         print(
-            f"tweetgen voice: cannot write under {where}: {explain_path_error(error, where)}; "
+            f"tweetgen voice: error: cannot write under {where}: "
+            f"{explain_path_error(error, where)}; "
             "pass --dir or set TWEETGEN_VOICE_DIR",
             file=sys.stderr,
         )
