@@ -51,7 +51,8 @@ def _text(body: dict[str, Any], required: bool) -> str | None:
     return text
 
 
-def _id(request: Request) -> int:
+def path_call_id(request: Request) -> int:
+    """The ``call_id`` of a path, checked (a page and the JSON API read it alike)."""
     raw = str(request.path_params["call_id"])
     if not raw.isdigit() or len(raw) > 18:
         raise ReviewError(f"not a tweet id: {raw[:20]!r}", 404)
@@ -79,7 +80,7 @@ async def calls(request: Request) -> Response:
 
 async def one(request: Request) -> Response:
     store = request.app.state.review.store
-    call_id = _id(request)
+    call_id = path_call_id(request)
     found = await run_in_threadpool(queries.item, store, call_id)
     if found is None:
         raise ReviewError(f"there is no generated tweet {call_id}", 404)
@@ -89,7 +90,7 @@ async def one(request: Request) -> Response:
 
 async def decide(request: Request) -> Response:
     store = request.app.state.review.store
-    call_id, action = _id(request), str(request.path_params["action"])
+    call_id, action = path_call_id(request), str(request.path_params["action"])
     text = _text(await _json(request), required=False)
     found = await run_in_threadpool(actions.decide, store, call_id, action, text=text)
     return JSONResponse(found.to_dict())
@@ -97,7 +98,7 @@ async def decide(request: Request) -> Response:
 
 async def edit(request: Request) -> Response:
     store = request.app.state.review.store
-    call_id = _id(request)
+    call_id = path_call_id(request)
     text = _text(await _json(request), required=True)
     assert text is not None
     found = await run_in_threadpool(actions.edit, store, call_id, text)
@@ -106,7 +107,7 @@ async def edit(request: Request) -> Response:
 
 async def check(request: Request) -> Response:
     store = request.app.state.review.store
-    call_id = _id(request)
+    call_id = path_call_id(request)
     text = _text(await _json(request), required=True)
     assert text is not None
     found = await run_in_threadpool(queries.item, store, call_id)
@@ -121,7 +122,7 @@ async def check(request: Request) -> Response:
 
 async def regenerate(request: Request) -> Response:
     jobs = request.app.state.review.jobs
-    job = await run_in_threadpool(jobs.start, _id(request))
+    job = await run_in_threadpool(jobs.start, path_call_id(request))
     return JSONResponse(jobs.get(job), 202)
 
 

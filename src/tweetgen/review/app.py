@@ -24,6 +24,7 @@ from ..errors import TweetGenError
 from ..store import Store
 from . import actions, queries
 from .actions import ReviewError
+from .api import path_call_id as _id
 from .checks import check_text, clean_edit
 from .dashboard import dashboard
 from .export import FORMATS, export
@@ -73,13 +74,6 @@ class ReviewApp:
     def message(self, request: Request, text: str, status: int) -> HTMLResponse:
         """A sentence for the page's message area (htmx puts 4xx/5xx answers there)."""
         return self.html(request, "_message.html", status, text=text, error=status >= 400)
-
-
-def _id(request: Request) -> int:
-    raw = str(request.path_params["call_id"])
-    if not raw.isdigit() or len(raw) > 18:
-        raise ReviewError(f"not a tweet id: {raw[:20]!r}", 404)
-    return int(raw)
 
 
 async def index(request: Request) -> Response:
